@@ -1,0 +1,103 @@
+"""Series types shared by the DICOM and NIfTI readers.
+
+A :class:`Series` is one axial stack of CT slices whose headers are known and whose pixels
+are decoded only on request (:meth:`Series.read_slices`), so that a sampler can pick R% of
+the slices and only those are read. Slices are indexed 0..n_slices-1 in ascending position
+along the slice normal (inferior to superior for a standard axial DICOM series).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Series(ABC):
+    """One axial CT stack, sorted along the slice normal, pixels read lazily.
+
+    Attributes:
+        source: ``"dicom"`` or ``"nifti"``.
+        path: the folder holding the series' files (DICOM) or the file (NIfTI).
+        n_slices: number of slices in the stack.
+        shape: ``(rows, columns)`` of one slice.
+        pixel_spacing: ``(row, column)`` spacing in mm, when known.
+        slice_positions: ``(n_slices,)`` position of each slice along the normal, mm, ascending.
+        study_uid, series_uid: DICOM identity (``None`` for NIfTI).
+        acquisition: AcquisitionNumber when the DICOM series was split by acquisition.
+        description: SeriesDescription (free text typed at the scanner; never trusted for the label).
+        warnings: non-fatal problems found while assembling the stack (gaps, dropped images, ...).
+    """
+
+    source: str
+    path: str
+    n_slices: int
+    shape: tuple[int, int]
+    pixel_spacing: tuple[float, float] | None = None
+    slice_positions: np.ndarray | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    acquisition: int | None = None
+    description: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def series_id(self) -> str:
+        """A stable, patient-anonymous identity: UIDs (and acquisition) for DICOM, the path for NIfTI."""
+        if self.series_uid:
+            sid = f"{self.study_uid}/{self.series_uid}"
+            if self.acquisition is not None:
+                sid += f"/acq{self.acquisition}"
+            return sid
+        return self.path
+
+    @property
+    def slice_spacing(self) -> float | None:
+        """Median distance between neighbouring slices in mm (``None`` for a single slice)."""
+        if self.slice_positions is None or len(self.slice_positions) < 2:
+            return None
+        return float(np.median(np.diff(self.slice_positions)))
+
+    @abstractmethod
+    def read_slices(self, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
+        """Decode the given slices (all when ``None``) to Hounsfield units.
+
+        Returns:
+            ``(N, rows, columns)`` float32 array in HU, in the order of ``indices``;
+            padding pixels are set to -1024 HU (air).
+
+        Raises:
+            ctphase.errors.InputError: naming the file that could not be decoded.
+        """
+
+    def read_volume(self) -> np.ndarray:
+        """All slices, ``(n_slices, rows, columns)`` float32 HU."""
+        return self.read_slices(None)
+
+
+@dataclass
+class Skipped:
+    """An input that was not classified, and why.
+
+    ``kind`` is ``"skipped"`` for inputs that are valid but not classifiable (MR, localizer,
+    SR, too few slices, non-axial) and ``"error"`` for inputs that are broken (unreadable
+    file, truncated, missing pixel data, inconsistent series).
+    """
+
+    path: str
+    reason: str
+    kind: str = "skipped"
+    study_uid: str | None = None
+    series_uid: str | None = None
+    n_files: int = 0
+
+    @property
+    def series_id(self) -> str:
+        """Same identity rule as :attr:`Series.series_id`."""
+        if self.series_uid:
+            return f"{self.study_uid}/{self.series_uid}"
+        return self.path

@@ -1,0 +1,71 @@
+"""Slice samplers: which slices of a scan are classified.
+
+The sampler only draws indices (it never touches pixels); the indices are recorded in every
+prediction so that any result can be replayed.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from .errors import ConfigError
+
+DEFAULT_SAMPLE_RATE = 0.3
+DEFAULT_MIN_SLICES = 8
+
+
+def n_samples(n_slices: int, sample_rate: float = DEFAULT_SAMPLE_RATE, min_slices: int = DEFAULT_MIN_SLICES) -> int:
+    """How many of ``n_slices`` slices are drawn: ``ceil(R * n)``, at least ``min_slices``, at most ``n``."""
+    check_sampling(sample_rate, min_slices)
+    if n_slices < 0:
+        msg = f"n_slices must be >= 0, got {n_slices}"
+        raise ConfigError(msg)
+    k = math.ceil(round(sample_rate * n_slices, 9))
+    return int(min(n_slices, max(k, min_slices)))
+
+
+def check_sampling(sample_rate: float, min_slices: int) -> None:
+    """Validate sampling arguments, naming the bad value."""
+    if not (0.0 < float(sample_rate) <= 1.0):
+        msg = f"sample rate must be in (0, 1] (a fraction: 0.3 for 30%), got {sample_rate}"
+        raise ConfigError(msg)
+    if int(min_slices) < 1:
+        msg = f"min_slices must be >= 1, got {min_slices}"
+        raise ConfigError(msg)
+
+
+def series_seed(seed: int | None, key: str) -> np.random.SeedSequence | None:
+    """A seed for one series derived from the run seed and a stable key (its series id).
+
+    The draw for a series then does not depend on the order in which series are processed.
+    ``None`` gives fresh OS entropy.
+    """
+    if seed is None:
+        return None
+    return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8"))])
+
+
+def sample_slices(
+    n_slices: int,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+) -> np.ndarray:
+    """Draw R% of the slice indices uniformly at random, without replacement.
+
+    Args:
+        n_slices: number of slices in the scan.
+        sample_rate: fraction R in (0, 1].
+        min_slices: draw at least this many (capped at ``n_slices``).
+        seed: integer, SeedSequence or Generator for a reproducible draw.
+    Returns:
+        sorted ``(k,)`` int64 array of distinct indices in ``[0, n_slices)``.
+    """
+    k = n_samples(n_slices, sample_rate, min_slices)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if k == n_slices:
+        return np.arange(n_slices, dtype=np.int64)
+    return np.sort(rng.choice(n_slices, size=k, replace=False)).astype(np.int64)
