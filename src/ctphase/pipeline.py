@@ -1,0 +1,259 @@
+"""End-to-end classification of CT series: discover -> sample -> read -> prepare -> model -> vote.
+
+:func:`classify` is the Python API behind ``ctphase predict``. Every input series yields one
+:class:`ScanPrediction`, including those that were skipped or failed (``status`` says which and
+``error`` says why), so that one broken file never hides the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CTPhaseError, ModelNotAvailableError
+from .io.volume import Series, Skipped
+from .phases import PHASE_NAMES
+from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, sample_slices, series_seed
+from .voting import majority_vote
+
+logger = logging.getLogger(__name__)
+
+STATUS_OK = "ok"
+STATUS_SKIPPED = "skipped"
+STATUS_ERROR = "error"
+
+
+@dataclass
+class ScanPrediction:
+    """The result for one series (contract of shared/DESIGN.md; never holds patient name or ID).
+
+    Attributes:
+        series_id: ``study_uid/series_uid[/acqN]`` for DICOM, the file path for NIfTI.
+        status: ``"ok"`` (classified), ``"skipped"`` (not a classifiable CT series) or ``"error"``.
+        label: winning phase (``None`` unless status is ok).
+        vote_fractions, mean_probabilities: per phase name.
+        sampled_indices: slice indices (0 = lowest position along the slice normal) that were classified.
+        timings: seconds spent reading pixels, preprocessing and running the model.
+    """
+
+    series_id: str
+    path: str
+    source: str
+    status: str
+    study_uid: str | None = None
+    series_uid: str | None = None
+    acquisition: int | None = None
+    n_slices: int | None = None
+    sampled_indices: list[int] = field(default_factory=list)
+    label: str | None = None
+    vote_fractions: dict[str, float] = field(default_factory=dict)
+    mean_probabilities: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
+    tie: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    model_sha256: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """The checkpoint to use: ``model`` when given, else the bundled default.
+
+    Raises:
+        ModelNotAvailableError: when no model is given and no default is installed.
+        CheckpointError: when the given file does not exist.
+    """
+    from .models.checkpoint import default_checkpoint_path
+
+    if model is not None:
+        return Path(model)
+    default = default_checkpoint_path()
+    if default is None:
+        msg = (
+            "no model given and no bundled default model is installed; "
+            "pass --model CKPT (a ctphase checkpoint, e.g. made by `ctphase train`)"
+        )
+        raise ModelNotAvailableError(msg)
+    return default
+
+
+def predict_series(
+    series: Series,
+    classifier: Any,
+    *,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    seed: int | None = 0,
+) -> ScanPrediction:
+    """Classify one series: draw R% of its slices, read only those, vote.
+
+    Args:
+        series: a discovered series (pixels not yet read).
+        classifier: a :class:`ctphase.inference.Classifier`.
+        seed: run seed; the draw for this series is seeded by ``(seed, series_id)``.
+    Raises:
+        CTPhaseError: when the sampled slices cannot be read.
+    """
+    indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
+    t0 = time.perf_counter()
+    hu = series.read_slices(indices)
+    t_read = time.perf_counter() - t0
+    probs, t_pre, t_model = classifier.predict_hu(hu)
+    vote = majority_vote(probs)
+    names = list(PHASE_NAMES)
+    return ScanPrediction(
+        series_id=series.series_id,
+        path=series.path,
+        source=series.source,
+        status=STATUS_OK,
+        study_uid=series.study_uid,
+        series_uid=series.series_uid,
+        acquisition=series.acquisition,
+        n_slices=series.n_slices,
+        sampled_indices=[int(i) for i in indices],
+        label=names[vote.label],
+        vote_fractions={n: round(float(v), 6) for n, v in zip(names, vote.fractions)},
+        mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
+        confidence=round(vote.confidence, 6),
+        tie=vote.tie,
+        timings={"read": t_read, "preprocess": t_pre, "model": t_model},
+        model_sha256=classifier.sha256,
+        warnings=list(series.warnings),
+    )
+
+
+def _from_skipped(s: Skipped) -> ScanPrediction:
+    return ScanPrediction(
+        series_id=s.series_id,
+        path=s.path,
+        source="dicom" if s.series_uid else "file",
+        status=STATUS_ERROR if s.kind == "error" else STATUS_SKIPPED,
+        study_uid=s.study_uid,
+        series_uid=s.series_uid,
+        error=s.reason,
+    )
+
+
+def _failed(series: Series, exc: BaseException, sha: str | None) -> ScanPrediction:
+    reason = str(exc) if isinstance(exc, CTPhaseError) else f"unexpected error: {type(exc).__name__}: {exc}"
+    return ScanPrediction(
+        series_id=series.series_id,
+        path=series.path,
+        source=series.source,
+        status=STATUS_ERROR,
+        study_uid=series.study_uid,
+        series_uid=series.series_uid,
+        acquisition=series.acquisition,
+        n_slices=series.n_slices,
+        model_sha256=sha,
+        warnings=list(series.warnings),
+        error=reason,
+    )
+
+
+def iter_classify(
+    series: Sequence[Series],
+    classifier: Any,
+    *,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    seed: int | None = 0,
+    strict: bool = False,
+) -> Iterator[ScanPrediction]:
+    """Classify discovered series one by one; a failing series yields an error record.
+
+    With ``strict=True`` the first failure is raised instead.
+    """
+    for s in series:
+        try:
+            yield predict_series(s, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed)
+        except Exception as exc:  # one bad series never stops the others
+            if strict:
+                raise
+            logger.debug("series %s failed", s.series_id, exc_info=True)
+            yield _failed(s, exc, getattr(classifier, "sha256", None))
+
+
+def classify(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    model: str | Path | None = None,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    seed: int | None = 0,
+    batch_size: int = 16,
+    device: str = "auto",
+    engine: str = "auto",
+    strict: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[ScanPrediction]:
+    """Classify the contrast phase of every CT series under ``paths``.
+
+    Args:
+        paths: files or folders; DICOM files of any name (nested folders) and .nii/.nii.gz files.
+        model: checkpoint path; ``None`` uses the bundled default model.
+        sample_rate: fraction R of each series' slices to classify, in (0, 1].
+        min_slices: sample at least this many slices; series with fewer slices are skipped.
+        seed: seed of the slice draw (``None`` for a fresh random draw each run).
+        batch_size: slices per forward pass.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        engine: ``"auto"`` (ONNX Runtime when the checkpoint embeds an export), ``"torch"`` or ``"onnx"``.
+        strict: raise on the first broken file or series instead of recording it.
+        on_progress: called as ``(stage, done, total)`` with stage ``"discover"`` or ``"classify"``.
+    Returns:
+        One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
+        then skipped and failed inputs.
+    """
+    from .inference import Classifier
+    from .io.discover import discover
+
+    check_sampling(sample_rate, min_slices)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    classifier = Classifier(resolve_model(model), device=device, engine=engine, batch_size=batch_size)
+    found = discover(
+        list(paths),
+        min_slices=min_slices,
+        strict=strict,
+        progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None,
+    )
+    results: list[ScanPrediction] = []
+    total = len(found.series)
+    for i, pred in enumerate(
+        iter_classify(found.series, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed, strict=strict)
+    ):
+        results.append(pred)
+        if on_progress:
+            on_progress("classify", i + 1, total)
+    results.extend(_from_skipped(s) for s in found.skipped)
+    return results
+
+
+def summarize(predictions: Sequence[ScanPrediction]) -> dict[str, int]:
+    """Counts of ok / skipped / error records and of each predicted label."""
+    out = {STATUS_OK: 0, STATUS_SKIPPED: 0, STATUS_ERROR: 0}
+    out.update({name: 0 for name in PHASE_NAMES})
+    for p in predictions:
+        out[p.status] += 1
+        if p.label:
+            out[p.label] += 1
+    return out
+
+
+def exit_code(predictions: Sequence[ScanPrediction]) -> int:
+    """Exit code of ``ctphase predict``: 0 all classified, 1 some failed, 2 nothing classifiable found."""
+    counts = summarize(predictions)
+    if counts[STATUS_OK] == 0 and counts[STATUS_ERROR] == 0:
+        return 2
+    return 1 if counts[STATUS_ERROR] else 0
+
