@@ -108,6 +108,7 @@ def classification_metrics(
     class_names: Sequence[str] = PHASE_NAMES,
     *,
     roc_points: bool = True,
+    max_roc_points: int = 1000,
 ) -> dict[str, Any]:
     """Accuracy, macro and per-class precision/recall/F1, confusion matrix and one-vs-rest ROC AUC.
 
@@ -118,6 +119,8 @@ def classification_metrics(
             probabilities for scans); enables ROC AUC and ROC curves.
         class_names: the K class names, in index order.
         roc_points: include ROC curve points (``fpr``, ``tpr``, ``thresholds``) per class.
+        max_roc_points: keep at most this many evenly spaced vertices per curve (first and
+            last kept), so slice-level curves stay small in JSON.
     Returns:
         plain-Python dict (JSON-ready; undefined values are ``None``)::
 
@@ -160,6 +163,9 @@ def classification_metrics(
         aucs[name] = float(roc_auc_score(pos, p[:, c]))
         if roc_points:
             fpr, tpr, thr = roc_curve(pos, p[:, c])
+            if fpr.size > max_roc_points >= 2:
+                keep = np.unique(np.round(np.linspace(0, fpr.size - 1, max_roc_points)).astype(np.int64))
+                fpr, tpr, thr = fpr[keep], tpr[keep], thr[keep]
             curves[name] = {
                 "fpr": [float(v) for v in fpr],
                 "tpr": [float(v) for v in tpr],

@@ -1,0 +1,239 @@
+"""One call from per-scan slice probabilities to the full evaluation results (shared/DESIGN.md, Evaluation protocol).
+
+``ctphase evaluate`` loads the model and data, computes slice probabilities per scan and
+calls :func:`evaluate_predictions`; :func:`ctphase.evaluation.report.write_report` turns the
+returned dict into metrics.json, report.md and figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..phases import PHASE_NAMES
+from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling
+from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification, check_bootstrap_args
+from .metrics import classification_metrics, to_class_indices
+from .scan_level import check_slice_probs, scan_keys, vote_scans
+from .sweep import DEFAULT_SWEEP_RATES, DEFAULT_SWEEP_REPEATS, sampling_sweep
+
+RESULTS_SCHEMA = "ctphase.evaluation/1"
+TIMING_STAGES: tuple[str, ...] = ("read", "preprocess", "model")
+
+Timings = Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]]
+"""Seconds per scan: ``{"read": [...], "preprocess": [...], "model": [...]}`` or one dict per scan."""
+
+
+def summarize_timings(timings: Timings, n_scans: int | None = None) -> dict[str, Any]:
+    """Per-stage summary of seconds per scan.
+
+    Args:
+        timings: ``{stage: (S,) seconds}`` or a list of S ``{stage: seconds}`` dicts; stages
+            are usually read, preprocess, model (others are kept too).
+        n_scans: expected S, checked when given.
+    Returns:
+        ``{"n_scans": S, "stages": {stage: {"mean", "median", "std", "p95", "min", "max",
+        "total"}}, "total": {...same for the per-scan sum of stages}}`` in seconds.
+    """
+    if isinstance(timings, Mapping):
+        table = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in timings.items()}
+    else:
+        rows = list(timings)
+        stages = list(dict.fromkeys(k for r in rows for k in r))
+        table = {str(s): np.array([float(r.get(s, np.nan)) for r in rows]) for s in stages}
+    if not table:
+        msg = "timings is empty: give seconds per scan for read, preprocess and model"
+        raise ConfigError(msg)
+    lengths = {k: v.size for k, v in table.items()}
+    s = next(iter(lengths.values()))
+    if any(n != s for n in lengths.values()) or (n_scans is not None and s != n_scans):
+        msg = f"timings must give one value per scan ({n_scans if n_scans is not None else s}) for every stage, got {lengths}"
+        raise ConfigError(msg)
+    for k, v in table.items():
+        if np.any(v[np.isfinite(v)] < 0):
+            msg = f"timings for stage {k!r} contain negative seconds"
+            raise ConfigError(msg)
+    ordered = [k for k in TIMING_STAGES if k in table] + [k for k in table if k not in TIMING_STAGES]
+
+    def _stats(v: np.ndarray) -> dict[str, float | None]:
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return dict.fromkeys(("mean", "median", "std", "p95", "min", "max", "total"))
+        return {
+            "mean": float(v.mean()),
+            "median": float(np.median(v)),
+            "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "p95": float(np.percentile(v, 95)),
+            "min": float(v.min()),
+            "max": float(v.max()),
+            "total": float(v.sum()),
+        }
+
+    total = np.nansum(np.stack([table[k] for k in ordered]), axis=0)
+    return {"n_scans": int(s), "stages": {k: _stats(table[k]) for k in ordered}, "total": _stats(total)}
+
+
+def evaluate_predictions(
+    slice_probs: Sequence[np.ndarray],
+    labels: Sequence[Any] | np.ndarray,
+    patient_ids: Sequence[Any] | None = None,
+    *,
+    scan_ids: Sequence[str] | None = None,
+    all_slices: bool = True,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    seed: int = 0,
+    n_resamples: int = DEFAULT_N_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    sweep_rates: Sequence[float] | None = DEFAULT_SWEEP_RATES,
+    sweep_repeats: int = DEFAULT_SWEEP_REPEATS,
+    timings: Timings | None = None,
+    class_names: Sequence[str] = PHASE_NAMES,
+    dataset: str | None = None,
+    model_sha256: str | None = None,
+    arguments: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Slice- and scan-level metrics with patient-bootstrap CIs, the R sweep and timings.
+
+    Args:
+        slice_probs: per scan, ``(n_i, K)`` float slice probabilities: of **all** slices
+            (``all_slices=True``) or of the slices already sampled by a prediction run.
+        labels: ``(S,)`` true scan labels (indices or names); every slice gets its scan's label.
+        patient_ids: ``(S,)`` patient of each scan (bootstrap clusters); ``None``: each scan
+            is its own patient. Never written to the results.
+        scan_ids: ``(S,)`` series ids; seed each scan's draw (replaying ``ctphase predict``)
+            and name the scans in the results.
+        all_slices: whether ``slice_probs`` covers all slices. If so, the scan label votes a
+            random ``sample_rate`` of them (seeded) and the sweep runs; if not, it votes all
+            given slices and the sweep is skipped.
+        sample_rate, min_slices: R and the minimum number of voted slices per scan.
+        seed: seed of slice draws and bootstrap.
+        n_resamples, confidence: bootstrap resamples (0 skips the CIs) and interval level.
+        sweep_rates, sweep_repeats: R values and draws per R of the sweep (``None`` skips it).
+        timings: seconds per scan per stage (see :func:`summarize_timings`).
+        class_names: the K class names in index order.
+        dataset: name of the evaluation set (e.g. "synthetic", "realdata"); report separately, never pool.
+        model_sha256: checkpoint hash, recorded.
+        arguments: the run's arguments (CLI options), recorded as given.
+    Returns:
+        the results dict (plain Python, JSON-ready) documented in ``ctphase.evaluation``.
+    """
+    import ctphase
+
+    names = tuple(class_names)
+    probs = check_slice_probs(slice_probs, len(names))
+    s = len(probs)
+    y = to_class_indices(labels, names)
+    if y.size != s:
+        msg = f"labels has {y.size} entries but slice_probs has {s} scans"
+        raise ConfigError(msg)
+    check_sampling(sample_rate, min_slices)
+    if n_resamples:
+        check_bootstrap_args(n_resamples, confidence)
+    keys = scan_keys(s, scan_ids)
+    if patient_ids is not None and len(patient_ids) != s:
+        msg = f"patient_ids has {len(patient_ids)} entries but there are {s} scans"
+        raise ConfigError(msg)
+    groups = list(range(s)) if patient_ids is None else list(patient_ids)
+    timing = None if timings is None else summarize_timings(timings, s)
+
+    # slice level: every slice carries its scan's label and its scan's patient
+    n_per_scan = np.array([p.shape[0] for p in probs])
+    slice_p = np.concatenate(probs)
+    slice_y = np.repeat(y, n_per_scan)
+    slice_pred = slice_p.argmax(axis=1)
+    slice_groups = np.repeat(np.arange(s), n_per_scan)
+    codes = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    slice_groups = np.array([codes[g] for g in groups])[slice_groups]
+    scan_groups = [codes[g] for g in groups]
+
+    rate = sample_rate if all_slices else 1.0
+    votes = vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys)
+
+    def _level(y_true: np.ndarray, y_pred: np.ndarray, p: np.ndarray, g: Sequence[int] | np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {"metrics": classification_metrics(y_true, y_pred, p, names)}
+        out["ci"] = (
+            bootstrap_classification(
+                y_true, y_pred, p, groups=g, class_names=names, n_resamples=n_resamples, confidence=confidence, seed=seed
+            )
+            if n_resamples
+            else None
+        )
+        return out
+
+    slice_level = _level(slice_y, slice_pred, slice_p, slice_groups)
+    scan_level = _level(y, votes.labels, votes.scores, scan_groups)
+    scan_level["predictions"] = [
+        {
+            "scan_id": keys[i],
+            "label": names[int(y[i])],
+            "predicted": names[int(votes.labels[i])],
+            "correct": bool(votes.labels[i] == y[i]),
+            "n_slices": int(n_per_scan[i]),
+            "n_voted": len(votes.sampled[i]),
+            "vote_fractions": [float(v) for v in votes.fractions[i]],
+            "mean_probs": [float(v) for v in votes.scores[i]],
+            "confidence": float(votes.confidence[i]),
+            "tie": bool(votes.ties[i]),
+            "voted_indices": [int(j) for j in votes.sampled[i]],
+        }
+        for i in range(s)
+    ]
+
+    sweep = None
+    sweep_skipped = None
+    if sweep_rates is None:
+        sweep_skipped = "disabled"
+    elif not all_slices:
+        sweep_skipped = "needs the probabilities of all slices of each scan (all_slices=False)"
+    else:
+        sweep = sampling_sweep(
+            probs,
+            y,
+            scan_groups,
+            rates=sweep_rates,
+            repeats=sweep_repeats,
+            seed=seed,
+            scan_ids=keys,
+            min_slices=1,
+            class_names=names,
+            n_resamples=n_resamples,
+            confidence=confidence,
+        )
+
+    return {
+        "schema": RESULTS_SCHEMA,
+        "ctphase_version": ctphase.__version__,
+        "model_sha256": model_sha256,
+        "dataset": dataset,
+        "arguments": dict(arguments) if arguments is not None else {},
+        "class_names": list(names),
+        "counts": {
+            "scans": int(s),
+            "patients": len(codes),
+            "slices": int(n_per_scan.sum()),
+            "scans_per_class": {names[c]: int(np.sum(y == c)) for c in range(len(names))},
+            "patient_ids_given": patient_ids is not None,
+        },
+        "protocol": {
+            "all_slices": bool(all_slices),
+            "sample_rate": float(rate),
+            "min_slices": int(min_slices),
+            "vote": "majority (tie: highest mean probability, then lowest class index)",
+            "scan_score": "mean slice probability over the voted slices (used for scan-level ROC AUC)",
+            "slice_labels": "each slice carries its scan's label",
+            "seed": seed,
+            "n_resamples": int(n_resamples),
+            "confidence": float(confidence),
+            "bootstrap": "percentile intervals; patients resampled with replacement, all their scans/slices kept",
+        },
+        "slice_level": slice_level,
+        "scan_level": scan_level,
+        "sweep": sweep,
+        "sweep_skipped": sweep_skipped,
+        "timing": timing,
+        "plots": {},
+    }
