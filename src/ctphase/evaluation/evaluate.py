@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import __version__
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling
@@ -121,8 +122,6 @@ def evaluate_predictions(
     Returns:
         the results dict (plain Python, JSON-ready) documented in ``ctphase.evaluation``.
     """
-    import ctphase
-
     names = tuple(class_names)
     probs = check_slice_probs(slice_probs, len(names))
     s = len(probs)
@@ -206,7 +205,7 @@ def evaluate_predictions(
 
     return {
         "schema": RESULTS_SCHEMA,
-        "ctphase_version": ctphase.__version__,
+        "ctphase_version": __version__,
         "model_sha256": model_sha256,
         "dataset": dataset,
         "arguments": dict(arguments) if arguments is not None else {},
