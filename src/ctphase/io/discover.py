@@ -1,0 +1,215 @@
+"""Find the CT series under a set of paths: DICOM folders (any file names, nested) and NIfTI files.
+
+:func:`discover` never stops at a bad input: every file or series that is not used comes back
+as a :class:`~ctphase.io.volume.Skipped` with the reason (``kind="skipped"`` for valid but
+unclassifiable inputs, ``kind="error"`` for broken ones), unless ``strict=True``, which raises
+the first error instead. See :mod:`ctphase.io.dicom` for the grouping and ordering rules.
+
+Which files are looked at: every regular file under the given folders (symbolic links to files
+followed; hidden files, names starting with ``.``, and ``DICOMDIR`` ignored). ``*.nii`` and
+``*.nii.gz`` are NIfTI volumes, one series each. A file is DICOM when it carries the 'DICM'
+marker at byte 128 (PS3.10 7.1), or, without it, when it parses as a raw dataset that holds
+SOP Class and Series Instance UIDs. Other files are ignored silently unless they are named
+like DICOM (``.dcm``, ``.dicom``, ``.dic``, ``.ima``), which is reported as an error. A broken
+symbolic link is reported as an unreadable file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..errors import DicomReadError, InputError, SeriesError
+from ..sampling import DEFAULT_MIN_SLICES
+from . import dicom
+from .nifti import is_nifti_path, load_nifti
+from .volume import Series, Skipped
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover` found: the series to classify and the inputs left out, with reasons."""
+
+    series: list[Series] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def n_errors(self) -> int:
+        """Number of inputs left out because they are broken (``kind == "error"``)."""
+        return sum(1 for s in self.skipped if s.kind == "error")
+
+
+def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def _walk(root: str, sink: dicom._Sink) -> tuple[list[str], list[str]]:
+    """All candidate files under ``root``: (DICOM candidates, NIfTI files), sorted."""
+    files: list[str] = []
+    niftis: list[str] = []
+
+    def onerror(exc: OSError) -> None:
+        sink.error(DicomReadError(f"cannot list folder: {exc.strerror or exc}", exc.filename or root))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name.upper() == "DICOMDIR":
+                continue
+            p = os.path.join(dirpath, name)
+            _classify_file(p, files, niftis, sink)
+    return files, niftis
+
+
+def _classify_file(p: str, files: list[str], niftis: list[str], sink: dicom._Sink) -> None:
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        sink.error(DicomReadError("cannot read file: broken symbolic link (its target does not exist)", p))
+        return
+    except OSError as exc:
+        sink.error(DicomReadError(f"cannot read file: {exc.strerror or exc}", p))
+        return
+    if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: never opened
+        return
+    (niftis if is_nifti_path(p) else files).append(p)
+
+
+def discover(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    strict: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Discovery:
+    """Find all classifiable CT series under ``paths`` (folders and/or files).
+
+    Args:
+        paths: folders to search recursively, DICOM files, or NIfTI files.
+        min_slices: stacks with fewer slices are skipped (reported, not classified).
+        strict: raise the first error (an :class:`~ctphase.errors.InputError`) instead of
+            reporting it in ``skipped``.
+        progress: called as ``progress(done, total)`` while file headers are read.
+    Returns:
+        a :class:`Discovery`; series sorted by path then series id. Only headers are read;
+        pixels are decoded later by ``Series.read_slices``.
+    """
+    if int(min_slices) < 1:
+        msg = f"min_slices must be >= 1, got {min_slices}"
+        raise SeriesError(msg)
+    sink = dicom._Sink(strict)
+    files: list[str] = []
+    niftis: list[str] = []
+    roots: list[tuple[str, int]] = []  # (given folder, number of candidate files in it)
+    for p in _as_paths(paths):
+        if os.path.isdir(p):
+            f, n = _walk(p, sink)
+            files += f
+            niftis += n
+            roots.append((p, len(f) + len(n)))
+        elif os.path.lexists(p):
+            _classify_file(p, files, niftis, sink)
+        else:
+            sink.error(InputError("path does not exist", p))
+
+    seen: set[str] = set()
+    files = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]  # type: ignore[func-returns-value]
+    niftis = [f for f in niftis if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]  # type: ignore[func-returns-value]
+
+    total = len(files) + len(niftis)
+    headers: list[dicom.SliceHeader] = []
+    file_errors: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for i, f in enumerate(files):
+        try:
+            h = dicom.read_header(f)
+        except DicomReadError as exc:
+            key = getattr(exc, "group_key", None)
+            if key is not None:
+                file_errors[key].append(os.path.basename(f))
+            sink.error(exc)
+        else:
+            if h is None:
+                logger.debug("not DICOM, ignored: %s", f)
+            elif h.sop_class != dicom.MEDIA_STORAGE_DIRECTORY:
+                headers.append(h)
+        if progress is not None:
+            progress(i + 1, total)
+    dicom.assemble(headers, min_slices=min_slices, strict=strict, file_errors=file_errors, sink=sink)
+    dicom_series = list(sink.series)
+
+    nifti_series: list[Series] = []
+    for j, f in enumerate(niftis):
+        try:
+            s = load_nifti(f)
+        except InputError as exc:
+            sink.error(exc)
+        else:
+            if s.n_slices < min_slices:
+                sink.skip(f, f"only {s.n_slices} axial slice(s), fewer than min_slices={min_slices}")
+                sink.skipped[-1].n_files = 1
+            else:
+                nifti_series.append(s)
+        if progress is not None:
+            progress(len(files) + j + 1, total)
+    series = sorted(dicom_series + nifti_series, key=lambda s: (s.path, s.series_id))
+    for root, n_files in roots:  # say so when a folder yields nothing at all
+        prefix = os.path.join(os.path.abspath(root), "")
+        if not any(os.path.join(os.path.abspath(r.path), "").startswith(prefix) for r in [*series, *sink.skipped]):
+            extra = f" ({n_files} other file(s) ignored)" if n_files else " (the folder is empty)"
+            sink.skip(root, f"no DICOM or NIfTI files found{extra}")
+    return Discovery(series=series, skipped=sink.skipped, errors=sink.exceptions)
+
+
+def load_series(path: PathLike, *, min_slices: int = DEFAULT_MIN_SLICES) -> Series:
+    """The one series held by a folder (DICOM) or a NIfTI file.
+
+    Files of the series that cannot be read are left out with a warning on the series, as in
+    :func:`discover`.
+
+    Raises:
+        InputError: (a subclass) naming the path, when it holds no classifiable series (the
+            reasons are listed) or more than one (their ids are listed: pass one of them).
+    """
+    p = os.fspath(path)
+    if not os.path.lexists(p):
+        raise InputError("path does not exist", p)
+    found = discover([p], min_slices=min_slices)
+    if len(found.series) == 1:
+        return found.series[0]
+    if not found.series:
+        if len(found.errors) == 1 and len(found.skipped) == 1:
+            raise found.errors[0]
+        reasons = "; ".join(
+            f"{_rel(s.path, p)}: {s.reason}" if _rel(s.path, p) else s.reason for s in found.skipped[:5]
+        )
+        more = f" (and {len(found.skipped) - 5} more)" if len(found.skipped) > 5 else ""
+        msg = f"no classifiable CT series here: {reasons}{more}" if reasons else "no classifiable CT series here"
+        raise SeriesError(msg, p)
+    ids = ", ".join(s.series_id for s in found.series[:5])
+    msg = (
+        f"holds {len(found.series)} series ({ids}{', ...' if len(found.series) > 5 else ''}); "
+        "pass the folder of one series, or use discover() to classify them all"
+    )
+    raise SeriesError(msg, p)
+
+
+def _rel(child: str, parent: str) -> str:
+    try:
+        r = os.path.relpath(child, parent)
+    except ValueError:
+        return child
+    return "" if r == "." else r
+
+
+__all__ = ["Discovery", "discover", "load_series"]
