@@ -1,0 +1,258 @@
+"""Slice classifier: a checkpoint plus an engine (PyTorch eager or ONNX Runtime) -> probabilities.
+
+Probabilities always come out in the canonical class order ``ctphase.phases.PHASE_NAMES``
+(non_contrast, arterial, venous, other), whatever order the checkpoint's network uses: the
+columns are reordered here, at the boundary.
+
+How logits become probabilities (:func:`activate`, the same numpy code for both engines):
+
+* ``output_activation == "softmax"`` (cross-entropy training): ``softmax(logits)``.
+* ``output_activation == "sigmoid"`` (the paper's BCE on one-hot targets): ``s = sigmoid(logits)``,
+  then ``s / s.sum()`` per slice so that each row sums to 1 and can be voted and averaged like a
+  softmax output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .models.checkpoint import Checkpoint, build_model, load_checkpoint
+from .phases import PHASE_NAMES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .preprocessing import Preprocessing
+
+logger = logging.getLogger(__name__)
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
+
+
+def activate(logits: np.ndarray, output_activation: str) -> np.ndarray:
+    """Turn ``(N, K)`` logits into ``(N, K)`` float32 probabilities whose rows sum to 1.
+
+    See the module docstring for the two activations.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if output_activation == "softmax":
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        p = e / e.sum(axis=1, keepdims=True)
+    elif output_activation == "sigmoid":
+        s = 0.5 * (1.0 + np.tanh(0.5 * z))  # numerically stable sigmoid
+        total = s.sum(axis=1, keepdims=True)
+        k = z.shape[1]
+        p = np.divide(s, total, out=np.full_like(s, 1.0 / k), where=total > 0)
+    else:
+        msg = f"output_activation {output_activation!r} must be 'softmax' or 'sigmoid'"
+        raise ConfigError(msg)
+    return p.astype(np.float32)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def _onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Classifier:
+    """Classify preprocessed slices with a checkpoint's network.
+
+    Args:
+        checkpoint: a :class:`~ctphase.models.checkpoint.Checkpoint` or the path of one.
+        device: ``"auto"`` (cuda when available, else cpu), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        engine: ``"auto"``: ONNX Runtime when onnxruntime is importable, the device is cpu and
+            the checkpoint embeds an ONNX export; otherwise PyTorch eager. ``"torch"`` or
+            ``"onnx"`` force one (``"onnx"`` needs an embedded export: ``ctphase export --embed``).
+        batch_size: slices per forward pass (16 is fastest on CPU).
+        threads: CPU threads for the model. Torch: ``torch.set_num_threads(threads)`` (process
+            wide) when given. ONNX Runtime: intra-op threads, default all available CPUs.
+
+    Attributes:
+        preprocessing: the checkpoint's :class:`~ctphase.preprocessing.Preprocessing`.
+        class_names: column order of the returned probabilities (always ``PHASE_NAMES``).
+        sha256: the checkpoint's model hash.
+        engine: ``"torch"`` or ``"onnx"`` (resolved).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (resolved).
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint | str | Path,
+        *,
+        device: str = "auto",
+        engine: str = "auto",
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        if isinstance(checkpoint, (str, Path)):
+            checkpoint = load_checkpoint(checkpoint)
+        if not isinstance(checkpoint, Checkpoint):
+            msg = f"checkpoint must be a Checkpoint or a path, got {type(checkpoint).__name__}"
+            raise ConfigError(msg)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            msg = f"batch_size must be a positive integer, got {batch_size!r}"
+            raise ConfigError(msg)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            msg = f"threads must be a positive integer or None, got {threads!r}"
+            raise ConfigError(msg)
+        if engine not in ENGINES:
+            msg = f"engine {engine!r} must be one of {', '.join(ENGINES)}"
+            raise ConfigError(msg)
+
+        self.checkpoint = checkpoint
+        self.preprocessing: Preprocessing = checkpoint.preprocessing
+        self.class_names: tuple[str, ...] = PHASE_NAMES
+        self.sha256: str = checkpoint.sha256
+        self.batch_size = batch_size
+        self.threads = threads
+        self.device: str = self._resolve_device(device)
+        self.engine: str = self._resolve_engine(engine)
+        # column j of the output = network output perm[j]
+        self._perm = np.array([checkpoint.class_names.index(n) for n in PHASE_NAMES])
+        self._identity_order = bool((self._perm == np.arange(len(PHASE_NAMES))).all())
+        self._model: Any = None
+        self._session: Any = None
+        if self.engine == "torch":
+            self._init_torch()
+        else:
+            self._init_onnx()
+        logger.debug("classifier %s on %s/%s", checkpoint.arch, self.engine, self.device)
+
+    # -- set-up -----------------------------------------------------------------------------
+    @staticmethod
+    def _resolve_device(device: str) -> str:
+        if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+            msg = f"device {device!r} must be one of {', '.join(DEVICES)} (or cuda:N)"
+            raise ConfigError(msg)
+        import torch
+
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                msg = f"device {device!r} requested but CUDA is not available (no GPU or a CPU-only torch build); use device='cpu' or 'auto'"
+                raise ConfigError(msg)
+            if ":" in device:
+                index = device.split(":", 1)[1]
+                if not index.isdigit() or int(index) >= torch.cuda.device_count():
+                    msg = f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)"
+                    raise ConfigError(msg)
+        return device
+
+    def _resolve_engine(self, engine: str) -> str:
+        has_ort = _onnxruntime_available()
+        has_onnx = self.checkpoint.onnx is not None
+        if engine == "auto":
+            return "onnx" if (has_ort and has_onnx and self.device == "cpu") else "torch"
+        if engine == "onnx":
+            if not has_ort:
+                msg = "engine 'onnx' needs onnxruntime: pip install onnxruntime (or use engine='torch')"
+                raise ConfigError(msg)
+            if not has_onnx:
+                msg = (
+                    "engine 'onnx' needs a checkpoint with an embedded ONNX export; create one with "
+                    "`ctphase export --model CKPT --embed OUT.safetensors`, or use engine='torch'"
+                )
+                raise ConfigError(msg)
+        return engine
+
+    def _init_torch(self) -> None:
+        import torch
+
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        model = build_model(self.checkpoint, self.device)
+        self._model = model.to(memory_format=torch.channels_last)
+
+    def _init_onnx(self) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads or available_cpus()
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if self.device == "cpu":
+            providers: list[Any] = ["CPUExecutionProvider"]
+        else:
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                msg = "engine 'onnx' on CUDA needs onnxruntime-gpu; use engine='torch' for the GPU"
+                raise ConfigError(msg)
+            index = int(self.device.split(":", 1)[1]) if ":" in self.device else 0
+            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        self._session = ort.InferenceSession(self.checkpoint.onnx, sess_options=opts, providers=providers)
+        self._input_name = self._session.get_inputs()[0].name
+
+    # -- prediction -------------------------------------------------------------------------
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        if self.engine == "onnx":
+            return self._session.run(None, {self._input_name: batch})[0]
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            return self._model(x).float().cpu().numpy()
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities of preprocessed slices.
+
+        Args:
+            x: ``(N, C, size, size)`` float32, as produced by ``self.preprocessing``.
+        Returns:
+            ``(N, 4)`` float32, rows summing to 1, columns in ``PHASE_NAMES`` order.
+        """
+        p = self.preprocessing
+        x = np.asarray(x)
+        expected = (p.channels, p.size, p.size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            msg = f"expected slices of shape (N, {p.channels}, {p.size}, {p.size}), got {tuple(x.shape)}"
+            raise ConfigError(msg)
+        k = len(self.class_names)
+        if x.shape[0] == 0:
+            return np.zeros((0, k), dtype=np.float32)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty((x.shape[0], k), dtype=np.float32)
+        for start in range(0, x.shape[0], self.batch_size):
+            stop = min(start + self.batch_size, x.shape[0])
+            out[start:stop] = activate(self._logits(x[start:stop]), self.checkpoint.output_activation)
+        return out if self._identity_order else out[:, self._perm]
+
+    def predict_hu(self, hu: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """Preprocess HU slices with the checkpoint's preprocessing and classify them.
+
+        Args:
+            hu: ``(N, H, W)`` Hounsfield units.
+        Returns:
+            ``(probs (N, 4) float32 in PHASE_NAMES order, seconds_preprocess, seconds_model)``.
+        """
+        t0 = time.perf_counter()
+        x = self.preprocessing(hu)
+        t1 = time.perf_counter()
+        probs = self.predict_proba(x)
+        t2 = time.perf_counter()
+        return probs, t1 - t0, t2 - t1
+
+    def __repr__(self) -> str:
+        return (
+            f"Classifier(arch={self.checkpoint.arch!r}, engine={self.engine!r}, device={self.device!r}, "
+            f"sha256={self.sha256[:12]!r})"
+        )

@@ -1,0 +1,448 @@
+"""The ctphase checkpoint: one safetensors file with the weights and everything needed to use them.
+
+File format (``FORMAT_VERSION = 1``), a plain `safetensors <https://github.com/huggingface/safetensors>`_
+file, so loading never unpickles anything:
+
+Tensors
+    ``model.<key>`` for every entry ``<key>`` of the network's ``state_dict``, and optionally
+    ``__onnx__``, a 1-D uint8 tensor holding a serialised ONNX export of the same network
+    (so one file carries both engines).
+
+String metadata (the safetensors header's ``__metadata__``)
+    ``format``          ``"ctphase-checkpoint"``
+    ``format_version``  ``"1"``
+    ``config``          JSON ``{"arch", "class_names", "output_activation", "preprocessing"}``
+    ``meta``            JSON dict: ``created`` (UTC ISO 8601), ``ctphase_version``, ``torch_version``,
+                        ``timm_version``, ``format_version`` and whatever training recorded
+                        (data summary, metrics, ...)
+    ``sha256``          model identity, see below
+    ``meta_sha256``     sha256 of the ``meta`` string (UTF-8)
+    ``onnx_sha256``     sha256 of the ONNX bytes (only with ``__onnx__``)
+    ``onnx_source_sha256``  the ``sha256`` of the model the ONNX graph was exported from
+
+What ``sha256`` hashes (:func:`compute_sha256`), in this order:
+    1. ``b"ctphase-checkpoint-v1\\n"``
+    2. the config (as stored in the file) as canonical JSON (``json.dumps(config, sort_keys=True, separators=(",", ":"),
+       ensure_ascii=True)``, UTF-8) followed by ``b"\\n"``
+    3. for each state-dict key in sorted (Python ``str``) order: the header
+       ``f"{key}\\0{dtype}\\0{shape}\\0{nbytes}\\n"`` (UTF-8; dtype such as ``float32``, shape such as
+       ``[64, 3, 7, 7]``), then the tensor's raw bytes, C-contiguous, native (little-endian) order.
+It covers what changes predictions (architecture, preprocessing, class order, output activation,
+weights) and nothing else: editing ``meta`` or embedding an ONNX export keeps the model's hash,
+while ``meta_sha256`` and ``onnx_sha256`` protect those parts. Every hash is verified on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CheckpointError, ConfigError
+from ..phases import PHASE_NAMES
+from ..preprocessing import Preprocessing
+from .registry import ARCHITECTURES, resolve_arch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "ctphase-checkpoint"
+FORMAT_VERSION = 1
+OUTPUT_ACTIVATIONS: tuple[str, ...] = ("softmax", "sigmoid")
+"""``softmax``: probabilities are softmax(logits) (cross-entropy training). ``sigmoid``: the
+paper's BCE-on-one-hot training; probabilities are sigmoid(logits) normalised to sum 1."""
+
+_WEIGHT_PREFIX = "model."
+_ONNX_KEY = "__onnx__"
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A trained (or freshly initialised) classifier and how to feed it.
+
+    Treat it as immutable: derive changed copies with :func:`dataclasses.replace`.
+
+    Attributes:
+        arch: registered architecture name (see :func:`ctphase.models.list_architectures`).
+        preprocessing: how HU slices become the network input.
+        class_names: the network's output order, a permutation of ``ctphase.phases.PHASE_NAMES``.
+        state_dict: the network weights (CPU tensors).
+        meta: JSON-serialisable facts: training data summary, metrics, created, versions.
+        onnx: serialised ONNX export of the same network, or None.
+        output_activation: ``"softmax"`` or ``"sigmoid"`` (see :data:`OUTPUT_ACTIVATIONS`).
+    """
+
+    arch: str
+    preprocessing: Preprocessing
+    class_names: tuple[str, ...]
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    onnx: bytes | None = None
+    output_activation: str = "softmax"
+    _sha256: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arch", resolve_arch(self.arch))
+        if not isinstance(self.preprocessing, Preprocessing):
+            msg = f"preprocessing must be a ctphase.preprocessing.Preprocessing, got {type(self.preprocessing).__name__}"
+            raise ConfigError(msg)
+        names = tuple(str(n) for n in self.class_names)
+        if sorted(names) != sorted(PHASE_NAMES) or len(set(names)) != len(names):
+            msg = f"class_names {list(names)} must be a permutation of {list(PHASE_NAMES)}"
+            raise ConfigError(msg)
+        object.__setattr__(self, "class_names", names)
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            msg = f"output_activation {self.output_activation!r} must be one of {', '.join(OUTPUT_ACTIVATIONS)}"
+            raise ConfigError(msg)
+        if not isinstance(self.meta, dict):
+            msg = f"meta must be a dict, got {type(self.meta).__name__}"
+            raise ConfigError(msg)
+        if self.onnx is not None and not isinstance(self.onnx, bytes):
+            object.__setattr__(self, "onnx", bytes(self.onnx))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The hashed configuration: arch, class_names, output_activation, preprocessing."""
+        return {
+            "arch": self.arch,
+            "class_names": list(self.class_names),
+            "output_activation": self.output_activation,
+            "preprocessing": self.preprocessing.to_dict(),
+        }
+
+    @property
+    def sha256(self) -> str:
+        """Model identity hash (hex), computed once; see the module docstring for what it covers."""
+        if not self._sha256:
+            self._sha256.append(compute_sha256(self.config, self.state_dict))
+        return self._sha256[0]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of network outputs (4)."""
+        return len(self.class_names)
+
+
+def _canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().cpu().contiguous().reshape(-1)
+    if t.numel() == 0:
+        return b""
+    import torch
+
+    return t.view(torch.uint8).numpy().tobytes()
+
+
+def compute_sha256(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
+    """Hash of config + weights as documented in the module docstring (hex digest)."""
+    h = hashlib.sha256()
+    h.update(b"ctphase-checkpoint-v1\n")
+    h.update(_canonical_json(config).encode("utf-8"))
+    h.update(b"\n")
+    for key in sorted(state_dict):
+        t = state_dict[key]
+        data = _tensor_bytes(t)
+        dtype = str(t.dtype).removeprefix("torch.")
+        header = f"{key}\0{dtype}\0{list(t.shape)}\0{len(data)}\n"
+        h.update(header.encode("utf-8"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def _package_versions() -> dict[str, str]:
+    from .. import __version__
+
+    out = {"ctphase_version": __version__}
+    try:
+        import torch
+
+        out["torch_version"] = str(torch.__version__)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import timm
+
+        out["timm_version"] = str(timm.__version__)
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def new_checkpoint(
+    arch: str,
+    preprocessing: Preprocessing,
+    model: torch.nn.Module,
+    meta: dict[str, Any] | None = None,
+    *,
+    class_names: tuple[str, ...] | list[str] = PHASE_NAMES,
+    output_activation: str | None = None,
+) -> Checkpoint:
+    """Wrap a model (e.g. at the end of training) into a :class:`Checkpoint`.
+
+    ``meta`` is copied and completed with ``created``, ``ctphase_version``, ``torch_version``,
+    ``timm_version`` and ``format_version``. An ``output_activation`` key in ``meta`` is taken
+    as the ``output_activation`` argument (it is part of the hashed config, not of meta).
+    """
+    meta = dict(meta or {})
+    act = meta.pop("output_activation", None)
+    if output_activation is None:
+        output_activation = act or "softmax"
+    elif act is not None and act != output_activation:
+        msg = f"output_activation {output_activation!r} disagrees with meta['output_activation'] {act!r}"
+        raise ConfigError(msg)
+    full_meta = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **_package_versions(),
+        "format_version": FORMAT_VERSION,
+    }
+    full_meta.update(meta)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return Checkpoint(
+        arch=arch,
+        preprocessing=preprocessing,
+        class_names=tuple(class_names),
+        state_dict=state,
+        meta=full_meta,
+        output_activation=output_activation,
+    )
+
+
+def _onnx_source_sha(onnx_bytes: bytes) -> str | None:
+    """The model sha recorded in an ONNX export's metadata_props (``ctphase_sha256``), if any."""
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(onnx_bytes)
+    except Exception as exc:  # noqa: BLE001 - any parse failure means "not ONNX"
+        msg = f"the embedded ONNX bytes do not parse as an ONNX model ({exc}); re-export with ctphase.models.embed_onnx"
+        raise CheckpointError(msg) from exc
+    for prop in proto.metadata_props:
+        if prop.key == "ctphase_sha256":
+            return prop.value
+    return None
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write ``ckpt`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    Returns:
+        the path written.
+    Raises:
+        ConfigError: meta is not JSON-serialisable, or the embedded ONNX belongs to other weights.
+        CheckpointError: the file cannot be written.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if not isinstance(ckpt, Checkpoint):
+        msg = f"expected a Checkpoint, got {type(ckpt).__name__}"
+        raise ConfigError(msg)
+    try:
+        meta_json = json.dumps(ckpt.meta, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        msg = f"checkpoint meta must be JSON-serialisable (numbers, strings, lists, dicts; no NaN): {exc}"
+        raise ConfigError(msg) from exc
+
+    import numpy as np
+    import torch
+
+    tensors: dict[str, torch.Tensor] = {}
+    for key, value in ckpt.state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            msg = f"state_dict entry {key!r} is a {type(value).__name__}, not a tensor"
+            raise ConfigError(msg)
+        # clone: safetensors refuses tensors that share memory
+        tensors[_WEIGHT_PREFIX + key] = value.detach().cpu().contiguous().clone()
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "config": _canonical_json(ckpt.config),
+        "meta": meta_json,
+        "sha256": ckpt.sha256,
+        "meta_sha256": hashlib.sha256(meta_json.encode("utf-8")).hexdigest(),
+    }
+    if ckpt.onnx is not None:
+        source = _onnx_source_sha(ckpt.onnx)
+        if source is not None and source != ckpt.sha256:
+            msg = (
+                f"the embedded ONNX export was made from model {source[:12]}, not from these weights "
+                f"({ckpt.sha256[:12]}); re-export with ctphase.models.embed_onnx(ckpt)"
+            )
+            raise ConfigError(msg)
+        tensors[_ONNX_KEY] = torch.from_numpy(np.frombuffer(ckpt.onnx, dtype=np.uint8).copy())
+        metadata["onnx_sha256"] = hashlib.sha256(ckpt.onnx).hexdigest()
+        metadata["onnx_source_sha256"] = source or ckpt.sha256
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        msg = f"cannot write checkpoint {path}: {exc}"
+        raise CheckpointError(msg) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    logger.info("saved checkpoint %s (%s, sha256 %s)", path, ckpt.arch, ckpt.sha256[:12])
+    return path
+
+
+def _sniff(path: Path) -> None:
+    """Raise a CheckpointError that says what the file is when it is not a safetensors file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        msg = f"cannot read checkpoint {path}: {exc}"
+        raise CheckpointError(msg) from exc
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        msg = (
+            f"{path} looks like a PyTorch pickle (.pt/.pth/.ckpt) file. ctphase never unpickles "
+            "files (unpickling can run arbitrary code); use a ctphase checkpoint (.safetensors), "
+            "e.g. convert it in a trusted environment with ctphase.models.new_checkpoint + save_checkpoint"
+        )
+        raise CheckpointError(msg)
+    if len(head) < 10:
+        msg = f"{path} is not a ctphase checkpoint: the file is empty or truncated ({size} bytes)"
+        raise CheckpointError(msg)
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if not (2 <= header_len <= min(_MAX_HEADER, size - 8)) or head[8:9] != b"{":
+        msg = f"{path} is not a ctphase checkpoint (not a safetensors file, or truncated)"
+        raise CheckpointError(msg)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint written by :func:`save_checkpoint`. Never unpickles.
+
+    Raises:
+        CheckpointError: missing file, not a checkpoint, unsupported format version, hash
+            mismatch (corrupt or edited file), unknown architecture or bad class names.
+    """
+    path = Path(path)
+    if not path.exists():
+        msg = f"checkpoint {path} does not exist; pass the path of a ctphase .safetensors checkpoint"
+        raise CheckpointError(msg)
+    if path.is_dir():
+        msg = f"checkpoint {path} is a directory; pass the path of a ctphase .safetensors checkpoint"
+        raise CheckpointError(msg)
+    _sniff(path)
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            metadata = fh.metadata() or {}
+            keys = list(fh.keys())
+            if metadata.get("format") != FORMAT_NAME:
+                msg = (
+                    f"{path} is a safetensors file but not a ctphase checkpoint (no format={FORMAT_NAME!r} "
+                    "in its metadata); raw weights must be wrapped with ctphase.models.new_checkpoint"
+                )
+                raise CheckpointError(msg)
+            version = metadata.get("format_version", "")
+            if version != str(FORMAT_VERSION):
+                hint = "upgrade ctphase" if version.isdigit() and int(version) > FORMAT_VERSION else "re-save it"
+                msg = f"{path} has checkpoint format version {version!r}; this ctphase reads version {FORMAT_VERSION}: {hint}"
+                raise CheckpointError(msg)
+            state = {k[len(_WEIGHT_PREFIX) :]: fh.get_tensor(k) for k in keys if k.startswith(_WEIGHT_PREFIX)}
+            onnx_tensor = fh.get_tensor(_ONNX_KEY) if _ONNX_KEY in keys else None
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        msg = f"{path} is not a readable ctphase checkpoint ({type(exc).__name__}: {exc})"
+        raise CheckpointError(msg) from exc
+
+    try:
+        config = json.loads(metadata["config"])
+        meta_json = metadata["meta"]
+        meta = json.loads(meta_json)
+        stored_sha = metadata["sha256"]
+    except (KeyError, json.JSONDecodeError) as exc:
+        msg = f"{path} has a damaged ctphase header ({exc}); the file is corrupt, restore it from its source"
+        raise CheckpointError(msg) from exc
+    if hashlib.sha256(meta_json.encode("utf-8")).hexdigest() != metadata.get("meta_sha256"):
+        msg = f"{path}: meta does not match meta_sha256; the file was edited or is corrupt"
+        raise CheckpointError(msg)
+
+    arch = config.get("arch")
+    if arch not in ARCHITECTURES:
+        msg = f"{path} uses architecture {arch!r}, unknown to this ctphase (known: {', '.join(ARCHITECTURES)}); upgrade ctphase"
+        raise CheckpointError(msg)
+    # Hash the configuration as stored, so that checkpoints keep their identity when a later
+    # ctphase adds (defaulted) preprocessing fields.
+    computed = compute_sha256(config, state)
+    if computed != stored_sha:
+        msg = (
+            f"{path}: sha256 mismatch (stored {stored_sha[:12]}, computed {computed[:12]}); "
+            "the weights or configuration were modified or the file is corrupt. Restore it from its source"
+        )
+        raise CheckpointError(msg)
+
+    onnx_bytes = None
+    if onnx_tensor is not None:
+        onnx_bytes = onnx_tensor.numpy().tobytes()
+        if hashlib.sha256(onnx_bytes).hexdigest() != metadata.get("onnx_sha256"):
+            msg = f"{path}: the embedded ONNX export does not match onnx_sha256; the file is corrupt. Re-run `ctphase export --embed`"
+            raise CheckpointError(msg)
+        if metadata.get("onnx_source_sha256") != stored_sha:
+            msg = f"{path}: the embedded ONNX export was made from other weights; re-run `ctphase export --embed`"
+            raise CheckpointError(msg)
+    try:
+        ckpt = Checkpoint(
+            arch=arch,
+            preprocessing=Preprocessing.from_dict(config["preprocessing"]),
+            class_names=tuple(config["class_names"]),
+            state_dict=state,
+            meta=meta,
+            onnx=onnx_bytes,
+            output_activation=config.get("output_activation", "softmax"),
+        )
+    except (ConfigError, KeyError, TypeError) as exc:
+        msg = f"{path} has an invalid configuration: {exc}"
+        raise CheckpointError(msg) from exc
+    ckpt._sha256.append(stored_sha)
+    logger.debug("loaded checkpoint %s (%s, sha256 %s)", path, ckpt.arch, stored_sha[:12])
+    return ckpt
+
+
+def build_model(ckpt: Checkpoint, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Instantiate the network of ``ckpt`` with its weights (strict), in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: the weights do not fit the architecture.
+    """
+    from .registry import create_model
+
+    model = create_model(ckpt.arch, num_classes=ckpt.num_classes, in_chans=ckpt.preprocessing.channels)
+    try:
+        model.load_state_dict(ckpt.state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[:4]
+        msg = f"checkpoint weights do not fit architecture {ckpt.arch!r}: {' '.join(first)}"
+        raise CheckpointError(msg) from exc
+    return model.to(device).eval()
+
+
+def default_checkpoint_path() -> Path | None:
+    """The bundled default model (``ctphase/weights/default.safetensors``) if installed, else None."""
+    path = Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+    return path if path.is_file() else None
