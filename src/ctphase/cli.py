@@ -156,3 +156,197 @@ def _write_new(path: Path, text: str, overwrite: bool) -> None:
         tmp.unlink()
         fail(f"{path} exists; choose another --output or pass --overwrite", 2)
     tmp.replace(path)
+
+
+# --- models and export (ctphase.models) -------------------------------------------------------
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the registered model architectures (the paper's backbones and fast CPU options)."""
+    from .models.registry import ARCHITECTURES, DEFAULT_ARCH
+
+    for spec in ARCHITECTURES.values():
+        tags = ("default, " if spec.name == DEFAULT_ARCH else "") + ("paper" if spec.paper else "extra")
+        typer.echo(f"{spec.name:<20} timm:{spec.timm_name:<24} [{tags}] {spec.note}")
+
+
+class Exporter(str, Enum):
+    auto = "auto"
+    dynamo = "dynamo"
+    legacy = "legacy"
+
+
+@app.command("export")
+def export_cmd(
+    model: Path = typer.Option(..., "--model", "-m", help="ctphase checkpoint (.safetensors) to export."),
+    onnx_out: Path | None = typer.Option(None, "--onnx", help="Write the standalone ONNX model here."),
+    embed: Path | None = typer.Option(
+        None, "--embed", help="Write a copy of the checkpoint with the ONNX export embedded here."
+    ),
+    opset: int = typer.Option(18, "--opset", min=11, max=23, help="ONNX opset (the dynamo exporter needs >= 18)."),
+    exporter: Exporter = typer.Option(
+        Exporter.auto, "--exporter", help="dynamo (torch default), legacy (TorchScript, faster) or auto."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Export a checkpoint to ONNX: a standalone .onnx file and/or a checkpoint that embeds it."""
+    from rich.markup import escape
+
+    if onnx_out is None and embed is None:
+        raise typer.BadParameter("give --onnx OUT.onnx and/or --embed OUT.safetensors", param_hint="--onnx/--embed")
+    for out in (onnx_out, embed):
+        if out is not None and out.resolve() == model.resolve():
+            fail(f"{out} is the input checkpoint; write the output elsewhere", 2)
+        if out is not None and out.exists() and not overwrite:
+            fail(f"{out} exists; choose another path or pass --overwrite", 2)
+    try:
+        from .models.checkpoint import load_checkpoint, save_checkpoint
+        from .models.export import export_onnx
+
+        ckpt = load_checkpoint(model)
+        data = export_onnx(ckpt, onnx_out, opset, exporter=exporter.value)
+        if onnx_out is not None:
+            typer.echo(f"wrote {onnx_out} ({len(data) / 1e6:.1f} MB, {ckpt.arch}, sha256 {ckpt.sha256[:12]})")
+        if embed is not None:
+            from dataclasses import replace
+
+            save_checkpoint(replace(ckpt, onnx=data), embed)
+            typer.echo(f"wrote {embed} (checkpoint with embedded ONNX, sha256 {ckpt.sha256[:12]})")
+    except CTPhaseError as exc:
+        fail(escape(str(exc)), 1)
+
+
+# --------------------------------------------------------------------------------------------
+# train / evaluate
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_window(text: str) -> tuple[float, float]:
+    try:
+        c, w = (float(v) for v in text.split(","))
+    except ValueError:
+        fail(f"--window {text!r} must be CENTER,WIDTH in HU, e.g. 50,400", 2)
+    return c, w
+
+
+def _parse_range(text: str, option: str) -> tuple[int, int]:
+    """``"N"`` -> (0, N); ``"A:B"`` or ``"A-B"`` -> (A, B) (stop exclusive)."""
+    try:
+        if ":" in text or "-" in text.lstrip("-"):
+            a, b = text.replace(":", "-").split("-")
+            return int(a), int(b)
+        return 0, int(text)
+    except ValueError:
+        fail(f"{option} {text!r} must be N (patients 0..N-1) or START:STOP", 2)
+    raise AssertionError  # unreachable
+
+
+@app.command()
+def train(
+    train_source: str = typer.Option("synth", "--train", help="Training data: a manifest CSV or 'synth'."),
+    val_source: str | None = typer.Option(
+        None, "--val", help="Validation: a manifest CSV or 'synth' (default: 'synth' for synthetic training, else a 20% patient split)."
+    ),
+    arch: str = typer.Option("efficientnet_b2", "--arch", help="Backbone (see the model registry)."),
+    size: int = typer.Option(224, "--size", help="Input size in pixels."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Epochs [default: 15]; with --resume, the new total."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to create (holds checkpoints, config.json, metrics.json)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Slices per batch."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (Adam)."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
+    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear warm-up length, then cosine annealing."),
+    loss: str = typer.Option("bce", "--loss", help="bce (paper: sigmoid, BCE on one-hot) or ce (softmax cross-entropy)."),
+    window: list[str] | None = typer.Option(None, "--window", help="CENTER,WIDTH in HU; repeat for one channel per window [default: 50,400]."),
+    steps_per_epoch: int | None = typer.Option(None, "--steps-per-epoch", help="Batches per epoch (synthetic stream: default 500; manifests: cap)."),
+    train_patients: str = typer.Option("5000", "--train-patients", help="Synthetic training patients: N or START:STOP."),
+    val_patients: str = typer.Option("100000:100040", "--val-patients", help="Synthetic validation patients (disjoint from training)."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
+    hflip: bool = typer.Option(False, "--hflip", help="Allow left-right flips (off by default: anatomy is lateralised)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data and augmentation."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    workers: int = typer.Option(1, "--workers", min=0, help="DataLoader worker processes."),
+    amp: str = typer.Option("auto", "--amp", help="Mixed precision on CUDA: auto, bf16, fp16 or off."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue the run in RUN_DIR from its last epoch."),
+) -> None:
+    """Train a slice classifier from scratch; writes RUN_DIR/{best,last}.safetensors, config.json, metrics.json.
+
+    Examples: ``ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0``;
+    ``ctphase train --resume runs/b0 --epochs 20``.
+    """
+    from .training.loop import TrainConfig
+    from .training.loop import train as run_training
+
+    if resume is None and out is None:
+        fail("--out RUN_DIR is required (or --resume RUN_DIR)", 2)
+    if val_source is None and train_source == "synth":
+        val_source = "synth"
+    cfg = TrainConfig(
+        train=train_source,
+        val=val_source,
+        out=str(out or resume),
+        arch=arch,
+        size=size,
+        windows=[_parse_window(w) for w in window] if window else [(50.0, 400.0)],
+        epochs=epochs if epochs is not None else 15,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_epochs=warmup_epochs,
+        loss=loss,  # type: ignore[arg-type]
+        steps_per_epoch=steps_per_epoch,
+        train_patients=_parse_range(train_patients, "--train-patients"),
+        val_patients=_parse_range(val_patients, "--val-patients"),
+        augment=not no_augment,
+        hflip=hflip,
+        seed=seed,
+        num_workers=workers,
+        device=device.value,
+        amp=amp,
+        resume=str(resume) if resume else None,
+    )
+    if resume is not None and epochs is None:
+        import json
+
+        try:
+            cfg.epochs = int(json.loads((resume / "config.json").read_text())["epochs"])
+        except (OSError, ValueError, KeyError):
+            fail(f"cannot resume {resume}: no readable config.json there", 2)
+    with _progress() as progress:
+        task: list[int] = []
+
+        def on_event(kind: str, data: dict) -> None:
+            if kind == "start":
+                console.print(
+                    f"training {cfg.arch} on {data['device']}: epochs {data['start_epoch'] + 1}..{data['epochs']}, "
+                    f"{data['steps']} steps/epoch -> {data['run']}",
+                    highlight=False,
+                )
+            elif kind == "step":
+                if not task:
+                    task.append(progress.add_task("", total=data["steps"]))
+                progress.update(
+                    task[0],
+                    completed=data["step"],
+                    total=data["steps"],
+                    description=f"epoch {data['epoch']}/{data['epochs']} loss {data['loss']:.4f} "
+                    f"lr {data['lr']:.2e} {data['img_per_s']:.0f} img/s",
+                )
+            elif kind == "validate" and task:
+                progress.update(task[0], description=f"epoch {data['epoch']}: validating {data['scans']} scans")
+            elif kind == "epoch":
+                if task:
+                    progress.remove_task(task.pop())
+                console.print(
+                    f"epoch {data['epoch']}: loss {data['train_loss']:.4f}  "
+                    f"val slice acc {data.get('val_slice_acc', float('nan')):.3f} F1 {data.get('val_slice_f1', float('nan')):.3f}  "
+                    f"scan acc {data.get('val_scan_acc', float('nan')):.3f} F1 {data.get('val_scan_f1', float('nan')):.3f}  "
+                    f"{data['img_per_s']:.0f} img/s {data['seconds']:.0f}s{'  [best]' if data.get('best') else ''}",
+                    highlight=False,
+                )
+
+        try:
+            run = run_training(cfg, on_event=on_event)
+        except CTPhaseError as exc:
+            fail(str(exc), 1 if isinstance(exc, InputError) else 2)
+    console.print(f"done: {run / 'best.safetensors'}")

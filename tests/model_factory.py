@@ -1,0 +1,42 @@
+"""Tiny random-init checkpoints for tests (``from model_factory import make_checkpoint``).
+
+Random weights are fine for pipeline tests: the probabilities are valid, just meaningless.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctphase.phases import PHASE_NAMES
+from ctphase.preprocessing import Preprocessing
+
+
+def make_checkpoint(
+    path: str | Path,
+    arch: str = "resnet18",
+    size: int = 32,
+    seed: int = 0,
+    with_onnx: bool = False,
+    *,
+    channels: int = 3,
+    class_names: tuple[str, ...] = PHASE_NAMES,
+    output_activation: str = "softmax",
+    meta: dict | None = None,
+) -> Path:
+    """Write a random-init checkpoint of ``arch`` at ``size`` px to ``path`` and return the path.
+
+    With ``with_onnx`` the ONNX export (legacy exporter, opset 17: about 1 s) is embedded.
+    """
+    import torch
+
+    from ctphase.models import create_model, embed_onnx, new_checkpoint, save_checkpoint
+
+    torch.manual_seed(seed)
+    model = create_model(arch, num_classes=len(class_names), in_chans=channels)
+    windows = ((50.0, 400.0),) if channels == 1 or channels == 3 else tuple((50.0, 400.0 + 100 * i) for i in range(channels))
+    pre = Preprocessing(windows=windows, size=size, channels=channels)
+    meta = {"training": {"note": "random init for tests", "seed": seed}, **(meta or {})}
+    ckpt = new_checkpoint(arch, pre, model, meta, class_names=class_names, output_activation=output_activation)
+    if with_onnx:
+        ckpt = embed_onnx(ckpt, opset=17, exporter="legacy")
+    return save_checkpoint(ckpt, path)
