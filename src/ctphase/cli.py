@@ -214,7 +214,10 @@ def export_cmd(
             save_checkpoint(replace(ckpt, onnx=data), embed)
             typer.echo(f"wrote {embed} (checkpoint with embedded ONNX, sha256 {ckpt.sha256[:12]})")
     except CTPhaseError as exc:
-        fail(escape(str(exc)), 1)
+        from .errors import ConfigError
+
+        # a bad option combination is a usage error (2); an unusable model or a failed export is 1
+        fail(escape(str(exc)), 2 if isinstance(exc, ConfigError) else 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,7 +321,7 @@ def train(
         def on_event(kind: str, data: dict) -> None:
             if kind == "start":
                 console.print(
-                    f"training {cfg.arch} on {data['device']}: epochs {data['start_epoch'] + 1}..{data['epochs']}, "
+                    f"training {data['arch']} at {data['size']} px on {data['device']}: epochs {data['start_epoch'] + 1}..{data['epochs']}, "
                     f"{data['steps']} steps/epoch -> {data['run']}",
                     highlight=False,
                 )

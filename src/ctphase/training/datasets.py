@@ -1,0 +1,494 @@
+"""Training datasets: ``(x (C, H, W) float32, label int)`` pairs for the slice classifier.
+
+Every sample goes HU slice -> optional :class:`Augment` (in HU, before windowing) ->
+:class:`ctphase.preprocessing.Preprocessing` (the one windowing/resizing implementation, the
+same the checkpoint will use at prediction time). Three sources:
+
+- :class:`SeriesSliceDataset`: every slice of the series of a manifest (DICOM series folders
+  or NIfTI files, read with :func:`ctphase.io.load_series`); whole volumes are cached per series
+  in a memory-bounded LRU cache, and :class:`SeriesBlockSampler` orders samples so that the
+  cache is hit.
+- :class:`PaperSliceDataset`: the paper's pre-rendered 8-bit slice images. They are already
+  windowed (by default with the paper's window 50/400, i.e. HU -150..250 -> 0..255), so each
+  pixel value ``v`` is mapped back to the HU it stands for, ``hu = lo + v * width / 255``, and then
+  fed through the same Preprocessing as any CT. With the same window this reproduces ``v / 255``
+  exactly; a wider window sees the clipping of the original rendering (nothing above 250 HU).
+- :class:`SynthSliceStream`: an endless stream from the synthetic CT engine
+  (:func:`ctphase.synth.iter_training_slices`), seeded per epoch, pass and DataLoader worker,
+  with patients split between workers so that no two workers yield the same slices.
+
+No left-right flip by default: abdominal anatomy is lateralised (liver right, spleen left).
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
+
+from ..errors import ConfigError, InputError
+from ..preprocessing import PAPER_WINDOW, Preprocessing
+from .manifest import SeriesRecord, SliceRecord
+
+AIR_HU = -1024.0
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed derived from a tuple of ints/strings (stable across processes and runs)."""
+    ints = [int(p) & 0xFFFFFFFF if isinstance(p, (int, np.integer)) else zlib.crc32(str(p).encode()) for p in parts]
+    return int(np.random.SeedSequence(ints).generate_state(1, np.uint64)[0]) >> 1
+
+
+# --------------------------------------------------------------------------------------------
+# augmentation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random augmentation of one HU slice ``(H, W)``, applied before windowing.
+
+    Geometry (one affine warp, air outside): rotation ``+-rotate_deg``, isotropic scale in
+    ``scale``, translation up to ``translate`` of the side, after a random crop keeping
+    ``crop`` of each side (the crop is resized back by Preprocessing). Intensity (HU): an
+    offset ``+-hu_offset``, a gain ``1 +- hu_gain`` around 0 HU (kVp/calibration), Gaussian
+    noise with a standard deviation drawn from ``noise_std``; a Gaussian blur (``blur_prob``)
+    or an unsharp-mask sharpening (``sharpen_prob``). ``hflip`` enables left-right flips
+    (off by default: liver right, spleen left). Set a field to 0/None to disable that part.
+
+    Following TorchIO, drawing (:meth:`make_params`) is separate from applying
+    (:meth:`apply`), so a draw can be recorded and replayed.
+    """
+
+    rotate_deg: float = 10.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    translate: float = 0.06
+    crop: tuple[float, float] = (0.85, 1.0)
+    crop_prob: float = 0.5
+    hu_offset: float = 15.0
+    hu_gain: float = 0.05
+    noise_std: tuple[float, float] = (0.0, 10.0)
+    blur_prob: float = 0.15
+    blur_sigma: tuple[float, float] = (0.4, 1.2)
+    sharpen_prob: float = 0.15
+    sharpen_amount: tuple[float, float] = (0.3, 1.0)
+    hflip: bool = False
+    fill_hu: float = AIR_HU
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rotate_deg <= 180:
+            raise ConfigError(f"rotate_deg must be in [0, 180], got {self.rotate_deg}")
+        lo, hi = self.scale
+        if not 0 < lo <= hi:
+            raise ConfigError(f"scale range must satisfy 0 < lo <= hi, got {self.scale}")
+        lo, hi = self.crop
+        if not 0 < lo <= hi <= 1:
+            raise ConfigError(f"crop range must satisfy 0 < lo <= hi <= 1, got {self.crop}")
+        for name in ("crop_prob", "blur_prob", "sharpen_prob"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {v}")
+        if self.translate < 0 or self.hu_offset < 0 or self.hu_gain < 0 or self.noise_std[0] < 0:
+            raise ConfigError("translate, hu_offset, hu_gain and noise_std must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (recorded in the checkpoint's recipe)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Augment:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def make_params(self, rng: np.random.Generator, shape: tuple[int, int]) -> dict[str, Any]:
+        """Draw the random parameters for one slice of ``shape`` ``(H, W)``."""
+        h, w = shape
+        p: dict[str, Any] = {}
+        if self.crop_prob and self.crop[0] < 1 and rng.random() < self.crop_prob:
+            f = rng.uniform(*self.crop)
+            ch, cw = max(8, round(h * f)), max(8, round(w * f))
+            p["crop"] = (int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw)
+        p["angle"] = float(rng.uniform(-self.rotate_deg, self.rotate_deg)) if self.rotate_deg else 0.0
+        p["scale"] = float(rng.uniform(*self.scale))
+        p["shift"] = tuple(float(v) for v in rng.uniform(-self.translate, self.translate, size=2)) if self.translate else (0.0, 0.0)
+        p["flip"] = bool(self.hflip and rng.random() < 0.5)
+        p["offset"] = float(rng.uniform(-self.hu_offset, self.hu_offset)) if self.hu_offset else 0.0
+        p["gain"] = float(rng.uniform(1 - self.hu_gain, 1 + self.hu_gain)) if self.hu_gain else 1.0
+        p["noise"] = float(rng.uniform(*self.noise_std)) if self.noise_std[1] > 0 else 0.0
+        p["noise_seed"] = int(rng.integers(0, 2**31))
+        u = rng.random()
+        if u < self.blur_prob:
+            p["blur"] = float(rng.uniform(*self.blur_sigma))
+        elif u < self.blur_prob + self.sharpen_prob:
+            p["sharpen"] = float(rng.uniform(*self.sharpen_amount))
+        return p
+
+    def apply(self, hu: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+        """Apply drawn parameters to one ``(H, W)`` HU slice; returns a new float32 array (shape may shrink by the crop)."""
+        img = np.asarray(hu, dtype=np.float32)
+        if "crop" in p:
+            y, x, ch, cw = p["crop"]
+            img = img[y : y + ch, x : x + cw]
+        h, w = img.shape
+        if p["angle"] or p["scale"] != 1.0 or any(p["shift"]):
+            m = cv2.getRotationMatrix2D((w / 2.0 - 0.5, h / 2.0 - 0.5), p["angle"], p["scale"])
+            m[0, 2] += p["shift"][0] * w
+            m[1, 2] += p["shift"][1] * h
+            img = cv2.warpAffine(
+                img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=float(self.fill_hu)
+            )
+        else:
+            img = img.copy()
+        if p["flip"]:
+            img = np.ascontiguousarray(img[:, ::-1])
+        if p.get("blur"):
+            img = cv2.GaussianBlur(img, (0, 0), p["blur"])
+        elif p.get("sharpen"):
+            soft = cv2.GaussianBlur(img, (0, 0), 1.0)
+            img = cv2.addWeighted(img, 1.0 + p["sharpen"], soft, -p["sharpen"], 0.0)
+        if p["gain"] != 1.0:
+            img *= np.float32(p["gain"])
+        if p["offset"]:
+            img += np.float32(p["offset"])
+        if p["noise"] > 0:
+            img += np.random.default_rng(p["noise_seed"]).standard_normal(img.shape, dtype=np.float32) * np.float32(p["noise"])
+        return img
+
+    def __call__(self, hu: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw and apply in one call."""
+        return self.apply(hu, self.make_params(rng, hu.shape))
+
+
+def _prepare(hu: np.ndarray, pp: Preprocessing, augment: Augment | None, rng: np.random.Generator | None) -> torch.Tensor:
+    if augment is not None:
+        assert rng is not None
+        hu = augment(hu, rng)
+    return torch.from_numpy(pp(hu)[0])
+
+
+def _worker_rng(base_seed: int, epoch: int, index: int | None = None) -> np.random.Generator:
+    info = get_worker_info()
+    wid = info.id if info is not None else 0
+    parts: list[int | str] = [base_seed, epoch, wid]
+    if index is not None:
+        parts.append(index)
+    return np.random.default_rng(derive_seed(*parts))
+
+
+# --------------------------------------------------------------------------------------------
+# manifest series (DICOM folders / NIfTI files)
+# --------------------------------------------------------------------------------------------
+
+
+class _LRU:
+    """Byte-bounded LRU cache of HU volumes (one per process/worker)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.items: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.nbytes = 0
+
+    def get(self, key: int) -> np.ndarray | None:
+        v = self.items.get(key)
+        if v is not None:
+            self.items.move_to_end(key)
+        return v
+
+    def put(self, key: int, value: np.ndarray) -> None:
+        if value.nbytes > self.max_bytes:
+            return
+        self.items[key] = value
+        self.nbytes += value.nbytes
+        while self.nbytes > self.max_bytes and self.items:
+            _, old = self.items.popitem(last=False)
+            self.nbytes -= old.nbytes
+
+
+def default_series_loader(path: Path) -> Any:
+    """Load one series (headers only) with :func:`ctphase.io.load_series`."""
+    from ..io import load_series
+
+    return load_series(path)
+
+
+class SeriesSliceDataset(Dataset):
+    """Every slice of every series of a manifest, as ``(x (C, size, size) float32, label)``.
+
+    Headers are read when the dataset is built (fast); pixels on first use of a series, whole
+    volume at once into a per-process LRU cache bounded by ``cache_bytes`` (volumes larger than
+    the cache are read slice by slice). Use :class:`SeriesBlockSampler` for shuffled training
+    that still hits the cache.
+
+    Args:
+        records: series records of a manifest.
+        preprocessing: the checkpoint's preprocessing.
+        augment: augmentation, or ``None`` (evaluation).
+        slice_stride: use every ``slice_stride``-th slice (thin-slice series carry near-duplicates).
+        seed: base seed of the augmentation draws.
+        loader: ``path -> Series`` (default :func:`ctphase.io.load_series`).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[SeriesRecord],
+        preprocessing: Preprocessing,
+        augment: Augment | None = None,
+        *,
+        cache_bytes: int = 1 << 30,
+        slice_stride: int = 1,
+        seed: int = 0,
+        loader: Callable[[Path], Any] = default_series_loader,
+    ) -> None:
+        if slice_stride < 1:
+            raise ConfigError(f"slice_stride must be >= 1, got {slice_stride}")
+        self.records = list(records)
+        self.preprocessing = preprocessing
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        self.series = []
+        for r in self.records:
+            try:
+                self.series.append(loader(r.path))
+            except InputError as exc:
+                line = f" (manifest line {r.line})" if r.line else ""
+                raise InputError(f"cannot load series{line}: {exc.reason}", r.path) from None
+        self.slice_index = [np.arange(0, s.n_slices, slice_stride, dtype=np.int64) for s in self.series]
+        counts = np.array([len(i) for i in self.slice_index], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.labels = np.array([int(r.label) for r in self.records], dtype=np.int64)
+        self._cache = _LRU(cache_bytes)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draws for a new epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(series number, slice index within the series)`` of a flat sample index."""
+        s = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return s, int(self.slice_index[s][index - self.offsets[s]])
+
+    def read_hu(self, series_no: int, slice_no: int) -> np.ndarray:
+        """``(H, W)`` HU of one slice, via the volume cache."""
+        vol = self._cache.get(series_no)
+        if vol is None:
+            s = self.series[series_no]
+            nbytes = s.n_slices * s.shape[0] * s.shape[1] * 4
+            if nbytes > self._cache.max_bytes:
+                return s.read_slices([slice_no])[0]
+            vol = s.read_volume()
+            self._cache.put(series_no, vol)
+        return vol[slice_no]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        s, k = self.locate(index)
+        rng = _worker_rng(self.seed, self.epoch, index) if self.augment is not None else None
+        return _prepare(self.read_hu(s, k), self.preprocessing, self.augment, rng), int(self.labels[s])
+
+    def sample_groups(self) -> list[np.ndarray]:
+        """Flat sample indices of each series (for :class:`SeriesBlockSampler`)."""
+        return [np.arange(self.offsets[i], self.offsets[i + 1]) for i in range(len(self.series))]
+
+
+class SeriesBlockSampler(Sampler[int]):
+    """Shuffled order that visits series in blocks: cache-friendly shuffling.
+
+    Each epoch the series are shuffled and cut into blocks of ``series_per_block``; the slices
+    of one block are shuffled together and yielded before the next block. A batch then mixes
+    slices of ``series_per_block`` series while each volume is read once per epoch.
+    """
+
+    def __init__(self, groups: Sequence[np.ndarray], series_per_block: int = 8, seed: int = 0) -> None:
+        if series_per_block < 1:
+            raise ConfigError(f"series_per_block must be >= 1, got {series_per_block}")
+        self.groups = [np.asarray(g, dtype=np.int64) for g in groups]
+        self.series_per_block = int(series_per_block)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use a different order for a new epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(sum(len(g) for g in self.groups))
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng(derive_seed(self.seed, self.epoch, "blocks"))
+        order = rng.permutation(len(self.groups))
+        for b in range(0, len(order), self.series_per_block):
+            block = np.concatenate([self.groups[i] for i in order[b : b + self.series_per_block]])
+            yield from rng.permutation(block).tolist()
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's pre-rendered 8-bit slices
+# --------------------------------------------------------------------------------------------
+
+
+def read_8bit_as_hu(path: str | Path, source_window: tuple[float, float] = PAPER_WINDOW) -> np.ndarray:
+    """Read a pre-windowed 8-bit slice image and map it back to ``(H, W)`` float32 HU.
+
+    ``v in 0..255`` becomes ``center - width/2 + v * width / 255``: the inverse of the window the
+    image was rendered with (the paper's 50/400 by default). Colour images are converted to grey.
+
+    Raises:
+        InputError: unreadable image, or not 8-bit.
+    """
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError("cannot read image (missing, or not an image format OpenCV reads)", path)
+    if img.dtype != np.uint8:
+        raise InputError(f"expected an 8-bit pre-windowed image, got dtype {img.dtype}", path)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    center, width = source_window
+    return img.astype(np.float32) * np.float32(width / 255.0) + np.float32(center - width / 2.0)
+
+
+class PaperSliceDataset(Dataset):
+    """The paper's per-slice images as ``(x (C, size, size) float32, label)``.
+
+    See the module docstring for how 8-bit images are fed (mapped back to HU through the
+    inverse of ``source_window``, then the common Preprocessing; augmentation acts in HU).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[SliceRecord],
+        preprocessing: Preprocessing,
+        augment: Augment | None = None,
+        *,
+        source_window: tuple[float, float] = PAPER_WINDOW,
+        seed: int = 0,
+    ) -> None:
+        self.records = list(records)
+        self.preprocessing = preprocessing
+        self.augment = augment
+        self.source_window = (float(source_window[0]), float(source_window[1]))
+        self.seed = int(seed)
+        self.epoch = 0
+        self.labels = np.array([int(r.label) for r in self.records], dtype=np.int64)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draws for a new epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def read_hu(self, index: int) -> np.ndarray:
+        """``(H, W)`` pseudo-HU of one image."""
+        return read_8bit_as_hu(self.records[index].path, self.source_window)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        rng = _worker_rng(self.seed, self.epoch, index) if self.augment is not None else None
+        return _prepare(self.read_hu(index), self.preprocessing, self.augment, rng), int(self.labels[index])
+
+
+# --------------------------------------------------------------------------------------------
+# the synthetic stream
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamStats:
+    """Counters of a synthetic stream (per process)."""
+
+    slices: int = 0
+    per_class: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+
+
+class SynthSliceStream(IterableDataset):
+    """Endless stream of augmented synthetic slices ``(x (C, size, size) float32, label)``.
+
+    Wraps :func:`ctphase.synth.iter_training_slices`. Patients of ``patients`` are split
+    between DataLoader workers (worker ``w`` of ``n`` takes ``patients[w::n]``), and each pass
+    over them uses a seed derived from ``(seed, epoch, worker, pass)``: workers never duplicate
+    each other, and every pass renders new series of the same virtual patients. Slices are
+    mixed in a shuffle buffer of ``shuffle_buffer`` so that one batch is not one patient.
+
+    Args:
+        preprocessing: the checkpoint's preprocessing (its size is the render size unless
+            ``render_size`` is given).
+        patients: patient indices to draw from (keep train and validation ranges disjoint).
+        slices_per_series: slices drawn from each rendered series.
+        phases: restrict to these phase indices (``None``: all four).
+        augment: augmentation, or ``None``.
+    """
+
+    def __init__(
+        self,
+        preprocessing: Preprocessing,
+        patients: range,
+        *,
+        seed: int = 0,
+        slices_per_series: int = 16,
+        phases: Sequence[int] | None = None,
+        augment: Augment | None = None,
+        render_size: int | None = None,
+        shuffle_buffer: int = 256,
+        source: Callable[..., Iterator[tuple[np.ndarray, int, int]]] | None = None,
+    ) -> None:
+        if not isinstance(patients, range) or len(patients) == 0:
+            raise ConfigError(f"patients must be a non-empty range, got {patients!r}")
+        if slices_per_series < 1:
+            raise ConfigError(f"slices_per_series must be >= 1, got {slices_per_series}")
+        self.preprocessing = preprocessing
+        self.patients = patients
+        self.seed = int(seed)
+        self.slices_per_series = int(slices_per_series)
+        self.phases = None if phases is None else [int(p) for p in phases]
+        self.augment = augment
+        self.render_size = int(render_size or preprocessing.size)
+        self.shuffle_buffer = max(1, int(shuffle_buffer))
+        self._source = source
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use new draws for a new epoch (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def _slices(self, wid: int, nworkers: int) -> Iterator[tuple[np.ndarray, int]]:
+        source = self._source
+        if source is None:
+            from ..synth import iter_training_slices as source
+        mine = self.patients[wid::nworkers] or self.patients
+        for p in itertools.count():
+            s = derive_seed(self.seed, self.epoch, wid, p)
+            kw: dict[str, Any] = {"slices_per_series": self.slices_per_series}
+            if self.phases is not None:
+                kw["phases"] = self.phases
+            n = 0
+            for hu, label, _patient in source(s, self.render_size, mine, **kw):
+                n += 1
+                yield hu, int(label)
+            if n == 0:
+                raise ConfigError("the synthetic source yielded no slices; check patients and phases")
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        info = get_worker_info()
+        wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
+        rng = np.random.default_rng(derive_seed(self.seed, self.epoch, wid, "augment"))
+        buf: list[tuple[np.ndarray, int]] = []
+        for item in self._slices(wid, nworkers):
+            if len(buf) < self.shuffle_buffer:
+                buf.append(item)
+                continue
+            j = int(rng.integers(len(buf)))
+            out, buf[j] = buf[j], item
+            yield _prepare(out[0], self.preprocessing, self.augment, rng if self.augment else None), out[1]
