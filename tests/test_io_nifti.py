@@ -80,7 +80,9 @@ def test_scaling_and_clipping(tmp_path: Path) -> None:
     nib.save(img, tmp_path / "s.nii")
     out = load_series(tmp_path / "s.nii").read_slices()
     assert out.dtype == np.float32
-    assert np.all(out[:, 1:, :] == 176) and out.min() == -1024
+    assert np.all(out[:, -1, -1] == -1024)  # voxel (0, 0) of a RAS volume: last row (posterior), last column (left)
+    out[:, -1, -1] = 176
+    assert np.all(out == 176)
 
 
 def test_float_nan_becomes_air(tmp_path: Path) -> None:
