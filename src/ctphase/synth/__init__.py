@@ -1,0 +1,38 @@
+"""Synthetic multi-phase abdominal CT engine.
+
+Patients (:class:`PatientParams`) and series (:class:`SeriesParams`) are random draws,
+recorded as JSON; :func:`render_slices` renders any axial slice at any size directly (the
+fast path used by :func:`iter_training_slices`); :func:`generate_dataset` writes whole DICOM
+or NIfTI studies plus a manifest (what ``ctphase synth`` calls).
+"""
+
+from __future__ import annotations
+
+from .anatomy import Anatomy, PatientParams
+from .physiology import SUBPHASE_WINDOWS, effective_time, subphase_at, tissue_tables
+from .render import anatomy_of, render_slices
+from .series import SeriesParams
+from .stream import iter_training_slices, patient_params
+from .tissues import Tissue
+
+__all__ = [
+    "Anatomy",
+    "PatientParams",
+    "SUBPHASE_WINDOWS",
+    "SeriesParams",
+    "Tissue",
+    "anatomy_of",
+    "effective_time",
+    "iter_training_slices",
+    "patient_params",
+    "render_slices",
+    "subphase_at",
+    "tissue_tables",
+]
+
+try:  # writers need pydicom / nibabel; keep the fast path importable without them
+    from .dataset import generate_dataset  # noqa: F401
+
+    __all__.append("generate_dataset")
+except ImportError:  # pragma: no cover
+    pass

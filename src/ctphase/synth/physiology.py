@@ -1,0 +1,169 @@
+"""Contrast physiology: time-attenuation curves, subphases and the 4-class label of a series.
+
+Curves are enhancement (HU above the unenhanced value) at 120 kVp and a reference dose, given
+at key times of an *effective* clock ``tau = t - arrival + 15 s`` (the table of
+shared/DESIGN.md assumes a bolus arriving ~15 s after the start of injection). Enhancement
+scales with dose, cardiac output (peak height) and kVp (x1.6 at 80 kVp, x1.3 at 100, x0.85 at 140).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..phases import SUBPHASE_TO_PHASE, Phase
+from .tissues import N_TISSUES
+from .tissues import Tissue as T
+
+REF_ARRIVAL_S = 15.0
+
+# effective time windows (s) of each contrast subphase: [lo, hi)
+SUBPHASE_WINDOWS: dict[str, tuple[float, float]] = {
+    "early_arterial": (18.0, 33.0),
+    "late_arterial": (33.0, 48.0),
+    "transitional": (48.0, 60.0),
+    "portal_venous": (60.0, 95.0),
+    "nephrographic": (95.0, 130.0),
+    "equilibrium": (130.0, 300.0),
+    "excretory": (300.0, 900.0),
+}
+"""Effective-time windows; ``non_contrast`` has no time. Labels follow ``SUBPHASE_TO_PHASE``."""
+
+SUBPHASES_BY_PHASE: dict[Phase, tuple[tuple[str, float], ...]] = {
+    Phase.NON_CONTRAST: (("non_contrast", 1.0),),
+    Phase.ARTERIAL: (("early_arterial", 0.45), ("late_arterial", 0.55)),
+    Phase.VENOUS: (("portal_venous", 0.75), ("nephrographic", 0.25)),
+    Phase.OTHER: (("transitional", 0.3), ("equilibrium", 0.4), ("excretory", 0.3)),
+}
+"""Subphases drawn for each 4-class label, with their probabilities."""
+
+_TIMES = np.array([0, 12, 15, 18, 20, 22, 25, 28, 30, 35, 40, 45, 50, 60, 75, 90, 120, 150, 180, 240, 300, 600, 900], float)
+
+# enhancement (HU) at _TIMES for each curve
+_CURVES: dict[str, list[float]] = {
+    #                0  12  15   18   20   22   25   28   30   35   40   45   50   60   75   90  120  150  180  240  300  600  900
+    "artery":       [0, 0, 20, 140, 230, 300, 350, 365, 360, 320, 270, 235, 205, 160, 135, 120, 105, 92, 82, 72, 65, 53, 48],
+    "right_heart":  [0, 60, 250, 330, 300, 260, 220, 200, 190, 180, 170, 160, 150, 135, 125, 115, 100, 90, 82, 72, 65, 53, 48],
+    "portal":       [0, 0, 0, 0, 5, 10, 22, 38, 50, 80, 110, 135, 150, 172, 165, 150, 120, 100, 88, 75, 66, 54, 48],
+    "hepatic_vein": [0, 0, 0, 0, 0, 0, 3, 8, 12, 25, 40, 60, 80, 115, 128, 122, 105, 92, 82, 72, 65, 53, 48],
+    "ivc_low":      [0, 0, 0, 0, 0, 0, 0, 0, 2, 5, 10, 18, 28, 50, 75, 90, 88, 82, 76, 70, 64, 53, 48],
+    "renal_vein":   [0, 0, 0, 5, 20, 45, 90, 140, 170, 190, 185, 175, 165, 150, 135, 125, 105, 92, 82, 72, 65, 53, 48],
+    "liver":        [0, 0, 0, 0, 2, 3, 5, 8, 10, 18, 25, 32, 40, 50, 56, 54, 47, 42, 38, 33, 30, 23, 18],
+    "spleen":       [0, 0, 0, 5, 20, 35, 60, 72, 80, 88, 90, 88, 85, 80, 75, 70, 60, 53, 48, 42, 38, 33, 30],
+    "pancreas":     [0, 0, 0, 5, 20, 35, 50, 60, 65, 75, 80, 75, 70, 60, 52, 48, 38, 33, 28, 24, 22, 16, 13],
+    "cortex":       [0, 0, 0, 30, 90, 150, 175, 180, 180, 178, 172, 166, 160, 150, 140, 130, 115, 105, 98, 90, 84, 70, 62],
+    "medulla":      [0, 0, 0, 2, 5, 10, 18, 25, 30, 40, 52, 66, 85, 122, 140, 140, 120, 108, 100, 90, 84, 70, 62],
+    "muscle":       [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 13, 14, 14, 12, 11, 10, 9, 8, 6, 5],
+    "bowel_wall":   [0, 0, 0, 5, 12, 20, 30, 36, 40, 45, 48, 50, 52, 55, 55, 52, 45, 40, 36, 32, 28, 22, 18],
+    "lesion":       [0, 0, 0, 10, 30, 55, 80, 95, 100, 105, 100, 85, 70, 50, 40, 35, 28, 25, 22, 18, 15, 10, 8],
+    "myocardium":   [0, 0, 10, 40, 60, 70, 80, 82, 80, 75, 70, 66, 62, 55, 50, 45, 40, 35, 32, 28, 25, 20, 18],
+    "adrenal":      [0, 0, 0, 5, 15, 25, 40, 48, 52, 58, 60, 58, 55, 50, 45, 42, 35, 30, 26, 22, 20, 15, 12],
+    "soft":         [0, 0, 0, 0, 2, 4, 6, 8, 10, 14, 18, 20, 22, 25, 26, 25, 22, 20, 18, 16, 14, 10, 8],
+    "urine":        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 15, 80, 220, 420, 600, 950, 1100],
+    "bladder":      [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 40, 150, 300, 700, 900],
+}
+
+_CURVE_OF: dict[int, str] = {
+    T.AORTA: "artery", T.HEART_LEFT: "artery", T.ARTERY: "artery", T.HEART_RIGHT: "right_heart",
+    T.PULMONARY_VESSEL: "right_heart", T.PORTAL_VEIN: "portal", T.HEPATIC_VEIN: "hepatic_vein",
+    T.IVC_INFRARENAL: "ivc_low", T.VEIN_PERIPHERAL: "ivc_low", T.RENAL_VEIN: "renal_vein", T.LIVER: "liver",
+    T.SPLEEN: "spleen", T.PANCREAS: "pancreas", T.KIDNEY_CORTEX: "cortex", T.KIDNEY_MEDULLA: "medulla",
+    T.MUSCLE: "muscle", T.BOWEL_WALL: "bowel_wall", T.ESOPHAGUS: "bowel_wall", T.LESION: "lesion",
+    T.MYOCARDIUM: "myocardium", T.ADRENAL: "adrenal", T.PELVIC_ORGAN: "soft", T.THYROID: "pancreas",
+    T.RENAL_PELVIS: "urine", T.BLADDER_CONTRAST: "bladder", T.BREAST: "soft", T.SKIN: "soft",
+}
+
+# unenhanced HU and texture amplitude (HU std of the fine/medium texture) per tissue
+_BASE: dict[int, tuple[float, float]] = {
+    T.AIR: (-1000, 0), T.FAT_SC: (-105, 9), T.FAT_VISCERAL: (-98, 12), T.MUSCLE: (50, 7), T.LUNG: (-860, 25),
+    T.BONE_CORTEX: (1000, 120), T.BONE_MARROW: (230, 45), T.DISC: (85, 8), T.CSF: (12, 4), T.HEART_LEFT: (42, 3),
+    T.MYOCARDIUM: (48, 4), T.AORTA: (42, 2), T.PORTAL_VEIN: (40, 2), T.HEPATIC_VEIN: (40, 2),
+    T.IVC_INFRARENAL: (40, 2), T.RENAL_VEIN: (40, 2), T.LIVER: (56, 5), T.SPLEEN: (46, 4), T.PANCREAS: (44, 9),
+    T.KIDNEY_CORTEX: (34, 3), T.KIDNEY_MEDULLA: (32, 3), T.RENAL_SINUS: (-90, 15), T.RENAL_PELVIS: (8, 3),
+    T.BLADDER: (8, 2), T.ADRENAL: (35, 4), T.BOWEL_WALL: (40, 6), T.BOWEL_FLUID: (18, 8), T.BOWEL_AIR: (-990, 5),
+    T.ORAL_CONTRAST: (300, 25), T.FECES: (-20, 60), T.GALLBLADDER: (12, 3), T.LESION: (42, 6), T.CYST: (6, 3),
+    T.CALCIFICATION: (650, 150), T.METAL: (3000, 0), T.ESOPHAGUS: (42, 5), T.PELVIC_ORGAN: (45, 8),
+    T.TABLE: (150, 40), T.CARTILAGE: (140, 60), T.PULMONARY_VESSEL: (40, 10), T.HEART_RIGHT: (42, 3),
+    T.THYROID: (95, 8), T.BLADDER_CONTRAST: (8, 2), T.YELLOW_MARROW: (-40, 20), T.SKIN: (45, 6),
+    T.ARTERY: (42, 2), T.VEIN_PERIPHERAL: (40, 2), T.BREAST: (10, 30),
+}
+
+_BLOOD = (T.HEART_LEFT, T.HEART_RIGHT, T.AORTA, T.PORTAL_VEIN, T.HEPATIC_VEIN, T.IVC_INFRARENAL, T.RENAL_VEIN,
+          T.ARTERY, T.VEIN_PERIPHERAL, T.PULMONARY_VESSEL)
+
+
+def kvp_factor(kvp: float) -> float:
+    """Iodine enhancement relative to 120 kVp (x1.6 at 80, x1.3 at 100, x0.85 at 140)."""
+    return float(np.interp(kvp, [80, 100, 120, 140], [1.6, 1.3, 1.0, 0.85]))
+
+
+def effective_time(t: float, arrival_s: float) -> float:
+    """Map seconds after injection start to the effective clock of the curves."""
+    return float(t) - float(arrival_s) + REF_ARRIVAL_S
+
+
+def subphase_at(tau: float | None) -> str:
+    """Subphase for an effective time (None: non-contrast). Times before arrival count as non_contrast."""
+    if tau is None or tau < SUBPHASE_WINDOWS["early_arterial"][0]:
+        return "non_contrast"
+    for name, (lo, hi) in SUBPHASE_WINDOWS.items():
+        if lo <= tau < hi:
+            return name
+    return "excretory"
+
+
+def label_of(subphase: str) -> Phase:
+    """4-class label of a subphase (via :data:`ctphase.phases.SUBPHASE_TO_PHASE`)."""
+    return SUBPHASE_TO_PHASE[subphase]
+
+
+def curve(name: str, tau: float) -> float:
+    """Enhancement (HU) of curve ``name`` at effective time ``tau`` (reference dose, 120 kVp)."""
+    return float(np.interp(tau, _TIMES, _CURVES[name]))
+
+
+def curves_at(tau: float) -> dict[str, float]:
+    """All curves at ``tau``."""
+    return {k: curve(k, tau) for k in _CURVES}
+
+
+def tissue_tables(patient, series) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """HU and texture-amplitude lookup tables (length ``N_TISSUES``) for one series of one patient.
+
+    Returns ``(hu, tex, extra)``; ``extra`` holds scalar effects (spleen heterogeneity,
+    IVC mixing, bladder contrast fraction, ...).
+    """
+    hu = np.zeros(N_TISSUES, np.float32)
+    tex = np.zeros(N_TISSUES, np.float32)
+    for lab, (b, a) in _BASE.items():
+        hu[lab], tex[lab] = b, a
+    for lab in _BLOOD:
+        hu[lab] = patient.blood_base_hu
+    hu[T.LIVER] = patient.liver_base_hu
+    hu[T.ORAL_CONTRAST] = patient.oral_contrast_hu
+    hu[T.LESION] = patient.liver_base_hu - 8 if not patient.fatty_liver else 40
+    extra = {"spleen_het": 0.0, "ivc_mix": 0.0, "bladder_contrast": 0.0, "tau": -1.0, "lesion_gain": 1.0}
+    t = series.seconds_after_injection
+    if t is None:
+        return hu, tex, extra
+    tau = effective_time(t, patient.bolus_arrival_s)
+    extra["tau"] = tau
+    # stretch time with cardiac output: low output -> slower, lower, broader first pass
+    co = patient.cardiac_output
+    tau_c = REF_ARRIVAL_S + (tau - REF_ARRIVAL_S) * co if tau < 60 else tau
+    gain = patient.dose_factor * kvp_factor(series.kvp) * (0.85 + 0.15 / co)
+    for lab, name in _CURVE_OF.items():
+        e = curve(name, tau_c)
+        if name in ("urine", "bladder"):
+            e = curve(name, tau) * patient.excretion_factor * kvp_factor(series.kvp)
+        else:
+            e *= gain
+        hu[lab] += e
+    # bone marrow and cartilage enhance slightly
+    hu[T.BONE_MARROW] += 15 * gain * min(1.0, max(0.0, (tau - 20) / 40))
+    # heterogeneous (arciform) spleen in arterial phase
+    extra["spleen_het"] = float(45 * gain * np.interp(tau_c, [18, 25, 40, 50, 60], [0.2, 1.0, 0.8, 0.3, 0.0]))
+    # mixing of enhanced renal-vein blood with unenhanced infrarenal blood in the IVC
+    extra["ivc_mix"] = float(35 * gain * np.interp(tau, [30, 50, 75, 110, 150], [0, 1, 0.8, 0.3, 0]))
+    extra["bladder_contrast"] = float(np.clip(np.interp(tau, [150, 240, 600], [0.0, 0.15, 0.45]) * patient.excretion_factor, 0, 0.8))
+    extra["lesion_gain"] = gain
+    return hu, tex, extra

@@ -1,0 +1,220 @@
+"""Per-series parameters: timing, scanner settings, scan range, vendor conventions and header text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..phases import Phase
+from .physiology import REF_ARRIVAL_S, SUBPHASE_WINDOWS, SUBPHASES_BY_PHASE, label_of
+
+KERNELS: dict[str, dict[str, float]] = {
+    # correlation length of noise (mm), in-plane PSF sigma (mm), names used in headers
+    "soft": {"corr_mm": 1.3, "psf_mm": 0.75},
+    "standard": {"corr_mm": 0.9, "psf_mm": 0.55},
+    "sharp": {"corr_mm": 0.5, "psf_mm": 0.4},
+}
+KERNEL_NAMES = {
+    "soft": ["B30f", "SOFT", "FC03", "Br36", "UB"],
+    "standard": ["STANDARD", "B40f", "FC08", "Br40", "I40f"],
+    "sharp": ["B60f", "LUNG", "BONE", "FC51", "Br64", "YC"],
+}
+
+REGIONS: dict[str, tuple[tuple[float, float], tuple[float, float], float]] = {
+    # name: (top z range, bottom z range, probability) in mm of the reference patient
+    "abdomen_pelvis": ((15, 70), (-470, -420), 0.5),
+    "upper_abdomen": ((10, 60), (-260, -170), 0.22),
+    "chest_abdomen_pelvis": ((220, 300), (-480, -420), 0.14),
+    "abdomen_to_thighs": ((15, 70), (-650, -520), 0.08),
+    "neck_to_pelvis": ((300, 335), (-470, -430), 0.06),
+}
+
+
+@dataclass
+class SeriesParams:
+    """Every random draw of one series (one phase of one study).
+
+    ``seconds_after_injection`` is None for a non-contrast series. z values (``z_top``,
+    ``z_bottom``) are anatomical mm (0 = right hemidiaphragm); DICOM z adds the patient's
+    ``table_offset_mm``.
+    """
+
+    phase: str = "venous"
+    subphase: str = "portal_venous"
+    seconds_after_injection: float | None = 70.0
+    effective_time_s: float | None = 70.0
+    kvp: int = 120
+    kernel: str = "standard"
+    kernel_name: str = "STANDARD"
+    noise_hu: float = 12.0
+    slice_thickness: float = 2.5
+    slice_spacing: float = 2.5
+    pixel_spacing: float = 0.75
+    matrix: int = 512
+    center_x: float = 0.0
+    center_y: float = 0.0
+    region: str = "abdomen_pelvis"
+    z_top: float = 40.0
+    z_bottom: float = -440.0
+    streaks: bool = False
+    rescale_intercept: int = -1024
+    dtype: str = "int16"
+    padding_hu: int | None = -3024
+    circle: bool = True
+    manufacturer: str = "SYNTHETIC"
+    series_description: str | None = None
+    contrast_agent: str | None = None
+    noise_seed: int = 0
+    series_index: int = 0
+
+    @property
+    def fov_mm(self) -> float:
+        """Display field of view (mm) = pixel spacing x matrix."""
+        return self.pixel_spacing * self.matrix
+
+    @property
+    def label(self) -> Phase:
+        """4-class label."""
+        return label_of(self.subphase)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SeriesParams:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+    @classmethod
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        patient: Any,
+        phase: str | Phase | None = None,
+        subphase: str | None = None,
+        region: str | None = None,
+        kvp: int | None = None,
+        matrix: int = 512,
+        series_index: int = 0,
+    ) -> SeriesParams:
+        """Draw a series of ``patient``: phase (uniform if None), subphase, time and scanner settings."""
+        if subphase is not None:
+            if subphase != "non_contrast" and subphase not in SUBPHASE_WINDOWS:
+                msg = f"unknown subphase {subphase!r}; expected non_contrast or one of {', '.join(SUBPHASE_WINDOWS)}"
+                raise ConfigError(msg)
+            ph = label_of(subphase)
+        else:
+            ph = Phase(int(rng.integers(0, 4))) if phase is None else _parse_phase(phase)
+            names, probs = zip(*SUBPHASES_BY_PHASE[ph])
+            subphase = str(rng.choice(names, p=np.array(probs) / sum(probs)))
+        if subphase == "non_contrast":
+            t = tau = None
+        else:
+            lo, hi = SUBPHASE_WINDOWS[subphase]
+            u = rng.random()
+            if subphase == "excretory":
+                tau = float(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
+            else:
+                tau = float(lo + u * (hi - lo) * 0.999)
+            t = round(tau + patient.bolus_arrival_s - REF_ARRIVAL_S, 2)
+            tau = t - patient.bolus_arrival_s + REF_ARRIVAL_S
+        if region is None:
+            names = list(REGIONS)
+            pr = np.array([REGIONS[n][2] for n in names])
+            region = str(rng.choice(names, p=pr / pr.sum()))
+        (t0, t1), (b0, b1), _ = REGIONS[region]
+        kvp = int(kvp if kvp is not None else rng.choice([80, 100, 120, 140], p=[0.1, 0.3, 0.5, 0.1]))
+        kernel = str(rng.choice(list(KERNELS), p=[0.35, 0.5, 0.15]))
+        thick = float(rng.choice([0.625, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0], p=[0.08, 0.08, 0.12, 0.1, 0.07, 0.1, 0.15, 0.12, 0.18]))
+        spacing = thick if rng.random() < 0.75 else float(thick * rng.choice([0.5, 0.8]))
+        if thick < 2 and rng.random() < 0.3:
+            spacing = thick
+        # thin slices are noisier; sharp kernels noisier
+        base = float(np.exp(rng.uniform(np.log(6), np.log(22))))
+        noise = base * (2.5 / thick) ** 0.35 * {"soft": 0.8, "standard": 1.0, "sharp": 1.6}[kernel]
+        noise *= (patient.scale * (1 + patient.sc_fat_mm / 120)) ** 1.5 * {80: 1.3, 100: 1.1, 120: 1.0, 140: 0.9}[kvp]
+        noise = float(np.clip(noise, 5, 30))
+        vendor = int(rng.integers(0, 4))
+        intercept, dtype, padding = [(-1024, "uint16", None), (-1024, "int16", -3024), (0, "int16", -2000), (0, "int16", -3024)][vendor]
+        if rng.random() < 0.2:
+            padding = None
+        manufacturer = ["SIEMENS", "GE MEDICAL SYSTEMS", "TOSHIBA", "Philips"][vendor]
+        return cls(
+            phase=label_of(subphase).label,
+            subphase=subphase,
+            seconds_after_injection=t,
+            effective_time_s=None if tau is None else round(tau, 3),
+            kvp=kvp,
+            kernel=kernel,
+            kernel_name=str(rng.choice(KERNEL_NAMES[kernel])),
+            noise_hu=round(noise, 3),
+            slice_thickness=thick,
+            slice_spacing=spacing,
+            pixel_spacing=_pixel_spacing(rng, patient),
+            matrix=int(matrix),
+            center_x=float(rng.normal(0, 10)),
+            center_y=float(rng.normal(-5, 12)),
+            region=region,
+            z_top=float(rng.uniform(t0, t1) * patient.height),
+            z_bottom=float(rng.uniform(b0, b1) * patient.height),
+            streaks=bool(rng.random() < 0.5),
+            rescale_intercept=intercept,
+            dtype=dtype,
+            padding_hu=padding,
+            circle=bool(rng.random() < 0.8),
+            manufacturer=manufacturer,
+            series_description=_description(rng, subphase, thick),
+            contrast_agent=_agent(rng, subphase),
+            noise_seed=int(rng.integers(0, 2**31 - 1)),
+            series_index=series_index,
+        )
+
+
+def body_width_mm(patient: Any) -> float:
+    """Approximate widest body diameter (mm) of a patient, for choosing the field of view."""
+    return 2 * (130 * patient.scale * (1 + 0.22 * patient.visceral_fat) + patient.muscle_mm + patient.sc_fat_mm + 14 * patient.scale)
+
+
+def _pixel_spacing(rng: np.random.Generator, patient: Any) -> float:
+    need = body_width_mm(patient) * rng.uniform(1.03, 1.2) / 512
+    return round(float(min(1.0, max(need, rng.uniform(0.55, 0.98)))), 4)
+
+
+def _parse_phase(phase: str | Phase) -> Phase:
+    try:
+        return Phase.parse(phase)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+_DESC = {
+    "non_contrast": ["NATIVE", "Nativ 5.0 B30f", "PRE", "PRE LIVER", "NON CON", "Sin contraste", "Senza mdc", "WO", "Abd plain", "blanco"],
+    "arterial": ["ARTERIAL", "Arteriell 3.0", "AP", "Art", "LIVER 3 PHASE", "Arteriale", "early art", "CTA abd", "Fase arterial", "HCC Art"],
+    "venous": ["PV", "Portal venous", "venös 3.0 B31f", "VENOUS", "ABD PEL 5mm", "Portale", "Fase venosa", "C+", "ABDOMEN", "Body 3.0"],
+    "other": ["DELAY", "Delayed 5 min", "Spät", "EQP", "Tardiva", "Urogram", "Excretory", "Fase tardía", "late", "ABD/PELVIS"],
+}
+
+
+def _description(rng: np.random.Generator, subphase: str, thick: float) -> str | None:
+    r = rng.random()
+    if r < 0.12:
+        return None
+    if r < 0.3:
+        return str(rng.choice(["Abdomen", "ABD/PELVIS", f"Body {thick:.1f}", "Recon 2", "AXIAL", f"{thick:.2f}mm"]))
+    ph = label_of(subphase).label
+    if r < 0.36:  # wrong on purpose
+        ph = str(rng.choice([k for k in _DESC if k != ph]))
+    return str(rng.choice(_DESC[ph]))
+
+
+def _agent(rng: np.random.Generator, subphase: str) -> str | None:
+    r = rng.random()
+    if r < 0.35:
+        return None
+    if subphase == "non_contrast":
+        return str(rng.choice(["", "NONE", "ORAL", "Omnipaque oral"])) if r < 0.5 else None
+    return str(rng.choice(["APPLIED", "Omnipaque 350", "Iomeron 400", "Visipaque", "IV", "Ultravist 370", "CONTRAST", "Oral & IV", "60ml"]))

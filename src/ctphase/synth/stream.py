@@ -1,0 +1,81 @@
+"""Endless stream of synthetic training slices (the fast path: no volumes are written)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..phases import Phase
+from .anatomy import PatientParams
+from .render import render_slices
+from .series import SeriesParams
+
+
+def patient_params(seed: int, index: int) -> PatientParams:
+    """Patient ``index`` of the synthetic population ``seed``: depends only on ``(seed, index)``."""
+    return PatientParams.draw(np.random.default_rng([int(seed), int(index), 0]), index=int(index))
+
+
+def _parse_phases(phases: Sequence[str | Phase] | None) -> list[Phase]:
+    if phases is None:
+        return list(Phase)
+    out = []
+    for p in phases:
+        try:
+            out.append(Phase.parse(p))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    if not out:
+        raise ConfigError("phases must name at least one of non_contrast, arterial, venous, other")
+    return sorted(set(out))
+
+
+def sample_z(rng: np.random.Generator, series: SeriesParams, n: int) -> np.ndarray:
+    """``n`` slice positions drawn uniformly over the series' scan range (anatomical mm)."""
+    return rng.uniform(series.z_bottom, series.z_top, n)
+
+
+def iter_training_slices(
+    seed: int,
+    size: int,
+    patients: range,
+    slices_per_series: int = 16,
+    phases: Sequence[str | Phase] | None = None,
+    *,
+    fov_mm: float | None = None,
+) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Endless stream of ``(hu (size, size) float32, label, patient_index)`` for training.
+
+    Each pass visits every patient of ``patients`` once in a fresh random order; for each it
+    draws one series (phase uniform over ``phases`` so classes are balanced, subphase and time
+    anywhere in the class's range, scanner settings, scan range) and yields
+    ``slices_per_series`` slices at random z over the scan range (including chest and pelvis
+    slices, as real scans do). Patient anatomy depends only on ``(seed, index)``, so disjoint
+    patient ranges give clean train/val/test splits. Consecutive slices come from one series:
+    shuffle with a buffer if the training loop needs i.i.d. batches.
+    """
+    if size < 16 or size > 1024:
+        raise ConfigError(f"size must be between 16 and 1024 pixels, got {size}")
+    if slices_per_series < 1:
+        raise ConfigError(f"slices_per_series must be >= 1, got {slices_per_series}")
+    plist = list(patients)
+    if not plist:
+        raise ConfigError("patients is empty; give a range such as range(0, 1000)")
+    allowed = _parse_phases(phases)
+    epoch = 0
+    while True:
+        rng = np.random.default_rng([int(seed), 1_000_003, epoch])
+        for idx in rng.permutation(len(plist)):
+            pi = plist[int(idx)]
+            patient = patient_params(seed, pi)
+            phase = allowed[int(rng.integers(len(allowed)))]
+            srng = np.random.default_rng([int(seed), int(pi), 1, epoch])
+            series = SeriesParams.draw(srng, patient, phase=phase)
+            z = sample_z(srng, series, slices_per_series)
+            hu = render_slices(patient, series, z, size, fov_mm)
+            label = int(series.label)
+            for k in range(len(z)):
+                yield hu[k], label, int(pi)
+        epoch += 1
