@@ -306,3 +306,18 @@ def test_coronal_stack_is_skipped_as_non_axial(tmp_path: Path) -> None:
     (sk,) = found.skipped
     assert sk.kind == "skipped" and "non-axial stack" in sk.reason and "coronal" in sk.reason
     assert sk.n_files == 10
+
+
+def test_deflated_syntax_uses_pydicom_fallback(tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    info = write_series(tmp_path / "s", n=8, dtype="int16", intercept=0.0)
+    for p in info.paths:
+        ds = pydicom.dcmread(p)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(p, enforce_file_format=True)
+    series = load_series(tmp_path / "s")
+    assert series.slices[0].transfer_syntax == DeflatedExplicitVRLittleEndian
+    assert series.meta["KVP"] == "120"
+    np.testing.assert_array_equal(series.read_slices(), info.hu)
