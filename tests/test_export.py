@@ -1,0 +1,128 @@
+"""ONNX export (dynamic batch, metadata, checker) and the `ctphase export` / `ctphase models` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from model_factory import make_checkpoint
+from typer.testing import CliRunner
+
+from ctphase.cli import app
+from ctphase.errors import ConfigError
+from ctphase.inference import Classifier
+from ctphase.models import ARCHITECTURES, embed_onnx, export_onnx, load_checkpoint
+
+torch.set_num_threads(1)
+ARCH = "resnet10t"
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("exp") / "m.safetensors", arch=ARCH, size=32)
+
+
+def _check_graph(data: bytes, sha: str) -> None:
+    proto = onnx.load_from_string(data)
+    onnx.checker.check_model(proto)
+    dim0 = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim0.dim_param and not dim0.dim_value  # symbolic batch axis
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["ctphase_sha256"] == sha
+    assert json.loads(props["class_names"]) == ["non_contrast", "arterial", "venous", "other"]
+    assert json.loads(props["preprocessing"])["size"] == 32
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for n in (1, 5):
+        out = session.run(None, {"input": np.zeros((n, 3, 32, 32), np.float32)})[0]
+        assert out.shape == (n, 4)
+
+
+def test_default_export_is_dynamo_with_dynamic_batch(ckpt_path: Path, tmp_path: Path) -> None:
+    ck = load_checkpoint(ckpt_path)
+    out = tmp_path / "m.onnx"
+    data = export_onnx(ck, out)
+    assert out.read_bytes() == data
+    assert onnx.load_from_string(data).opset_import[0].version >= 18
+    _check_graph(data, ck.sha256)
+
+
+def test_legacy_export_opset17(ckpt_path: Path) -> None:
+    ck = load_checkpoint(ckpt_path)
+    data = export_onnx(ck, opset=17, exporter="legacy")
+    assert {o.version for o in onnx.load_from_string(data).opset_import if o.domain in ("", "ai.onnx")} == {17}
+    _check_graph(data, ck.sha256)
+
+
+def test_export_argument_checks(ckpt_path: Path) -> None:
+    ck = load_checkpoint(ckpt_path)
+    with pytest.raises(ConfigError, match="exporter 'tf'"):
+        export_onnx(ck, exporter="tf")
+    with pytest.raises(ConfigError, match="opset"):
+        export_onnx(ck, opset=5)
+    with pytest.raises(ConfigError, match="dynamo exporter emits opset >= 18"):
+        export_onnx(ck, opset=17, exporter="dynamo")
+
+
+def test_embed_keeps_identity(ckpt_path: Path) -> None:
+    ck = load_checkpoint(ckpt_path)
+    emb = embed_onnx(ck, opset=17, exporter="legacy")
+    assert emb.onnx is not None and emb.sha256 == ck.sha256
+    assert Classifier(emb, device="cpu").engine == "onnx"
+
+
+# --------------------------------------------------------------------------- CLI
+
+runner = CliRunner()
+
+
+def _err(result) -> str:  # noqa: ANN001
+    """stderr with rich's line wrapping undone."""
+    return " ".join(result.stderr.split())
+
+
+def test_cli_models_lists_architectures() -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    for name in ARCHITECTURES:
+        assert name in result.stdout
+
+
+def test_cli_export_writes_and_refuses_overwrite(ckpt_path: Path, tmp_path: Path) -> None:
+    onnx_out, emb_out = tmp_path / "m.onnx", tmp_path / "m_onnx.safetensors"
+    args = ["export", "--model", str(ckpt_path), "--onnx", str(onnx_out), "--embed", str(emb_out), "--exporter", "legacy", "--opset", "17"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert onnx_out.is_file() and emb_out.is_file()
+    emb = load_checkpoint(emb_out)
+    assert emb.onnx == onnx_out.read_bytes()
+    assert emb.sha256 == load_checkpoint(ckpt_path).sha256
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2
+    assert "exists" in _err(again) and "--overwrite" in _err(again)
+    assert "Traceback" not in again.output
+    forced = runner.invoke(app, [*args, "--overwrite"])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_cli_export_errors(ckpt_path: Path, tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["export", "--model", str(tmp_path / "nope.safetensors"), "--onnx", str(tmp_path / "x.onnx")])
+    assert missing.exit_code == 1
+    assert "error:" in _err(missing) and "does not exist" in _err(missing)
+    assert not (tmp_path / "x.onnx").exists()
+
+    pt = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, pt)
+    pickled = runner.invoke(app, ["export", "--model", str(pt), "--onnx", str(tmp_path / "x.onnx")])
+    assert pickled.exit_code == 1 and "pickle" in _err(pickled)
+
+    neither = runner.invoke(app, ["export", "--model", str(ckpt_path)])
+    assert neither.exit_code == 2
+
+    bad_opset = runner.invoke(app, ["export", "--model", str(ckpt_path), "--onnx", str(tmp_path / "y.onnx"), "--exporter", "dynamo", "--opset", "17"])
+    assert bad_opset.exit_code == 2 and "opset" in _err(bad_opset)

@@ -1,0 +1,59 @@
+"""Model registry: names, aliases, errors, and every backbone builds and runs at 32 px."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ctphase.errors import ConfigError
+from ctphase.models import ARCHITECTURES, DEFAULT_ARCH, create_model, list_architectures, resolve_arch
+
+torch.set_num_threads(1)
+
+PAPER = {"efficientnet_b2", "efficientnet_b0", "resnet18", "resnet34", "seresnet18", "resnext50", "ghostnet"}
+
+
+def test_registry_has_the_paper_backbones_and_default_first() -> None:
+    names = list_architectures()
+    assert names[0] == DEFAULT_ARCH == "efficientnet_b2"
+    assert PAPER <= set(names)
+    assert {n for n, s in ARCHITECTURES.items() if s.paper} == PAPER
+
+
+def test_resolve_accepts_timm_names_and_case() -> None:
+    assert resolve_arch("resnext50_32x4d") == "resnext50"
+    assert resolve_arch("GhostNet_100") == "ghostnet"
+    assert resolve_arch("EfficientNet-B2") == "efficientnet_b2"
+
+
+def test_unknown_arch_lists_allowed_names() -> None:
+    with pytest.raises(ConfigError, match="unknown architecture 'vgg16'.*efficientnet_b2.*resnet18"):
+        create_model("vgg16")
+
+
+def test_pretrained_is_refused() -> None:
+    with pytest.raises(ConfigError, match="never downloads weights"):
+        create_model("resnet18", pretrained=True)
+
+
+@pytest.mark.parametrize("kwargs", [{"num_classes": 0}, {"in_chans": -1}, {"num_classes": 2.5}])
+def test_bad_sizes_are_named(kwargs: dict) -> None:
+    key = next(iter(kwargs))
+    with pytest.raises(ConfigError, match=key):
+        create_model("resnet18", **kwargs)
+
+
+def test_bad_timm_option_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="bad option"):
+        create_model("resnet18", no_such_option=1)
+    with pytest.raises(ConfigError, match="checkpoint_path"):
+        create_model("resnet18", checkpoint_path="/tmp/x.pth")
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_arch_builds_and_runs(arch: str) -> None:
+    model = create_model(arch, num_classes=4, in_chans=1).eval()
+    with torch.inference_mode():
+        out = model(torch.randn(2, 1, 32, 32))
+    assert out.shape == (2, 4)
+    assert torch.isfinite(out).all()
