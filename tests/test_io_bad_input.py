@@ -320,3 +320,15 @@ def test_min_slices_argument(tmp_path: Path) -> None:
     assert discover(tmp_path, min_slices=5).series[0].n_slices == 5
     with pytest.raises(SeriesError, match="min_slices must be >= 1"):
         discover(tmp_path, min_slices=0)
+
+
+def test_truncated_compressed_file(tmp_path: Path) -> None:
+    from dicom_factory import RLELossless
+
+    info = write_series(tmp_path / "s", n=9, transfer_syntax=RLELossless)
+    truncate(info.paths[0], -30)
+    found = discover(tmp_path)
+    (sk,) = found.skipped
+    assert sk.path == str(info.paths[0]) and sk.kind == "error"
+    assert sk.reason == "file is truncated: the encapsulated (compressed) PixelData has no end delimiter"
+    assert found.series[0].n_slices == 8

@@ -54,8 +54,8 @@ def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
-def _walk(root: str, sink: dicom._Sink) -> tuple[list[str], list[str]]:
-    """All candidate files under ``root``: (DICOM candidates, NIfTI files), sorted."""
+def _walk(root: str, sink: dicom._Sink, seen: set[tuple[int, int]]) -> tuple[list[str], list[str]]:
+    """All candidate files under ``root``: (DICOM candidates, NIfTI files), sorted; each file once."""
     files: list[str] = []
     niftis: list[str] = []
 
@@ -68,11 +68,13 @@ def _walk(root: str, sink: dicom._Sink) -> tuple[list[str], list[str]]:
             if name.startswith(".") or name.upper() == "DICOMDIR":
                 continue
             p = os.path.join(dirpath, name)
-            _classify_file(p, files, niftis, sink)
+            _classify_file(p, files, niftis, sink, seen)
     return files, niftis
 
 
-def _classify_file(p: str, files: list[str], niftis: list[str], sink: dicom._Sink) -> None:
+def _classify_file(
+    p: str, files: list[str], niftis: list[str], sink: dicom._Sink, seen: set[tuple[int, int]]
+) -> None:
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -83,6 +85,10 @@ def _classify_file(p: str, files: list[str], niftis: list[str], sink: dicom._Sin
         return
     if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: never opened
         return
+    key = (st.st_dev, st.st_ino)
+    if key in seen:  # the same file reached twice (overlapping paths, links)
+        return
+    seen.add(key)
     (niftis if is_nifti_path(p) else files).append(p)
 
 
@@ -112,20 +118,17 @@ def discover(
     files: list[str] = []
     niftis: list[str] = []
     roots: list[tuple[str, int]] = []  # (given folder, number of candidate files in it)
+    seen: set[tuple[int, int]] = set()
     for p in _as_paths(paths):
         if os.path.isdir(p):
-            f, n = _walk(p, sink)
+            f, n = _walk(p, sink, seen)
             files += f
             niftis += n
             roots.append((p, len(f) + len(n)))
         elif os.path.lexists(p):
-            _classify_file(p, files, niftis, sink)
+            _classify_file(p, files, niftis, sink, seen)
         else:
             sink.error(InputError("path does not exist", p))
-
-    seen: set[str] = set()
-    files = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]  # type: ignore[func-returns-value]
-    niftis = [f for f in niftis if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]  # type: ignore[func-returns-value]
 
     total = len(files) + len(niftis)
     headers: list[dicom.SliceHeader] = []
