@@ -423,11 +423,10 @@ def read_header(path: str | os.PathLike[str]) -> SliceHeader | None:
                     values, pix_pos, pix_hdr = _parse_bytes(buf, True)
                 has_pixels = pix_pos is not None
             except _Malformed as exc:
-                if str(exc) != "pydicom":
-                    if not preamble and not named_dicom:
-                        return None
-                    raise DicomReadError(f"not a valid DICOM file: {exc}", path) from None
-                values, has_pixels = _fallback(path)
+                if str(exc) != "pydicom" and not preamble and not named_dicom:
+                    return None
+                # The fast parser is only an accelerator: whatever it cannot parse, pydicom decides.
+                values, has_pixels = _fallback(path, None if str(exc) == "pydicom" else str(exc))
                 pix_pos = None
                 pix_hdr = b""
             except (_NeedMore, struct.error):
@@ -461,10 +460,12 @@ def read_header(path: str | os.PathLike[str]) -> SliceHeader | None:
     return _make_header(path, values, has_pixels, pix_pos, pix_hdr, size, tail)
 
 
-def _fallback(path: str) -> tuple[dict[str, Any], bool]:
+def _fallback(path: str, fast_reason: str | None = None) -> tuple[dict[str, Any], bool]:
     try:
         return _values_from_pydicom(path)
     except Exception as exc:  # pydicom raises many types on broken input
+        if fast_reason is not None:
+            raise DicomReadError(f"not a valid DICOM file: {fast_reason}", path) from None
         msg = f"cannot parse DICOM header ({type(exc).__name__}: {exc})"
         raise DicomReadError(msg, path) from None
 
