@@ -269,6 +269,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data and augmentation."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
     workers: int = typer.Option(1, "--workers", min=0, help="DataLoader worker processes."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads (default: torch's; 1 is often fastest on a busy CPU)."),
     amp: str = typer.Option("auto", "--amp", help="Mixed precision on CUDA: auto, bf16, fp16 or off."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in RUN_DIR from its last epoch."),
 ) -> None:
@@ -304,6 +305,7 @@ def train(
         hflip=hflip,
         seed=seed,
         num_workers=workers,
+        threads=threads,
         device=device.value,
         amp=amp,
         resume=str(resume) if resume else None,

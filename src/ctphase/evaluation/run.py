@@ -78,7 +78,7 @@ def scans_from_manifest(path: str | Path) -> list[EvalScan]:
     if manifest.kind == "series":
         for r in manifest.records:
             try:
-                series = load_series(r.path)
+                series = load_series(r.path, min_slices=1)
             except InputError as exc:
                 raise InputError(f"manifest {manifest.path} line {r.line}: {exc.reason}", r.path) from None
             scans.append(

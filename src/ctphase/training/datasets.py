@@ -214,10 +214,10 @@ class _LRU:
 
 
 def default_series_loader(path: Path) -> Any:
-    """Load one series (headers only) with :func:`ctphase.io.load_series`."""
+    """Load one series (headers only) with :func:`ctphase.io.load_series` (any number of slices)."""
     from ..io import load_series
 
-    return load_series(path)
+    return load_series(path, min_slices=1)
 
 
 class SeriesSliceDataset(Dataset):
