@@ -44,7 +44,7 @@ class Device(str, Enum):
 
 def fail(message: str, code: int = 1) -> None:
     """Print ``error: message`` on stderr and exit with ``code`` (no traceback)."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -440,3 +440,29 @@ def evaluate(
         highlight=False,
     )
     console.print(f"wrote {out / 'metrics.json'} and {out / 'report.md'}")
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="Output folder (must be empty, or a previous synth output with --overwrite)."),
+    patients: int = typer.Option(..., "--patients", help="Number of synthetic patients (one study each)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; patient i depends only on (seed, i)."),
+    phases: str = typer.Option("non_contrast,arterial,venous,other", "--phases", help="Comma-separated phases, one series each."),
+    fmt: str = typer.Option("dicom", "--format", help="dicom or nifti."),
+    matrix: int = typer.Option(512, "--matrix", help="Image matrix (pixels)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous ctphase synth output in --out."),
+) -> None:
+    """Write synthetic multiphase abdominal CT studies plus manifest.csv and JSON records."""
+    from .synth.dataset import generate_dataset
+
+    phase_list = [p.strip() for p in phases.split(",") if p.strip()]
+    try:
+        with _progress() as progress:
+            task = progress.add_task("Rendering series", total=None)
+            manifest = generate_dataset(
+                out, patients, seed=seed, phases=phase_list, fmt=fmt.lower(), matrix=matrix, overwrite=overwrite,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except CTPhaseError as exc:
+        fail(str(exc), 2)
+    console.print(f"wrote {manifest}")

@@ -178,7 +178,7 @@ class Anatomy:
         self.s, self.h = s, h
         vf = 1.0 + 0.22 * p.visceral_fat
         self.tex_off = tuple(rng.uniform(0, 256, 2))
-        W = lambda st, k=5: Wobble.draw(rng, st, k)  # noqa: E731
+        W = lambda st, k=4: Wobble.draw(rng, st, k)  # noqa: E731
 
         # landmarks (mm)
         self.z_neck = 255 * h
@@ -391,15 +391,17 @@ class Anatomy:
 
     def _table(self, cv: Canvas, z: float) -> None:
         yb = self._body_back(z) + 4
+        X = cv.xs
+        inv = 1.0 / cv.px
+        cols = np.nonzero(np.abs(X) < 230)[0]
         for off, r in ((0.0, 2.5), (28.0, 2.0)):
-            res = ellipse_q(cv, 0.0, yb + off - 600, 700, 600 + 0.0, 0.0)
-            if res is None:
-                continue
-            box, q, _, _ = res
-            m = np.abs(q - 1.0) < (r / 600.0)
-            X, _ = cv.grid(box)
-            m &= np.abs(X) < 230
-            cv.paint(box, m, T.TABLE)
+            yt = yb + off + (X[cols] ** 2) / 1200.0
+            r0 = np.floor((yt - r - cv.y0) * inv).astype(int)
+            r1 = np.floor((yt + r - cv.y0) * inv).astype(int)
+            for d in range(int(np.max(r1 - r0)) + 1):
+                rr = r0 + d
+                ok = (rr <= r1) & (rr >= 0) & (rr < cv.size)
+                cv.lab[rr[ok], cols[ok]] = T.TABLE
 
     def _body_back(self, z: float) -> float:
         if z > self.z_neck:
@@ -426,7 +428,7 @@ class Anatomy:
             rx += 10 * s
         yc = 0.5 * (ant + back)
         # body outline: skin then subcutaneous fat
-        res = superellipse_q(cv, cx, yc, rx, yc - ant, back - yc, 2.05, 2.6, self.body_wob, z)
+        res = superellipse_q(cv, cx, yc, rx, yc - ant, back - yc, 2.0, 3.0, self.body_wob, z)
         if res is None:
             return
         box, q = res
@@ -473,7 +475,7 @@ class Anatomy:
             sub[above] = T.LUNG
             if pulm_tex is not None:
                 pt = pulm_tex[cbox]
-                sub[above & (pt > 1.9)] = T.PULMONARY_VESSEL
+                sub[above & (pt > 2.1)] = T.PULMONARY_VESSEL
             self._mediastinum(cv, z)
         below = inside & (z <= zd)
         below_full = np.zeros(cv.lab.shape, bool)

@@ -70,31 +70,43 @@ def render_slices(
     off = anat.tex_off
     outside = scanner.circle_mask(cv.xs, cv.ys, (series.center_x, series.center_y), series.fov_mm / 2) if series.circle else None
     pad = float(series.padding_hu) if series.padding_hu is not None else -1024.0
+    bank = None
+    if noise and size <= 320 and len(z_mm) > 1:
+        # fast path: one correlated noise field per call, random crops per slice
+        brng = np.random.default_rng([series.noise_seed, patient.shape_seed, len(z_mm), size, 7])
+        bank = scanner.noise_field(brng, (2 * size, 2 * size), series, px)
     for i, z in enumerate(z_mm):
         z = float(z)
-        t_fine = textures.sample(0, cv.xs, cv.ys, z, 0.8, off)
-        t_med = textures.smooth_sample(1, size, cv.xs, cv.ys, z, 1.3, off)
-        pulm = textures.smooth_sample(1, size, cv.xs, cv.ys, z, 1.6, (off[1], off[0]))
+        tx = textures.sample_stack(cv.xs, cv.ys, z, off)
+        t_fine = tx[..., 0]
+        t_med = tx[..., 1]
         tex = F32(0.55) * t_fine + F32(0.85) * t_med
         acc = None
         offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * series.slice_thickness
         mid = n_sub // 2
         for k, dz in enumerate(offsets):
-            lab = anat.paint(cv, z + float(dz), extra["bladder_contrast"], pulm)
+            lab = anat.paint(cv, z + float(dz), extra["bladder_contrast"], t_med)
             hu = lut[lab]
             if k == mid and masks is not None:
                 masks[i] = lab
-            acc = hu.copy() if acc is None else acc + hu
+            acc = hu if acc is None else acc + hu
             if k == mid:
                 lab_mid = lab.copy() if n_sub > 1 else lab
         hu = acc * F32(1.0 / n_sub) if n_sub > 1 else acc
         lab = lab_mid
         hu += tex_amp[lab] * tex
-        _special(hu, lab, cv, z, extra, t_fine, off)
+        _special(hu, lab, cv, z, extra, tx)
         hu = scanner.psf_blur(hu, series, px)
         if noise:
             rng = np.random.default_rng([series.noise_seed, patient.shape_seed, int(round(z * 1000)) & 0x7FFFFFFF, size])
-            hu += scanner.noise_field(rng, hu.shape, series, px)
+            if bank is not None:
+                r0, c0 = rng.integers(0, size, 2)
+                nz = bank[r0:r0 + size, c0:c0 + size]
+                if rng.random() < 0.5:
+                    nz = nz[::-1]
+                hu += nz.T if rng.random() < 0.5 else nz
+            else:
+                hu += scanner.noise_field(rng, hu.shape, series, px)
             if series.streaks or (lab == T.METAL).any():
                 _streaks(hu, lab, cv, anat, z, rng, series)
         if outside is not None:
@@ -103,27 +115,24 @@ def render_slices(
     return (out, masks) if return_masks else out
 
 
-def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict, t_fine: np.ndarray, off) -> None:
+def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict, tx: np.ndarray) -> None:
     """Tissue-specific texture effects: spleen arciform enhancement, IVC mixing, stool, liver perfusion."""
     if extra["spleen_het"] > 1:
         m = lab == T.SPLEEN
         if m.any():
-            band = textures.smooth_sample(3, cv.size, cv.xs, cv.ys, z, 1.0, off)
-            hu[m] += F32(extra["spleen_het"]) * band[m]
+            hu[m] += F32(extra["spleen_het"]) * tx[..., 3][m]
     if extra["ivc_mix"] > 1:
         m = lab == T.IVC_INFRARENAL
         if m.any():
-            c = textures.smooth_sample(2, cv.size, cv.xs, cv.ys, z, 0.6, off)
-            hu[m] += F32(extra["ivc_mix"]) * c[m]
+            hu[m] += F32(extra["ivc_mix"]) * tx[..., 2][m]
     m = lab == T.FECES
     if m.any():
-        t2 = textures.smooth_sample(1, cv.size, cv.xs, cv.ys, z, 1.0, (off[1] + 7, off[0] + 3))
-        bub = m & ((0.45 * t_fine + t2) > 1.5)
-        hu[bub] = F32(-900) + F32(80) * t_fine[bub]
+        v = F32(0.45) * tx[..., 0] + tx[..., 1]
+        bub = m & (v > 1.5)
+        hu[bub] = F32(-900) + F32(80) * tx[..., 0][bub]
     m = lab == T.LIVER
     if m.any():
-        c = textures.smooth_sample(2, cv.size, cv.xs, cv.ys, z, 2.5, off)
-        hu[m] += F32(4.0) * c[m]
+        hu[m] += F32(4.0) * tx[..., 2][m]
 
 
 def _streaks(hu: np.ndarray, lab: np.ndarray, cv: Canvas, anat: Anatomy, z: float, rng: np.random.Generator,

@@ -43,25 +43,30 @@ def streaks(
     rng: np.random.Generator, shape: tuple[int, int], xs: np.ndarray, ys: np.ndarray,
     sources: list[tuple[float, float, float]], n_lines: int = 10,
 ) -> np.ndarray:
-    """Bright/dark streaks radiating through dense objects.
+    """Bright/dark streaks radiating through dense objects (lines drawn, blurred, faded with distance).
 
     Args:
         sources: ``(x_mm, y_mm, strength_hu)`` of each dense object.
     """
+    h, w = shape
+    px = float(xs[1] - xs[0])
     out = np.zeros(shape, F32)
-    X = xs[None, :]
-    Y = ys[:, None]
+    fall = np.zeros(shape, F32)
     for cx, cy, amp in sources:
-        dx = X - F32(cx)
-        dy = Y - F32(cy)
-        r = np.sqrt(dx * dx + dy * dy) + F32(1.0)
-        fall = F32(1.0) / (F32(1.0) + r / F32(60.0))
+        c = ((cx - xs[0]) / px, (cy - ys[0]) / px)
+        img = np.zeros(shape, F32)
         for _ in range(n_lines):
             th = rng.uniform(0, np.pi)
-            d = np.abs(dx * F32(np.sin(th)) - dy * F32(np.cos(th)))
-            width = rng.uniform(0.8, 3.0)
+            L = 2 * max(h, w)
+            p0 = (int(c[0] - L * np.cos(th)), int(c[1] - L * np.sin(th)))
+            p1 = (int(c[0] + L * np.cos(th)), int(c[1] + L * np.sin(th)))
             sign = 1.0 if rng.random() < 0.45 else -1.0
-            out += F32(sign * amp * rng.uniform(0.3, 1.0)) * np.exp(-(d * d) / F32(2 * width * width)) * fall
+            cv2.line(img, p0, p1, sign * amp * rng.uniform(0.3, 1.0), thickness=1, lineType=cv2.LINE_AA)
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=max(0.6, 1.2 / px))
+        dx = xs[None, :] - F32(cx)
+        dy = ys[:, None] - F32(cy)
+        fall = F32(1.0) / (F32(1.0) + np.sqrt(dx * dx + dy * dy) / F32(60.0))
+        out += img * fall
     return out
 
 

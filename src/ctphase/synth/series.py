@@ -154,7 +154,7 @@ class SeriesParams:
             noise_hu=round(noise, 3),
             slice_thickness=thick,
             slice_spacing=spacing,
-            pixel_spacing=_pixel_spacing(rng, patient),
+            pixel_spacing=round(_pixel_spacing(rng, patient) * 512 / int(matrix), 5),
             matrix=int(matrix),
             center_x=float(rng.normal(0, 10)),
             center_y=float(rng.normal(-5, 12)),

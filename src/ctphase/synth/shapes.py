@@ -53,8 +53,23 @@ class Canvas:
     def paint_if(self, box: tuple[slice, slice], mask: np.ndarray, label: int, allowed: tuple[int, ...]) -> None:
         """Set ``label`` where ``mask`` holds and the current label is one of ``allowed``."""
         sub = self.lab[box]
-        ok = np.isin(sub, allowed) if len(allowed) > 1 else sub == allowed[0]
-        sub[mask & ok] = label
+        sub[mask & _allowed_lut(allowed)[sub]] = label
+
+
+_LUTS: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _allowed_lut(allowed: tuple[int, ...]) -> np.ndarray:
+    lut = _LUTS.get(allowed)
+    if lut is None:
+        lut = np.zeros(256, bool)
+        lut[list(allowed)] = True
+        _LUTS[allowed] = lut
+    return lut
+
+
+_ANG = np.linspace(0, 2 * np.pi, 256, endpoint=False)
+_K = np.arange(2, 12)[:, None]
 
 
 @dataclass
@@ -72,14 +87,13 @@ class Wobble:
         return cls(amp, rng.uniform(0, 2 * np.pi, len(k)).astype(F32), rng.uniform(-0.02, 0.02, len(k)).astype(F32))
 
     def factor(self, u: np.ndarray, v: np.ndarray, z: float) -> np.ndarray:
-        """Radial scale factor at local (normalised) coordinates ``u, v``."""
+        """Radial scale factor at local (normalised) coordinates ``u, v`` (angle LUT, 256 bins)."""
         if self.amp.size == 0:
-            return np.ones_like(u)
-        th = np.arctan2(v, u)
-        out = np.ones(np.broadcast_shapes(u.shape, v.shape), F32)
-        for i in range(self.amp.size):
-            out += self.amp[i] * np.cos((i + 2) * th + (self.phase[i] + self.freq[i] * z))
-        return out
+            return np.ones(np.broadcast_shapes(u.shape, v.shape), F32)
+        k = _K[: self.amp.size]
+        lut = (1 + (self.amp[:, None] * np.cos(k * _ANG[None] + (self.phase + self.freq * z)[:, None])).sum(0)).astype(F32)
+        idx = (np.arctan2(v, u) * F32(256 / (2 * np.pi))).astype(np.int32) & 255
+        return lut[idx]
 
 
 def ellipse_q(
@@ -115,7 +129,11 @@ def ellipse_q(
         v = np.broadcast_to(Y * F32(1.0 / ry), (Y.shape[0], X.shape[1]))
     q = np.sqrt(u * u + v * v)
     if wob is not None and wob.amp.size:
-        q = q / wob.factor(u, v, z)
+        # the deformation only matters near the outline: evaluate it there
+        a = float(np.abs(wob.amp).sum()) + 0.02
+        band = (q > 1 - a) & (q < 1 + a)
+        qb = q[band]
+        q[band] = qb / wob.factor(u[band], v[band], z)
     return box, q, u, v
 
 
@@ -133,8 +151,10 @@ def superellipse_q(
     dy = Y - F32(cy)
     post = dy > 0
     v = np.where(post, dy * F32(1.0 / ry_post), -dy * F32(1.0 / ry_ant))
-    p = np.where(post, F32(p_post), F32(p_ant))
-    q = (u**p + v**p) ** (1.0 / p)
+    u2 = u * u
+    v2 = v * v
+    # anterior: ellipse (p=2); posterior: flatter back (p=3, lying on the table)
+    q = np.where(post, np.cbrt(u2 * u + v2 * v), np.sqrt(u2 + v2))
     if wob is not None and wob.amp.size:
         q = q / wob.factor(X - F32(cx), dy, z)
     return box, q.astype(F32)

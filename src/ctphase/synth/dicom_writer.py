@@ -1,0 +1,163 @@
+"""Write a synthetic series as CT Image Storage DICOM files (one file per slice).
+
+Geometry follows PS3.3 C.7.6.2 (Image Plane: ImagePositionPatient is the centre of the first
+transmitted pixel, LPS, ImageOrientationPatient 1/0/0/0/1/0 for supine axial) and pixel
+values C.11.1 (Modality LUT: HU = stored * RescaleSlope + RescaleIntercept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+from .scanner import to_stored
+from .series import SeriesParams
+
+
+def make_uid(seed: int, *parts: object) -> str:
+    """A valid UID derived deterministically from ``seed`` and ``parts`` (pydicom ``entropy_srcs``)."""
+    return generate_uid(entropy_srcs=[f"ctphase-synth:{seed}", *map(str, parts)])
+
+
+@dataclass
+class StudyInfo:
+    """Identity and clock of one synthetic study (shared by its series)."""
+
+    patient_name: str
+    patient_id: str
+    sex: str
+    age: int
+    study_uid: str
+    frame_uid: str
+    study_date: dt.date
+    injection_time: dt.datetime
+    accession: str
+    study_description: str | None
+    patient_position: str = "HFS"
+
+
+def _tm(t: dt.datetime) -> str:
+    return t.strftime("%H%M%S.%f")[:13]
+
+
+def acquisition_start(study: StudyInfo, series: SeriesParams, order: int) -> dt.datetime:
+    """Start of acquisition of a series: before injection for non-contrast, else injection + time."""
+    if series.seconds_after_injection is None:
+        return study.injection_time - dt.timedelta(seconds=120 + 60 * order)
+    return study.injection_time + dt.timedelta(seconds=float(series.seconds_after_injection))
+
+
+def write_dicom_series(
+    out_dir: Path,
+    hu: np.ndarray,
+    z_dicom: np.ndarray,
+    series: SeriesParams,
+    study: StudyInfo,
+    series_uid: str,
+    seed: int,
+    series_number: int,
+    first_instance: int = 1,
+    start: dt.datetime | None = None,
+    scan_seconds: float = 6.0,
+    n_total: int | None = None,
+) -> list[Path]:
+    """Write slices ``hu (n, rows, cols)`` at DICOM z ``z_dicom`` (descending = head first) to ``out_dir``.
+
+    Call repeatedly with consecutive chunks (``first_instance``) to keep memory low.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_total = n_total or (first_instance - 1 + hu.shape[0])
+    start = start or acquisition_start(study, series, series_number)
+    rows, cols = hu.shape[1:]
+    ps = series.pixel_spacing
+    x0 = series.center_x - series.fov_mm / 2 + ps / 2
+    y0 = series.center_y - series.fov_mm / 2 + ps / 2
+    stored = to_stored(hu, series)
+    paths = []
+    recon_delay = dt.timedelta(seconds=20 + (series.noise_seed % 40))
+    for k in range(hu.shape[0]):
+        inst = first_instance + k
+        sop = make_uid(seed, series_uid, "sop", inst)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = sop
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        path = out_dir / f"IM{inst:05d}.dcm"
+        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = sop
+        ds.StudyInstanceUID = study.study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = study.frame_uid
+        ds.Modality = "CT"
+        ds.PatientName = study.patient_name
+        ds.PatientID = study.patient_id
+        ds.PatientSex = study.sex
+        ds.PatientAge = f"{study.age:03d}Y"
+        ds.PatientBirthDate = ""
+        ds.AccessionNumber = study.accession
+        ds.StudyID = study.accession[-6:]
+        ds.ReferringPhysicianName = ""
+        date = study.study_date.strftime("%Y%m%d")
+        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
+        ds.StudyTime = _tm(study.injection_time - dt.timedelta(minutes=10))
+        ds.SeriesTime = _tm(start)
+        t_acq = start + dt.timedelta(seconds=scan_seconds * (inst - 1) / max(1, n_total - 1))
+        ds.AcquisitionTime = _tm(t_acq)
+        ds.ContentTime = _tm(t_acq + recon_delay)
+        if study.study_description is not None:
+            ds.StudyDescription = study.study_description
+        if series.series_description is not None:
+            ds.SeriesDescription = series.series_description
+        ds.Manufacturer = series.manufacturer
+        ds.InstitutionName = "SYNTHETIC"
+        ds.BodyPartExamined = "ABDOMEN"
+        if series.contrast_agent is not None:
+            ds.ContrastBolusAgent = series.contrast_agent
+            if series.seconds_after_injection is not None and series.noise_seed % 3 == 0:
+                ds.ContrastBolusStartTime = _tm(study.injection_time)
+                ds.ContrastBolusRoute = "IV"
+        ds.SliceThickness = f"{series.slice_thickness:g}"
+        ds.SpacingBetweenSlices = f"{series.slice_spacing:g}"
+        ds.KVP = str(series.kvp)
+        ds.ConvolutionKernel = series.kernel_name
+        ds.ReconstructionDiameter = f"{series.fov_mm:.1f}"
+        ds.PatientPosition = study.patient_position
+        ds.SeriesNumber = series_number
+        ds.AcquisitionNumber = 1
+        ds.InstanceNumber = inst
+        z = float(z_dicom[k])
+        ds.ImagePositionPatient = [f"{x0:.4f}", f"{y0:.4f}", f"{z:.4f}"]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.SliceLocation = f"{z:.4f}"
+        ds.PositionReferenceIndicator = ""
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows, ds.Columns = rows, cols
+        ds.PixelSpacing = [f"{ps:.6g}", f"{ps:.6g}"]
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        signed = series.dtype == "int16"
+        ds.PixelRepresentation = 1 if signed else 0
+        ds.RescaleIntercept = str(series.rescale_intercept)
+        ds.RescaleSlope = "1"
+        ds.RescaleType = "HU"
+        ds.WindowCenter = "40"
+        ds.WindowWidth = "400"
+        if series.padding_hu is not None and series.circle:
+            pv = int(series.padding_hu - series.rescale_intercept)
+            if (signed and -32768 <= pv <= 32767) or (not signed and 0 <= pv <= 65535):
+                ds.PixelPaddingValue = pv
+        ds.PixelData = stored[k].tobytes()
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
