@@ -17,6 +17,7 @@ classifies ``R * n`` slices, so its preprocess and model times are about R times
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -124,9 +125,11 @@ def scans_from_synth(
 ) -> list[EvalScan]:
     """Held-out synthetic test scans: one per (patient, phase), rendered when read.
 
-    Patients ``patient_offset .. patient_offset + n_patients - 1`` (keep them disjoint from the
-    training and validation ranges). Each scan is ``slices_per_scan`` slices of one rendered
-    series of :func:`ctphase.synth.iter_training_slices`.
+    Patients ``patient_offset .. patient_offset + n_patients - 1`` of the population ``seed``
+    (the engine's patients depend only on ``(seed, index)``: use the training seed and a range
+    disjoint from the training and validation ranges). Each scan is ``slices_per_scan`` slices
+    at random z of one series of :func:`ctphase.synth.iter_training_slices` (chest and pelvis
+    slices included, as in real scans).
     """
     if n_patients < 1:
         raise ConfigError(f"--patients must be >= 1, got {n_patients}")
@@ -142,9 +145,10 @@ def scans_from_synth(
         for ph in phase_list:
 
             def read(p: int = p, ph: int = ph) -> np.ndarray:
+                stream = source(seed, size, range(p, p + 1), slices_per_series=slices_per_scan, phases=[ph])
                 out = [
                     np.asarray(hu, dtype=np.float32)
-                    for hu, label, _ in source(seed, size, range(p, p + 1), slices_per_series=slices_per_scan, phases=[ph])
+                    for hu, label, _ in itertools.islice(stream, slices_per_scan)  # the engine's stream is endless
                     if int(label) == ph
                 ]
                 if not out:

@@ -416,19 +416,24 @@ class StreamStats:
 class SynthSliceStream(IterableDataset):
     """Endless stream of augmented synthetic slices ``(x (C, size, size) float32, label)``.
 
-    Wraps :func:`ctphase.synth.iter_training_slices`. Patients of ``patients`` are split
-    between DataLoader workers (worker ``w`` of ``n`` takes ``patients[w::n]``), and each pass
-    over them uses a seed derived from ``(seed, epoch, worker, pass)``: workers never duplicate
-    each other, and every pass renders new series of the same virtual patients. Slices are
-    mixed in a shuffle buffer of ``shuffle_buffer`` so that one batch is not one patient.
+    Wraps :func:`ctphase.synth.iter_training_slices`, whose ``seed`` fixes the virtual
+    population (patient ``i`` of seed ``s`` is always the same anatomy), so train, validation
+    and test use the same seed with disjoint patient ranges. Patients are split between
+    DataLoader workers (worker ``w`` of ``n`` takes ``patients[w::n]``), so workers never
+    duplicate each other. The underlying stream is endless and kept alive across epochs (per
+    process; use ``persistent_workers=True``), so each epoch continues with new series of the
+    same patients; a resumed run restarts it. Slices are mixed in a shuffle buffer of
+    ``shuffle_buffer`` because the engine yields the slices of one series consecutively.
 
     Args:
         preprocessing: the checkpoint's preprocessing (its size is the render size unless
             ``render_size`` is given).
         patients: patient indices to draw from (keep train and validation ranges disjoint).
+        seed: population seed (also seeds the augmentation, with the worker id).
         slices_per_series: slices drawn from each rendered series.
-        phases: restrict to these phase indices (``None``: all four).
+        phases: restrict to these phases (``None``: all four, balanced).
         augment: augmentation, or ``None``.
+        source: stand-in for ``iter_training_slices`` (tests).
     """
 
     def __init__(
@@ -457,24 +462,28 @@ class SynthSliceStream(IterableDataset):
         self.render_size = int(render_size or preprocessing.size)
         self.shuffle_buffer = max(1, int(shuffle_buffer))
         self._source = source
-        self.epoch = 0
+        self._state: tuple[tuple[int, int], Iterator[tuple[np.ndarray, int]], list, np.random.Generator] | None = None
+        self.stats = StreamStats()
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["_state"] = None  # generators do not pickle; each worker starts its own
+        return d
 
     def set_epoch(self, epoch: int) -> None:
-        """Use new draws for a new epoch (call before iterating)."""
-        self.epoch = int(epoch)
+        """Kept for symmetry with the map-style datasets: the stream simply continues."""
 
     def _slices(self, wid: int, nworkers: int) -> Iterator[tuple[np.ndarray, int]]:
         source = self._source
         if source is None:
             from ..synth import iter_training_slices as source
         mine = self.patients[wid::nworkers] or self.patients
-        for p in itertools.count():
-            s = derive_seed(self.seed, self.epoch, wid, p)
-            kw: dict[str, Any] = {"slices_per_series": self.slices_per_series}
-            if self.phases is not None:
-                kw["phases"] = self.phases
+        kw: dict[str, Any] = {"slices_per_series": self.slices_per_series}
+        if self.phases is not None:
+            kw["phases"] = self.phases
+        for p in itertools.count():  # the engine's stream is endless; a finite stand-in restarts
             n = 0
-            for hu, label, _patient in source(s, self.render_size, mine, **kw):
+            for hu, label, _patient in source(self.seed if p == 0 else derive_seed(self.seed, p), self.render_size, mine, **kw):
                 n += 1
                 yield hu, int(label)
             if n == 0:
@@ -482,13 +491,17 @@ class SynthSliceStream(IterableDataset):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
         info = get_worker_info()
-        wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
-        rng = np.random.default_rng(derive_seed(self.seed, self.epoch, wid, "augment"))
-        buf: list[tuple[np.ndarray, int]] = []
-        for item in self._slices(wid, nworkers):
+        key = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self._state is None or self._state[0] != key:
+            rng = np.random.default_rng(derive_seed(self.seed, key[0], key[1], "augment"))
+            self._state = (key, self._slices(*key), [], rng)
+        _, gen, buf, rng = self._state
+        for item in gen:
             if len(buf) < self.shuffle_buffer:
                 buf.append(item)
                 continue
             j = int(rng.integers(len(buf)))
             out, buf[j] = buf[j], item
+            self.stats.slices += 1
+            self.stats.per_class[out[1]] += 1
             yield _prepare(out[0], self.preprocessing, self.augment, rng if self.augment else None), out[1]

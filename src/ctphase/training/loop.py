@@ -24,6 +24,7 @@ kinds ``"start"``, ``"step"``, ``"validate"`` and ``"epoch"``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -108,9 +109,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     steps_per_epoch: int | None = None
     train_patients: tuple[int, int] = (0, 5000)
-    val_patients: tuple[int, int] = (100000, 100040)
+    val_patients: tuple[int, int] = (100000, 100032)
     slices_per_series: int = 16
-    val_slices_per_series: int = 24
+    val_slices_per_series: int = 16
     val_sample_rate: float = 0.3
     val_fraction: float = 0.2
     augment: bool = True
@@ -299,17 +300,23 @@ def _spread(n: int, k: int) -> np.ndarray:
 def synth_val_scans(
     patients: range, size: int, slices_per_series: int, seed: int, source: Callable[..., Any] | None = None
 ) -> list[ValScan]:
-    """Render synthetic validation series once (cached HU): one scan per (patient, phase)."""
+    """Render synthetic validation series once (cached HU): every patient in each of the 4 phases.
+
+    ``seed`` is the population seed shared with training (disjoint patient ranges keep the
+    sets apart); each scan holds ``slices_per_series`` slices at random z of one series.
+    """
     if source is None:
         from ..synth import iter_training_slices as source
     acc: dict[tuple[int, int], list[np.ndarray]] = defaultdict(list)
-    for hu, label, patient in source(derive_seed(seed, "val"), size, patients, slices_per_series=slices_per_series):
-        acc[(int(patient), int(label))].append(np.asarray(hu, dtype=np.float32))
-    scans = []
-    for (patient, label), slices in sorted(acc.items()):
-        stack = [s for s in slices]
-        scans.append(ValScan(f"synth/{patient}/{PHASE_NAMES[label]}", label, f"patient:{patient}", (lambda s=stack: s)))
-    return scans
+    n = len(patients) * slices_per_series
+    for phase in range(len(PHASE_NAMES)):
+        stream = source(seed, size, patients, slices_per_series=slices_per_series, phases=[phase])
+        for hu, label, patient in itertools.islice(stream, n):  # one pass: each patient once
+            acc[(int(patient), int(label))].append(np.asarray(hu, dtype=np.float32))
+    return [
+        ValScan(f"synth/{patient}/{PHASE_NAMES[label]}", label, f"patient:{patient}", (lambda s=slices: s))
+        for (patient, label), slices in sorted(acc.items())
+    ]
 
 
 def manifest_val_scans(manifest: Manifest, records: Sequence[Any], slices_per_series: int) -> list[ValScan]:
@@ -438,7 +445,7 @@ def _build_data(cfg: TrainConfig, pp: Preprocessing) -> _Data:
     if cfg.train == SYNTH:
         tr = _range(cfg.train_patients, "train_patients")
         ds = SynthSliceStream(pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug)
-        loader = DataLoader(ds, **loader_kw)
+        loader = DataLoader(ds, persistent_workers=cfg.num_workers > 0, **loader_kw)
         steps = cfg.steps_per_epoch or 500
         setters.append(ds)
         summary.update({"train_patients": [tr.start, tr.stop], "slices_per_series": cfg.slices_per_series})
@@ -478,7 +485,7 @@ def _build_data(cfg: TrainConfig, pp: Preprocessing) -> _Data:
     # validation
     if cfg.val == SYNTH or (cfg.val is None and cfg.train == SYNTH):
         va = _range(cfg.val_patients, "val_patients")
-        val_scans = synth_val_scans(va, pp.size, cfg.val_slices_per_series, cfg.seed)
+        val_scans = synth_val_scans(va, pp.size, cfg.val_slices_per_series or 16, cfg.seed)
         summary["val_patients"] = [va.start, va.stop]
     elif cfg.val is None:
         assert train_manifest is not None
