@@ -1,0 +1,91 @@
+"""``ctphase evaluate`` in-process, and the evaluation orchestration (ctphase.evaluation.run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_factory import make_checkpoint
+from training_toys import toy_source, write_nifti_manifest, write_paper_csv
+from typer.testing import CliRunner
+
+from ctphase.cli import app
+from ctphase.evaluation.run import classify_scans, run_evaluation, scans_from_manifest, scans_from_synth
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One torch thread: on a busy 2-core machine oversubscribed threads are many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.safetensors", arch="resnet10t", size=32)
+
+
+def test_evaluate_cli_on_a_series_manifest(tmp_path: Path, ckpt: Path) -> None:
+    manifest = write_nifti_manifest(tmp_path / "data", n_patients=3, labels=(0, 1, 2), n_slices=10)
+    out = tmp_path / "eval"
+    args = ["evaluate", "--manifest", str(manifest), "--model", str(ckpt), "--out", str(out), "--bootstrap", "50",
+            "--sweep", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "metrics.json").is_file() and (out / "report.md").is_file()
+    res = json.loads((out / "metrics.json").read_text())
+    assert res["counts"]["scans"] == 9 and res["counts"]["patients"] == 3 and res["counts"]["slices"] == 90
+    assert res["model_sha256"] and res["sweep"] is not None
+    assert res["scan_level"]["ci"] is not None
+    assert set(res["timing"]["stages"]) >= {"read", "preprocess", "model"}
+    assert any(p.endswith(".png") for p in res["plots"].values())
+    # refuses to overwrite, unless asked
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "exists" in again.output
+    assert CliRunner().invoke(app, [*args, "--overwrite", "--bootstrap", "0"]).exit_code == 0
+
+
+def test_evaluate_cli_errors(tmp_path: Path, ckpt: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--manifest", str(tmp_path / "none.csv"), "--model", str(ckpt), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "neither 'synth' nor an existing CSV" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\n.,purple\n")
+    result = CliRunner().invoke(app, ["evaluate", "--manifest", str(bad), "--model", str(ckpt), "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "purple" in result.output
+
+
+def test_paper_slices_are_grouped_into_scans(tmp_path: Path, ckpt: Path) -> None:
+    csv = write_paper_csv(tmp_path / "p", n_scans=2, labels=(1, 2), n_slices=3)
+    scans = scans_from_manifest(csv)
+    assert len(scans) == 4 and {s.patient for s in scans} == {"study0", "study1"}
+    assert sorted(s.label for s in scans) == [1, 1, 2, 2]  # paper's 1 Venous/2 Arterial -> canonical 2/1
+    done = classify_scans(scans, ckpt, device="cpu")
+    assert [p.shape for p in done.slice_probs] == [(3, 4)] * 4
+    res = run_evaluation(scans, ckpt, None, n_resamples=0, device="cpu")
+    assert res["counts"]["slices"] == 12 and res["sweep"] is None
+
+
+def test_synthetic_scans(ckpt: Path) -> None:
+    scans = scans_from_synth(2, patient_offset=7, slices_per_scan=3, size=32, source=toy_source)
+    assert [s.scan_id for s in scans[:4]] == ["synth/7/non_contrast", "synth/7/arterial", "synth/7/venous", "synth/7/other"]
+    hu = scans[1].read()
+    assert hu.shape == (3, 32, 32) and hu.dtype == np.float32
+    res = run_evaluation(scans, ckpt, None, n_resamples=20, device="cpu")
+    assert res["counts"]["scans"] == 8 and res["counts"]["patients"] == 2
+
+
+@pytest.mark.slow
+def test_evaluate_cli_synth_engine(tmp_path: Path, ckpt: Path) -> None:
+    out = tmp_path / "e"
+    args = ["evaluate", "--manifest", "synth", "--model", str(ckpt), "--out", str(out), "--patients", "1",
+            "--slices-per-scan", "4", "--bootstrap", "20", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "metrics.json").read_text())
+    assert res["counts"]["scans"] == 4 and res["arguments"]["patient_offset"] == 200000
