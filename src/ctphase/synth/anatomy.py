@@ -750,9 +750,9 @@ class Anatomy:
                 rr = bar_q(cv, (0.0, yc + 10 * s), (0.0, yc + (38 if lumbar else 30) * s), 4.5 * s)
                 if rr is not None:
                     cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
-            if 0.4 < frac < 0.7:
+            if 0.45 < frac < 0.65:
                 for sd in (-1, 1):
-                    rr = bar_q(cv, (sd * 10 * s, yc), (sd * (45 if lumbar else 32) * s, yc + (0 if lumbar else 8) * s), 5 * s)
+                    rr = bar_q(cv, (sd * 10 * s, yc - 4 * s), (sd * (36 if lumbar else 28) * s, yc + (2 if lumbar else 10) * s), 3.5 * s)
                     if rr is not None:
                         cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
                         cv.paint(rr[0], rr[1] < 0.5, T.BONE_MARROW)

@@ -180,8 +180,8 @@ def body_width_mm(patient: Any) -> float:
 
 
 def _pixel_spacing(rng: np.random.Generator, patient: Any) -> float:
-    need = body_width_mm(patient) * rng.uniform(1.03, 1.2) / 512
-    return round(float(min(1.0, max(need, rng.uniform(0.55, 0.98)))), 4)
+    fov = body_width_mm(patient) * rng.uniform(1.08, 1.45)
+    return round(float(np.clip(fov / 512, 0.5, 1.0)), 4)
 
 
 def _parse_phase(phase: str | Phase) -> Phase:

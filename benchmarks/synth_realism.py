@@ -1,0 +1,162 @@
+"""Realism check of the synthetic engine: median HU per phase, synthetic vs real.
+
+Synthetic numbers come from the engine's own tissue masks (eroded by one pixel); real numbers
+from ROIs placed once by hand on rendered slices of ../shared/realdata (constants below). The
+real columns are skipped when that folder is absent. With ``--png`` also writes
+docs/synth_vs_real.png (mid-abdomen slice per phase, synthetic next to real, window 50/400;
+real panels only from HCC-TACE-Seg, CC BY 4.0).
+
+    python benchmarks/synth_realism.py [--patients 8] [--png docs/synth_vs_real.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ctphase.phases import PHASE_NAMES
+from ctphase.synth import SeriesParams, Tissue, patient_params, render_slices
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+TISSUES = {
+    "aorta": (Tissue.AORTA, [-100, -130, -160, -200]),
+    "portal_vein": (Tissue.PORTAL_VEIN, [-85, -100, -112, -120]),
+    "liver": (Tissue.LIVER, [-60, -90, -120]),
+    "spleen": (Tissue.SPLEEN, [-50, -70, -90]),
+    "kidney_cortex": (Tissue.KIDNEY_CORTEX, [-130, -145, -160]),
+    "renal_pelvis": (Tissue.RENAL_PELVIS, [-135, -145, -155]),
+}
+# Hand-placed ROIs on the real series: folder -> {tissue: (slice z in mm, column, row, radius px)}.
+# Placed on 512x512 renders at window 50/400 (see the closing note of the synth issue).
+REAL_ROIS: dict[str, dict[str, tuple[float, int, int, int]]] = {
+    "hcc005_s1_pre_noncontrast": {
+        "aorta": (-125.7, 263, 292, 6), "liver": (-125.7, 120, 230, 12), "spleen": (-125.7, 360, 320, 10),
+    },
+    "hcc005_s1_recon2_arterial": {
+        "aorta": (-125, 263, 292, 6), "portal_vein": (-125, 200, 210, 3), "liver": (-125, 120, 230, 12),
+        "spleen": (-125, 360, 320, 10), "kidney_cortex": (-170, 363, 305, 2), "renal_pelvis": (-170, 330, 300, 3),
+    },
+    "hcc005_s1_s103_venous": {
+        "aorta": (-125, 263, 292, 6), "portal_vein": (-125, 200, 210, 3), "liver": (-125, 120, 230, 12),
+        "spleen": (-125, 360, 320, 10), "kidney_cortex": (-170, 363, 305, 2), "renal_pelvis": (-170, 330, 300, 3),
+    },
+    "rctt2022_ap_arterial": {
+        "aorta": (-135, 278, 268, 6), "portal_vein": (-135, 200, 222, 2), "liver": (-135, 120, 240, 12),
+        "spleen": (-135, 385, 305, 8), "kidney_cortex": (-185, 340, 270, 3),
+    },
+    "rctt2022_eqp_other": {
+        "aorta": (-135, 278, 268, 6), "portal_vein": (-135, 200, 222, 2), "liver": (-135, 120, 240, 12),
+        "spleen": (-135, 385, 305, 8), "kidney_cortex": (-185, 340, 270, 3), "renal_pelvis": (-185, 367, 285, 2),
+    },
+}
+REAL_PHASE = {"hcc005_s1_pre_noncontrast": "non_contrast", "hcc005_s1_recon2_arterial": "arterial",
+              "hcc005_s1_s103_venous": "venous", "rctt2022_ap_arterial": "arterial", "rctt2022_eqp_other": "other"}
+PNG_REAL = {"non_contrast": ("hcc005_s1_pre_noncontrast", -125.7), "arterial": ("hcc005_s1_recon2_arterial", -125.0),
+            "venous": ("hcc005_s1_s103_venous", -125.0), "other": None}
+
+
+def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Axial HU volume (z ascending) and slice z of a real series (coronal reformats dropped)."""
+    import pydicom
+
+    dss = [pydicom.dcmread(p) for p in glob.glob(str(folder / "*"))]
+    dss = [d for d in dss if abs(float(d.ImageOrientationPatient[4])) > 0.9]
+    dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+    vol = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss]).astype(np.float32)
+    return vol, np.array([float(d.ImagePositionPatient[2]) for d in dss])
+
+
+def real_table() -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, list[float]]] = {}
+    for folder, rois in REAL_ROIS.items():
+        vol, z = load_real(REALDATA / folder)
+        for tissue, (zz, c, r, rad) in rois.items():
+            im = vol[int(np.argmin(np.abs(z - zz)))]
+            yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
+            m = (yy - r) ** 2 + (xx - c) ** 2 <= rad * rad
+            out.setdefault(REAL_PHASE[folder], {}).setdefault(tissue, []).append(float(np.median(im[m])))
+    return {ph: {t: float(np.mean(v)) for t, v in d.items()} for ph, d in out.items()}
+
+
+def synth_table(n_patients: int, seed: int, size: int = 256) -> dict[str, dict[str, float]]:
+    res: dict[str, dict[str, list[float]]] = {}
+    for i in range(n_patients):
+        p = patient_params(seed, 900_000 + i)
+        for k, ph in enumerate(PHASE_NAMES):
+            s = SeriesParams.draw(np.random.default_rng([seed, i, k]), p, phase=ph)
+            s.streaks = False
+            for name, (tissue, zs) in TISSUES.items():
+                hu, m = render_slices(p, s, np.asarray(zs, float) * p.height, size, return_masks=True)
+                vals = [hu[j][cv2.erode((m[j] == tissue).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)]
+                        for j in range(len(zs))]
+                v = np.concatenate(vals)
+                if v.size > 3:
+                    res.setdefault(ph, {}).setdefault(name, []).append(float(np.median(v)))
+    return {ph: {t: float(np.median(v)) for t, v in d.items()} for ph, d in res.items()}
+
+
+def write_png(path: Path, seed: int) -> None:
+    tiles = []
+    for k, ph in enumerate(PHASE_NAMES):
+        p = patient_params(seed, 900_000)
+        s = SeriesParams.draw(np.random.default_rng([seed, 0, k]), p, phase=ph)
+        s.streaks = False
+        syn = render_slices(p, s, np.array([-120.0 * p.height]), 512)[0]
+        row = [_win(syn, f"synthetic {ph} ({s.subphase}{'' if s.seconds_after_injection is None else f', {s.seconds_after_injection:.0f} s'})")]
+        spec = PNG_REAL[ph]
+        if spec is not None and (REALDATA / spec[0]).is_dir():
+            vol, z = load_real(REALDATA / spec[0])
+            row.append(_win(vol[int(np.argmin(np.abs(z - spec[1])))], f"real {ph}: HCC-TACE-Seg HCC_005 (CC BY 4.0)"))
+        else:
+            blank = np.zeros((256, 256), np.uint8)
+            cv2.putText(blank, "no openly licensed real", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 200, 1)
+            cv2.putText(blank, f"'{ph}' series", (20, 140), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 200, 1)
+            row.append(blank)
+        tiles.append(np.hstack(row))
+    img = np.vstack(tiles)
+    cap = np.zeros((30, img.shape[1]), np.uint8)
+    cv2.putText(cap, "window 50/400. Real: Moawad et al., HCC-TACE-Seg, TCIA doi:10.7937/TCIA.5FNA-0924, CC BY 4.0",
+                (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 255, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack([img, cap]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def _win(hu: np.ndarray, label: str) -> np.ndarray:
+    im = (np.clip((hu + 150) / 400, 0, 1) * 255).astype(np.uint8)
+    im = cv2.resize(im, (256, 256), interpolation=cv2.INTER_AREA)
+    cv2.putText(im, label, (4, 250), cv2.FONT_HERSHEY_SIMPLEX, 0.3, 255, 1)
+    return im
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--png", type=Path, default=None)
+    args = ap.parse_args()
+    syn = synth_table(args.patients, args.seed)
+    real = real_table() if (REALDATA / "labels.csv").is_file() else None
+    if real is None:
+        print(f"(real data not found at {REALDATA}: synthetic columns only)")
+    print(f"median HU: synthetic ({args.patients} patients, engine masks) | real (hand-placed ROIs)")
+    print(f"{'phase':<13}" + "".join(f"{t:>22}" for t in TISSUES))
+    for ph in PHASE_NAMES:
+        cells = []
+        for t in TISSUES:
+            sv = syn.get(ph, {}).get(t)
+            rv = None if real is None else real.get(ph, {}).get(t)
+            a = "-" if sv is None else f"{sv:.0f}"
+            b = "" if real is None else (" | -" if rv is None else f" | {rv:.0f}")
+            cells.append(f"{a + b:>22}")
+        print(f"{ph:<13}" + "".join(cells))
+    if args.png:
+        write_png(args.png, args.seed)
+        print(f"wrote {args.png}")
+
+
+if __name__ == "__main__":
+    main()
