@@ -198,6 +198,7 @@ class Anatomy:
             rows.append((z * h, cx, cy * s, a * s * sc, b * s * sc * p.ap_ratio, 0.0))
         self.cavity = Tube(np.array(rows), W(0.05, 4))
         self.wall_wob = W(0.03, 4)
+        self.box_p = float(rng.uniform(2.0, 2.9))  # anterior body outline: ellipse .. rounded box
         self.body_wob = W(0.04, 5)
 
         # spine line y(z) (vertebral body centre)
@@ -213,8 +214,9 @@ class Anatomy:
         ls = p.liver_size
         self.liver = [
             Tube(np.array([(10 * h, -55 * s, 5, 55 * s * ls, 50 * s, 0), (-10 * h, -55 * s, 5, 100 * s * ls, 90 * s, 0),
-                           (-60 * h, -58 * s, 8, 110 * s * ls, 98 * s, 0), (-110 * h, -70 * s, 15, 85 * s * ls, 85 * s, 0),
-                           (-150 * h * ls, -85 * s, 25, 55 * s, 60 * s, 0), (-185 * h * ls, -95 * s, 30, 20 * s, 25 * s, 0)]), W(0.06)),
+                           (-60 * h, -58 * s, 8, 110 * s * ls, 98 * s, 0), (-110 * h, -68 * s, 15, 98 * s * ls, 90 * s, 0),
+                           (-150 * h * ls, -82 * s, 22, 72 * s, 70 * s, 0), (-190 * h * ls, -92 * s, 28, 40 * s, 42 * s, 0),
+                           (-215 * h * ls, -98 * s, 30, 14 * s, 18 * s, 0)]), W(0.06)),
             Tube(np.array([(0, 15 * s, -40 * s, 55 * s * ls, 40 * s, 0.3), (-35 * h, 25 * s, -50 * s, 70 * s * ls, 38 * s, 0.35),
                            (-75 * h, 15 * s, -55 * s, 50 * s * ls, 28 * s, 0.3), (-100 * h, 5 * s, -55 * s, 18 * s, 12 * s, 0.3)]), W(0.08)),
         ]
@@ -222,7 +224,7 @@ class Anatomy:
         self.liver[1].ctrl[:, 3] *= self.liver_extend_left ** 0.5
         self.gallbladder = ellipsoid_tube((-45 * s, -42 * s, -115 * h), (16 * s, 13 * s, 32 * h), 0.4, (-5, -8), wob=W(0.05)) if p.gallbladder else None
         ss = p.spleen_size
-        self.spleen = ellipsoid_tube((92 * s, 42 * s, -70 * h), (32 * s * ss ** 0.5, 58 * s * ss ** 0.5, 55 * h * ss ** 0.5), 0.7, (10, 5), wob=W(0.08))
+        self.spleen = ellipsoid_tube((92 * s, 42 * s, -70 * h), (38 * s * ss ** 0.5, 66 * s * ss ** 0.5, 62 * h * ss ** 0.5), 0.75, (10, 5), wob=W(0.08))
         ks = p.kidney_size
         self.kidneys = []
         for side, zc, ang in ((-1, -150, -0.55), (1, -138, 0.55)):
@@ -298,12 +300,12 @@ class Anatomy:
         cr = np.array([30, 27, 25, 24, 23, 23, 23, 22, 20, 20, 18, 16, 15, 20, 18]) * s * rng.uniform(0.8, 1.2)
         self.colon = _Lumen(Chain(J(cpath, 8), cr), wall=3.0, content=int(T.FECES), fill=float(rng.uniform(0.4, 0.95)), haustra=0.12)
         self.small_bowel: list[_Lumen] = []
-        for k in range(14):
-            start = (rng.uniform(-70, 70) * s, rng.uniform(-70, 10) * s, rng.uniform(-320, -150) * h)
-            pts = _random_walk(rng, start, 9, 26 * s, ((-85 * s, 85 * s), (-85 * s, 25 * s), (-340 * h, -140 * h)))
+        for k in range(20):
+            start = (rng.uniform(-80, 80) * s, rng.uniform(-75, 15) * s, rng.uniform(-330, -150) * h)
+            pts = _random_walk(rng, start, 9, 26 * s, ((-90 * s, 90 * s), (-90 * s, 30 * s), (-350 * h, -140 * h)))
             content = int(T.ORAL_CONTRAST if (p.oral_contrast and rng.random() < 0.7) else T.BOWEL_FLUID)
             fill = float(rng.uniform(0.55, 1.0) if rng.random() > p.bowel_gas * 0.5 else rng.uniform(0.2, 0.6))
-            self.small_bowel.append(_Lumen(Chain(pts, rng.uniform(9, 15) * s), wall=2.5, content=content, fill=fill))
+            self.small_bowel.append(_Lumen(Chain(pts, rng.uniform(10, 17) * s), wall=2.5, content=content, fill=fill))
         if p.oral_contrast and rng.random() < 0.5:
             self.colon.content = int(T.ORAL_CONTRAST)
         self.colon_feces_mix = rng.uniform(0.3, 1.0)
@@ -406,7 +408,7 @@ class Anatomy:
     def _body_back(self, z: float) -> float:
         if z > self.z_neck:
             return 60 * self.s + self.p.sc_fat_mm * 0.4
-        return self.spine_y(min(z, 250)) + 62 * self.s + 0.3 * self.p.muscle_mm + 0.75 * self.p.sc_fat_mm
+        return self.spine_y(min(z, 250)) + 74 * self.s + 0.5 * self.p.muscle_mm + 0.75 * self.p.sc_fat_mm
 
     # ------------------------------------------------------------------------------------------
     def _trunk(self, cv: Canvas, z: float, bladder_contrast: float, pulm_tex) -> None:
@@ -428,7 +430,7 @@ class Anatomy:
             rx += 10 * s
         yc = 0.5 * (ant + back)
         # body outline: skin then subcutaneous fat
-        res = superellipse_q(cv, cx, yc, rx, yc - ant, back - yc, 2.0, 3.0, self.body_wob, z)
+        res = superellipse_q(cv, cx, yc, rx, yc - ant, back - yc, self.box_p, 3.0, self.body_wob, z)
         if res is None:
             return
         box, q = res
@@ -452,9 +454,20 @@ class Anatomy:
                     cv.paint(box2, q2 < 0.25, T.BONE_CORTEX)
                     cv.paint(box2, q2 < 0.15, T.YELLOW_MARROW)
         # muscular wall and cavity
-        wall = self.cavity.q(cv, z, grow=m)
+        wall = self.cavity.q(cv, z, grow=1.7 * m)
         if wall is not None:
-            cv.paint_if(wall[0], wall[1] < 1.0, T.MUSCLE, (T.FAT_SC,))
+            wb, wq, wu, wv = wall
+            g = 1.7 * m / max(a, 1.0)
+            # local wall thickness: thick laterally (obliques), thin at the linea alba, rectus bellies
+            lat = np.abs(wu) / np.maximum(np.sqrt(wu * wu + wv * wv), 1e-3)
+            rect = (wv < 0) & (np.abs(wu) > 0.06) & (np.abs(wu) < 0.5)
+            thick = np.where(rect, 1.25, np.where(wv < 0, 0.35 + 0.65 * lat, 0.55 + 0.45 * lat)) * F32(1 / 1.7)
+            qc = (wq - 1) / g  # 0 at the cavity, 1 at the outer edge of the thickest wall
+            musc = (wq < 1 + g) & (qc < thick)
+            if not chest:
+                planes = (wv > -0.45) & ((np.abs(qc - 0.33 * thick) < 0.045) | (np.abs(qc - 0.66 * thick) < 0.045))
+                musc &= ~planes
+            cv.paint_if(wb, musc, T.MUSCLE, (T.FAT_SC,))
         cres = self.cavity.q(cv, z)
         if cres is None:
             return
@@ -545,7 +558,7 @@ class Anatomy:
             return
         big = 1.0 if z < 0 else 0.7
         for sd in (-1, 1):
-            r = ellipse_q(cv, sd * 34 * s, ys + 40 * s, 30 * s * big, 27 * s * big, sd * 0.25, self.wall_wob, z)
+            r = ellipse_q(cv, sd * 38 * s, ys + 46 * s, 36 * s * big, 28 * s * big, sd * 0.2, self.wall_wob, z)
             if r is not None:
                 cv.paint_if(r[0], r[1] < 1, T.MUSCLE, (T.FAT_SC, T.FAT_VISCERAL, T.MUSCLE, T.LUNG, T.PULMONARY_VESSEL))
         for t in self.psoas + self.ql:

@@ -64,7 +64,12 @@ def render_slices(
     cv = Canvas(size, fov, (series.center_x, series.center_y))
     px = cv.px
     lut, tex_amp, extra = tissue_tables(patient, series)
-    n_sub = sub_slices if sub_slices is not None else int(np.clip(round(series.slice_thickness / 1.5), 1, 4))
+    if sub_slices is not None:
+        n_sub = int(sub_slices)
+    elif size <= 320:  # training fast path: z partial volume approximated by a wider in-plane blur
+        n_sub = 1
+    else:
+        n_sub = int(np.clip(round(series.slice_thickness / 1.5), 1, 4))
     out = np.empty((len(z_mm), size, size), F32)
     masks = np.empty((len(z_mm), size, size), np.uint8) if return_masks else None
     off = anat.tex_off

@@ -90,8 +90,15 @@ class Wobble:
         """Radial scale factor at local (normalised) coordinates ``u, v`` (angle LUT, 256 bins)."""
         if self.amp.size == 0:
             return np.ones(np.broadcast_shapes(u.shape, v.shape), F32)
-        k = _K[: self.amp.size]
-        lut = (1 + (self.amp[:, None] * np.cos(k * _ANG[None] + (self.phase + self.freq * z)[:, None])).sum(0)).astype(F32)
+        zk = round(float(z))
+        cache = self.__dict__.setdefault("_lut", {})
+        lut = cache.get(zk)
+        if lut is None:
+            k = _K[: self.amp.size]
+            lut = (1 + (self.amp[:, None] * np.cos(k * _ANG[None] + (self.phase + self.freq * zk)[:, None])).sum(0)).astype(F32)
+            if len(cache) > 4096:
+                cache.clear()
+            cache[zk] = lut
         idx = (np.arctan2(v, u) * F32(256 / (2 * np.pi))).astype(np.int32) & 255
         return lut[idx]
 
@@ -153,11 +160,19 @@ def superellipse_q(
     v = np.where(post, dy * F32(1.0 / ry_post), -dy * F32(1.0 / ry_ant))
     u2 = u * u
     v2 = v * v
-    # anterior: ellipse (p=2); posterior: flatter back (p=3, lying on the table)
-    q = np.where(post, np.cbrt(u2 * u + v2 * v), np.sqrt(u2 + v2))
+    # anterior: superellipse with exponent p_ant (2 = ellipse); posterior: flatter back (p=3, lying on the table)
+    if abs(p_ant - 2.0) < 1e-3:
+        qa = np.sqrt(u2 + v2)
+    else:
+        e = F32(p_ant / 2)
+        qa = (u2**e + v2**e) ** F32(1 / p_ant)
+    q = np.where(post, np.cbrt(u2 * u + v2 * v), qa).astype(F32)
     if wob is not None and wob.amp.size:
-        q = q / wob.factor(X - F32(cx), dy, z)
-    return box, q.astype(F32)
+        a = float(np.abs(wob.amp).sum()) + 0.02
+        band = (q > 1 - a) & (q < 1 + a)
+        Xb = np.broadcast_to(X - F32(cx), q.shape)[band]
+        q[band] = q[band] / wob.factor(Xb, np.broadcast_to(dy, q.shape)[band], z)
+    return box, q
 
 
 def segment_q(
