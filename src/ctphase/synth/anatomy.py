@@ -198,6 +198,7 @@ class Anatomy:
             rows.append((z * h, cx, cy * s, a * s * sc, b * s * sc * p.ap_ratio, 0.0))
         self.cavity = Tube(np.array(rows), W(0.05, 4))
         self.wall_wob = W(0.03, 4)
+        self.vessel_density = float(rng.uniform(0.7, 1.3))
         self.box_p = float(rng.uniform(2.0, 2.9))  # anterior body outline: ellipse .. rounded box
         self.body_wob = W(0.04, 5)
 
@@ -372,13 +373,17 @@ class Anatomy:
         return -700 * self.h, 340 * self.h
 
     # ------------------------------------------------------------------------------------------
-    def paint(self, cv: Canvas, z: float, bladder_contrast: float = 0.0, pulm_tex: np.ndarray | None = None) -> np.ndarray:
+    def paint(self, cv: Canvas, z: float, bladder_contrast: float = 0.0, pulm_tex: np.ndarray | None = None,
+              tex: np.ndarray | None = None) -> np.ndarray:
         """Paint the slice at ``z`` into ``cv.lab`` and return it.
 
         Args:
             bladder_contrast: fraction (0..1) of the bladder height filled with excreted contrast
                 (dependent layer), 0 before excretion.
+            pulm_tex: medium texture field on the canvas (pulmonary vessels).
+            tex: the full ``(h, w, 4)`` texture stack on the canvas (intrahepatic vessel network).
         """
+        self._tex = tex
         p, s = self.p, self.s
         cv.lab[:] = T.AIR
         self._table(cv, z)
@@ -574,10 +579,13 @@ class Anatomy:
             r = t.q(cv, z)
             if r is not None:
                 cv.paint(r[0], r[1] < 1, T.LIVER, below[r[0]])
+        tex = getattr(self, "_tex", None)
+        if tex is not None:
+            self._liver_vessels(cv, z, tex)
         if self.gallbladder is not None:
             r = self.gallbladder.q(cv, z)
             if r is not None:
-                cv.paint_if(r[0], r[1] < 1, T.BOWEL_WALL, (T.LIVER, T.FAT_VISCERAL))
+                cv.paint_if(r[0], r[1] < 1, T.BOWEL_WALL, (T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH, T.FAT_VISCERAL))
                 cv.paint_if(r[0], r[1] < 0.85, T.GALLBLADDER, (T.BOWEL_WALL,))
         # spleen (crescent: medial cut-out)
         r = self.spleen.q(cv, z)
@@ -600,7 +608,7 @@ class Anatomy:
             hil = (dx * hx + dy * hy) / np.maximum(np.sqrt(dx * dx + dy * dy), 1e-3)
             mid = max(0.0, 1 - abs(z - zc) / (40 * h))
             kidney = q < 1
-            cv.paint_if(box, kidney, T.KIDNEY_CORTEX, (T.FAT_VISCERAL, T.MUSCLE, T.LIVER, T.SPLEEN))
+            cv.paint_if(box, kidney, T.KIDNEY_CORTEX, (T.FAT_VISCERAL, T.MUSCLE, T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH, T.SPLEEN))
             th = np.arctan2(dy, dx)
             pyr = (q > 0.35) & (q < 0.78) & (np.cos(7 * th + zc * 0.05 + z * 0.04) > -0.35)
             cv.paint_if(box, pyr & kidney, T.KIDNEY_MEDULLA, (T.KIDNEY_CORTEX,))
@@ -622,7 +630,7 @@ class Anatomy:
                 if r is not None:
                     cv.paint_if(r[0], r[1] < 1, T.ADRENAL, soft)
         # stomach, pancreas, bowel
-        self._lumen(cv, z, self.stomach, allowed=(T.FAT_VISCERAL, T.LIVER, T.SPLEEN))
+        self._lumen(cv, z, self.stomach, allowed=(T.FAT_VISCERAL, T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH, T.SPLEEN))
         for i, p0, p1, r0, r1 in self.pancreas.segments(z):
             r = segment_q(cv, z, p0, p1, r0, r1)
             if r is not None:
@@ -647,11 +655,11 @@ class Anatomy:
             c = np.array([les["x"] * s, les["y"] * s, les["z"] * h])
             r = segment_q(cv, z, c, c, les["r"], les["r"])
             if r is not None:
-                cv.paint_if(r[0], r[1] < 1, T.LESION, (T.LIVER,))
+                cv.paint_if(r[0], r[1] < 1, T.LESION, (T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH))
         for cy_ in self.cysts:
             if cy_["organ"] == "liver":
                 c = np.array([cy_["x"] * s, cy_["y"] * s, cy_["z"] * h])
-                allowed = (T.LIVER,)
+                allowed = (T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH)
             else:
                 kt, side, zc = self.kidneys[0 if cy_["side"] < 0 else 1]
                 kc = kt.at(zc)
@@ -660,6 +668,25 @@ class Anatomy:
             r = segment_q(cv, z, c, c, cy_["r"], cy_["r"])
             if r is not None:
                 cv.paint_if(r[0], r[1] < 1, T.CYST, allowed)
+
+    def _liver_vessels(self, cv: Canvas, z: float, tex: np.ndarray) -> None:
+        """Intrahepatic portal and hepatic vein branches: thin level-set curves of the coarse texture
+        (a branching-looking network, ~2-6 mm wide), hepatic veins cranially/posteriorly, portal
+        branches caudally and around the hilum; both enhance with their own curves."""
+        liv = cv.lab == T.LIVER
+        if not liv.any():
+            return
+        h = self.h
+        tc = tex[..., 2]
+        tm = tex[..., 1]
+        width = F32(0.07 * self.vessel_density) * (F32(1.0) + F32(0.45) * tm)
+        ves = liv & (np.abs(tc) < width)
+        if not ves.any():
+            return
+        Y = cv.ys[:, None]
+        hep = (z + 15 * tm) > (-75 * h + 0.25 * (Y - 20 * self.s))
+        cv.lab[ves & hep] = T.LIVER_HEPATIC_BRANCH
+        cv.lab[ves & ~hep] = T.LIVER_PORTAL_BRANCH
 
     def _lumen(self, cv: Canvas, z: float, lum: _Lumen, allowed: tuple[int, ...]) -> None:
         for i, p0, p1, r0, r1 in lum.chain.segments(z):
@@ -728,9 +755,9 @@ class Anatomy:
         for ch in self.iliac_v:
             self._chain(cv, z, ch, T.IVC_INFRARENAL)
         for ch in self.hepatic_v:
-            self._chain(cv, z, ch, T.HEPATIC_VEIN, allowed=(T.LIVER, T.HEPATIC_VEIN, T.FAT_VISCERAL))
+            self._chain(cv, z, ch, T.HEPATIC_VEIN, allowed=(T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH, T.HEPATIC_VEIN, T.FAT_VISCERAL))
         for ch in self.portal:
-            self._chain(cv, z, ch, T.PORTAL_VEIN, allowed=(T.LIVER, T.FAT_VISCERAL, T.PANCREAS, T.PORTAL_VEIN, T.BOWEL_WALL))
+            self._chain(cv, z, ch, T.PORTAL_VEIN, allowed=(T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH, T.FAT_VISCERAL, T.PANCREAS, T.PORTAL_VEIN, T.BOWEL_WALL))
         for ch in self.renal_v:
             self._chain(cv, z, ch, T.RENAL_VEIN, allowed=(T.FAT_VISCERAL, T.RENAL_SINUS, T.KIDNEY_CORTEX, T.KIDNEY_MEDULLA, T.RENAL_VEIN, T.PANCREAS))
 

@@ -65,6 +65,7 @@ _CURVES: dict[str, list[float]] = {
 _CURVE_OF: dict[int, str] = {
     T.AORTA: "artery", T.HEART_LEFT: "artery", T.ARTERY: "artery", T.HEART_RIGHT: "right_heart",
     T.PULMONARY_VESSEL: "right_heart", T.PORTAL_VEIN: "portal", T.HEPATIC_VEIN: "hepatic_vein",
+    T.LIVER_PORTAL_BRANCH: "portal", T.LIVER_HEPATIC_BRANCH: "hepatic_vein",
     T.IVC_INFRARENAL: "ivc_low", T.VEIN_PERIPHERAL: "ivc_low", T.RENAL_VEIN: "renal_vein", T.LIVER: "liver",
     T.SPLEEN: "spleen", T.PANCREAS: "pancreas", T.KIDNEY_CORTEX: "cortex", T.KIDNEY_MEDULLA: "medulla",
     T.MUSCLE: "muscle", T.BOWEL_WALL: "bowel_wall", T.ESOPHAGUS: "bowel_wall", T.LESION: "lesion",
@@ -77,7 +78,7 @@ _BASE: dict[int, tuple[float, float]] = {
     T.AIR: (-1000, 0), T.FAT_SC: (-105, 9), T.FAT_VISCERAL: (-98, 12), T.MUSCLE: (50, 7), T.LUNG: (-860, 25),
     T.BONE_CORTEX: (1000, 120), T.BONE_MARROW: (230, 45), T.DISC: (85, 8), T.CSF: (12, 4), T.HEART_LEFT: (42, 3),
     T.MYOCARDIUM: (48, 4), T.AORTA: (42, 2), T.PORTAL_VEIN: (40, 2), T.HEPATIC_VEIN: (40, 2),
-    T.IVC_INFRARENAL: (40, 2), T.RENAL_VEIN: (40, 2), T.LIVER: (56, 5), T.SPLEEN: (46, 4), T.PANCREAS: (44, 9),
+    T.IVC_INFRARENAL: (40, 2), T.RENAL_VEIN: (40, 2), T.LIVER: (56, 6), T.SPLEEN: (46, 4), T.PANCREAS: (44, 9),
     T.KIDNEY_CORTEX: (34, 3), T.KIDNEY_MEDULLA: (32, 3), T.RENAL_SINUS: (-90, 15), T.RENAL_PELVIS: (8, 3),
     T.BLADDER: (8, 2), T.ADRENAL: (35, 4), T.BOWEL_WALL: (40, 6), T.BOWEL_FLUID: (18, 8), T.BOWEL_AIR: (-990, 5),
     T.ORAL_CONTRAST: (300, 25), T.FECES: (-20, 60), T.GALLBLADDER: (12, 3), T.LESION: (42, 6), T.CYST: (6, 3),
@@ -85,10 +86,11 @@ _BASE: dict[int, tuple[float, float]] = {
     T.TABLE: (150, 40), T.CARTILAGE: (140, 60), T.PULMONARY_VESSEL: (40, 10), T.HEART_RIGHT: (42, 3),
     T.THYROID: (95, 8), T.BLADDER_CONTRAST: (8, 2), T.YELLOW_MARROW: (-40, 20), T.SKIN: (45, 6),
     T.ARTERY: (42, 2), T.VEIN_PERIPHERAL: (40, 2), T.BREAST: (10, 30),
+    T.LIVER_PORTAL_BRANCH: (40, 3), T.LIVER_HEPATIC_BRANCH: (40, 3),
 }
 
 _BLOOD = (T.HEART_LEFT, T.HEART_RIGHT, T.AORTA, T.PORTAL_VEIN, T.HEPATIC_VEIN, T.IVC_INFRARENAL, T.RENAL_VEIN,
-          T.ARTERY, T.VEIN_PERIPHERAL, T.PULMONARY_VESSEL)
+          T.ARTERY, T.VEIN_PERIPHERAL, T.PULMONARY_VESSEL, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH)
 
 
 def kvp_factor(kvp: float) -> float:

@@ -60,6 +60,8 @@ class Tissue(IntEnum):
     ARTERY = 45
     VEIN_PERIPHERAL = 46
     BREAST = 47
+    LIVER_PORTAL_BRANCH = 48
+    LIVER_HEPATIC_BRANCH = 49
 
 
 N_TISSUES: int = 64
