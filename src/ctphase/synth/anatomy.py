@@ -413,7 +413,7 @@ class Anatomy:
     def _body_back(self, z: float) -> float:
         if z > self.z_neck:
             return 60 * self.s + self.p.sc_fat_mm * 0.4
-        return self.spine_y(min(z, 250)) + 74 * self.s + 0.5 * self.p.muscle_mm + 0.75 * self.p.sc_fat_mm
+        return self.spine_y(min(z, 250)) + 76 * self.s + 0.3 * self.p.muscle_mm + 0.55 * self.p.sc_fat_mm
 
     # ------------------------------------------------------------------------------------------
     def _trunk(self, cv: Canvas, z: float, bladder_contrast: float, pulm_tex) -> None:
@@ -465,8 +465,11 @@ class Anatomy:
             g = 1.7 * m / max(a, 1.0)
             # local wall thickness: thick laterally (obliques), thin at the linea alba, rectus bellies
             lat = np.abs(wu) / np.maximum(np.sqrt(wu * wu + wv * wv), 1e-3)
-            rect = (wv < 0) & (np.abs(wu) > 0.06) & (np.abs(wu) < 0.5)
-            thick = np.where(rect, 1.25, np.where(wv < 0, 0.35 + 0.65 * lat, 0.55 + 0.45 * lat)) * F32(1 / 1.7)
+            # rectus bellies: lens-shaped bulges either side of a thin linea alba
+            au = np.abs(wu)
+            rc = np.sqrt(np.clip(1 - ((au - 0.2) / 0.18) ** 2, 0, 1)) * (wv < 0)
+            thick = (np.where(wv < 0, 0.3 + 0.65 * lat, 0.55 + 0.45 * lat) + 0.9 * rc) * F32(1 / 1.7)
+            thick = np.where((wv < 0) & (au < 0.02), F32(0.12), thick)
             qc = (wq - 1) / g  # 0 at the cavity, 1 at the outer edge of the thickest wall
             musc = (wq < 1 + g) & (qc < thick)
             if not chest:
@@ -514,18 +517,24 @@ class Anatomy:
         if res is None:
             return
         box, q, u, v = res
-        ring = np.abs(q - 1.0) < 4.0 / a
+        rt = 4.2 * self.s  # half thickness of a rib (radial), mm
+        d = (q - 1.0) * a
+        ring = np.abs(d) < rt
         if not ring.any():
             return
         phi = np.arctan2(np.abs(u[ring]), v[ring])  # 0 posterior, pi anterior
         w = z + drop * (1 - np.cos(phi)) / 2
         k = (top - w) / sp
         ki = np.round(k)
-        hit = (np.abs(k - ki) < 0.17) & (ki >= 0) & (ki <= 11)
+        hz = 5.5 * self.h * (1 - 0.25 * (phi > 0.75 * np.pi))  # half height (z) of the rib / cartilage
+        e = np.hypot((k - ki) * sp / hz, d[ring] / rt)
+        hit = (e < 1) & (ki >= 0) & (ki <= 11)
         hit &= ~((ki >= 10) & (phi > 0.55 * np.pi))  # floating ribs
         hit &= ~((ki <= 1) & (phi > 0.8 * np.pi))
-        cart = hit & (((ki <= 6) & (phi > 0.78 * np.pi)) | ((ki > 6) & (phi > 0.62 * np.pi)))
-        lab = np.where(cart, T.CARTILAGE, np.where(np.abs(k - ki) < 0.09, T.BONE_MARROW, T.BONE_CORTEX)).astype(np.uint8)
+        hit &= ~((phi < 0.12 * np.pi))  # ribs join the spine at the transverse processes
+        cart = hit & (((ki <= 6) & (phi > 0.78 * np.pi)) | ((ki > 6) & (phi > 0.64 * np.pi)))
+        rim = 1.0 - 1.6 / rt
+        lab = np.where(cart, np.where(e > 0.75, T.CARTILAGE, T.MUSCLE), np.where(e < rim, T.BONE_MARROW, T.BONE_CORTEX)).astype(np.uint8)
         sub = cv.lab[box]
         idx = np.nonzero(ring)
         keep = hit & (sub[idx] != T.AIR)
@@ -561,11 +570,14 @@ class Anatomy:
         s = self.s
         if z < -420 * self.h:
             return
-        big = 1.0 if z < 0 else 0.7
+        big = 1.0 if z < 0 else 0.75
+        big *= float(np.interp(z, [-400 * self.h, -260 * self.h], [0.45, 1.0]))
         for sd in (-1, 1):
-            r = ellipse_q(cv, sd * 38 * s, ys + 46 * s, 36 * s * big, 28 * s * big, sd * 0.2, self.wall_wob, z)
+            # erector spinae + multifidus: a boxy block from the lamina to near the skin of the back
+            r = superellipse_q(cv, sd * (6 + 34 * big) * s, ys + 50 * s, 34 * s * big, 24 * s * min(1.0, big + 0.2), 25 * s, 2.6, 3.0, self.wall_wob, z)
             if r is not None:
-                cv.paint_if(r[0], r[1] < 1, T.MUSCLE, (T.FAT_SC, T.FAT_VISCERAL, T.MUSCLE, T.LUNG, T.PULMONARY_VESSEL))
+                X, _ = cv.grid(r[0])
+                cv.paint_if(r[0], (r[1] < 1) & (sd * X > 3.5 * s), T.MUSCLE, (T.FAT_SC, T.FAT_VISCERAL, T.MUSCLE, T.LUNG, T.PULMONARY_VESSEL))
         for t in self.psoas + self.ql:
             r = t.q(cv, z)
             if r is not None:
@@ -609,13 +621,23 @@ class Anatomy:
             mid = max(0.0, 1 - abs(z - zc) / (40 * h))
             kidney = q < 1
             cv.paint_if(box, kidney, T.KIDNEY_CORTEX, (T.FAT_VISCERAL, T.MUSCLE, T.LIVER, T.LIVER_PORTAL_BRANCH, T.LIVER_HEPATIC_BRANCH, T.SPLEEN))
+            # medullary pyramids: triangles with their base under the cortex (q ~ 0.8) and the
+            # papilla pointing at the sinus; columns of Bertin (cortex) between them
             th = np.arctan2(dy, dx)
-            pyr = (q > 0.35) & (q < 0.78) & (np.cos(7 * th + zc * 0.05 + z * 0.04) > -0.35)
+            sp_ = F32(2 * np.pi / 6.0)
+            th0 = np.arctan2(hy, hx) + 0.5 * sp_ + zc * 0.01 + z * 0.006
+            dth = np.mod(th - th0, sp_) - 0.5 * sp_
+            tq = (q - 0.34) * F32(1 / 0.44)
+            pyr = (tq > 0) & (tq < 1) & (np.abs(dth) < (0.09 + 0.24 * tq * (1.6 - tq))) & (hil < 0.93 - 0.25 * (mid < 0.3))
             cv.paint_if(box, pyr & kidney, T.KIDNEY_MEDULLA, (T.KIDNEY_CORTEX,))
-            sinus = (q < 0.5 + 0.5 * mid) & (hil > 0.55 - 0.4 * mid) & (q < 1.05) & (mid > 0.15)
-            cv.paint_if(box, sinus & (q < 0.45 + 0.55 * mid), T.RENAL_SINUS, (T.KIDNEY_CORTEX, T.KIDNEY_MEDULLA))
+            # renal sinus: a fat-filled cavity off-centre toward the hilum, opening through a narrow
+            # hilum; the parenchyma forms a thick C around it
+            if mid > 0.12:
+                sx, sy = dx - hx * 0.38, dy - hy * 0.38
+                sinus = ((sx * sx + sy * sy) < 0.2 * mid) | ((hil > 0.86) & (q > 0.35) & (mid > 0.45))
+                cv.paint_if(box, sinus & (q < 1.05), T.RENAL_SINUS, (T.KIDNEY_CORTEX, T.KIDNEY_MEDULLA))
             if mid > 0.35:
-                pel = ((dx - hx * 0.45) ** 2 + (dy - hy * 0.45) ** 2) < (0.28 * mid) ** 2
+                pel = ((dx - hx * 0.5) ** 2 + (dy - hy * 0.5) ** 2) < (0.24 * mid) ** 2
                 cv.paint_if(box, pel, T.RENAL_PELVIS, (T.RENAL_SINUS, T.KIDNEY_MEDULLA, T.KIDNEY_CORTEX, T.FAT_VISCERAL))
         for ch in self.ureters:
             self._chain(cv, z, ch, T.RENAL_PELVIS, allowed=(T.FAT_VISCERAL, T.MUSCLE, T.RENAL_SINUS))
@@ -780,22 +802,31 @@ class Anatomy:
             cv.paint(box, q < 1, T.BONE_CORTEX)
             cv.paint(box, q < 1 - 2.2 / rx, T.BONE_MARROW)
         yc = ys + ry + 9 * s
-        # posterior elements
-        if 0.25 < frac < 0.95:
+        # posterior arch (pedicles + laminae) around the canal
+        if 0.22 < frac < 0.97:
             r = ellipse_q(cv, 0.0, yc, 15 * s, 14 * s, 0.0, None, z)
             if r is not None:
                 box, q, u, v = r
-                cv.paint(box, (q < 1) & ((v > -0.2) | (np.abs(u) > 0.55)), T.BONE_CORTEX)
-            if frac > 0.5:
-                rr = bar_q(cv, (0.0, yc + 10 * s), (0.0, yc + (38 if lumbar else 30) * s), 4.5 * s)
+                arch = (q < 1) & ((v > -0.1) | (np.abs(u) > 0.6))
+                cv.paint(box, arch, T.BONE_CORTEX)
+                cv.paint(box, arch & (q > 0.8) & (q < 0.9) & (v > 0.3), T.BONE_MARROW)
+            if frac > 0.45:  # spinous process
+                rr = bar_q(cv, (0.0, yc + 11 * s), (0.0, yc + (30 if lumbar else 26) * s), (4.0 if lumbar else 3.5) * s)
                 if rr is not None:
                     cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
-            if 0.45 < frac < 0.65:
+                    cv.paint(rr[0], rr[1] < 0.5, T.BONE_MARROW)
+            if 0.35 < frac < 0.7:  # transverse processes (ribs articulate with them in the chest)
                 for sd in (-1, 1):
-                    rr = bar_q(cv, (sd * 10 * s, yc - 4 * s), (sd * (36 if lumbar else 28) * s, yc + (2 if lumbar else 10) * s), 3.5 * s)
+                    rr = bar_q(cv, (sd * 11 * s, yc - 3 * s), (sd * (36 if lumbar else 26) * s, yc + (1 if lumbar else 8) * s), 4.0 * s)
                     if rr is not None:
                         cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
-                        cv.paint(rr[0], rr[1] < 0.5, T.BONE_MARROW)
+                        cv.paint(rr[0], rr[1] < 0.55, T.BONE_MARROW)
+            if 0.6 < frac < 0.9:  # facet joints / articular processes
+                for sd in (-1, 1):
+                    rr = ellipse_q(cv, sd * 15 * s, yc + 6 * s, 6 * s, 5 * s, 0.0, None, z)
+                    if rr is not None:
+                        cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
+                        cv.paint(rr[0], rr[1] < 0.55, T.BONE_MARROW)
         r = ellipse_q(cv, 0.0, yc, 9.5 * s, 8.5 * s, 0.0, None, z)
         if r is not None:
             cv.paint(r[0], r[1] < 1, T.CSF)
@@ -817,11 +848,26 @@ class Anatomy:
         ic = self.ilium_ctrl
         if ic[-1, 0] <= z <= ic[0, 0]:
             row = np.array([np.interp(z, ic[::-1, 0], ic[::-1, k]) for k in range(1, 6)])
+            # the wing: a curved plate (concave medially: iliac fossa), thick at the sacroiliac
+            # joint and the crest, thin in the middle; cortex with a marrow core where thick enough
+            ax_, ay_, bx_, by_, rr_ = row
+            L = np.hypot(bx_ - ax_, by_ - ay_) + 1e-6
+            nx, ny = (by_ - ay_) / L, -(bx_ - ax_) / L  # normal pointing laterally/posteriorly
+            if nx < 0:
+                nx, ny = -nx, -ny
+            bul = 0.18 * L
+            # quadratic Bezier A -> B with its control point pushed out along the normal
+            pts = [(ax_ + t * (bx_ - ax_) + 2 * t * (1 - t) * nx * bul, ay_ + t * (by_ - ay_) + 2 * t * (1 - t) * ny * bul)
+                   for t in (0.0, 0.3, 0.65, 1.0)]
+            rads = [rr_ * 0.75 + 2.5, rr_ * 0.45 + 1.8, rr_ * 0.45 + 1.8, rr_ * 0.55 + 2.5]
             for sd in (-1, 1):
-                r = bar_q(cv, (sd * row[0], row[1]), (sd * row[2], row[3]), row[4])
-                if r is not None:
-                    cv.paint(r[0], r[1] < 1, T.BONE_CORTEX)
-                    cv.paint(r[0], r[1] < 1 - 2.5 / row[4], T.BONE_MARROW)
+                for j in range(3):
+                    r0, r1 = rads[j], rads[j + 1]
+                    rr = segment_q(cv, z, np.array([sd * pts[j][0], pts[j][1], z]), np.array([sd * pts[j + 1][0], pts[j + 1][1], z]), r0, r1)
+                    if rr is not None:
+                        rad = r0 + rr[2] * (r1 - r0)
+                        cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
+                        cv.paint(rr[0], rr[1] * rad < rad - 1.8, T.BONE_MARROW)
         r = self.sacrum.q(cv, z)
         if r is not None:
             box, q, u, v = r

@@ -75,10 +75,10 @@ _CURVE_OF: dict[int, str] = {
 
 # unenhanced HU and texture amplitude (HU std of the fine/medium texture) per tissue
 _BASE: dict[int, tuple[float, float]] = {
-    T.AIR: (-1000, 0), T.FAT_SC: (-105, 9), T.FAT_VISCERAL: (-98, 12), T.MUSCLE: (50, 7), T.LUNG: (-860, 25),
-    T.BONE_CORTEX: (1000, 120), T.BONE_MARROW: (230, 45), T.DISC: (85, 8), T.CSF: (12, 4), T.HEART_LEFT: (42, 3),
+    T.AIR: (-1000, 0), T.FAT_SC: (-106, 2.5), T.FAT_VISCERAL: (-100, 4), T.MUSCLE: (50, 4.5), T.LUNG: (-860, 25),
+    T.BONE_CORTEX: (1000, 120), T.BONE_MARROW: (200, 50), T.DISC: (85, 8), T.CSF: (12, 4), T.HEART_LEFT: (42, 3),
     T.MYOCARDIUM: (48, 4), T.AORTA: (42, 2), T.PORTAL_VEIN: (40, 2), T.HEPATIC_VEIN: (40, 2),
-    T.IVC_INFRARENAL: (40, 2), T.RENAL_VEIN: (40, 2), T.LIVER: (56, 6), T.SPLEEN: (46, 4), T.PANCREAS: (44, 9),
+    T.IVC_INFRARENAL: (40, 2), T.RENAL_VEIN: (40, 2), T.LIVER: (56, 3.5), T.SPLEEN: (46, 4), T.PANCREAS: (44, 9),
     T.KIDNEY_CORTEX: (34, 3), T.KIDNEY_MEDULLA: (32, 3), T.RENAL_SINUS: (-90, 15), T.RENAL_PELVIS: (8, 3),
     T.BLADDER: (8, 2), T.ADRENAL: (35, 4), T.BOWEL_WALL: (40, 6), T.BOWEL_FLUID: (18, 8), T.BOWEL_AIR: (-990, 5),
     T.ORAL_CONTRAST: (300, 25), T.FECES: (-20, 60), T.GALLBLADDER: (12, 3), T.LESION: (42, 6), T.CYST: (6, 3),

@@ -75,6 +75,8 @@ def render_slices(
     # noise stay at full resolution
     psize = size if (size > 320 or not noise or size < 96) else max(96, int(round(size * 0.65)))
     pcv = cv if psize == size else Canvas(psize, fov, (series.center_x, series.center_y))
+    # in-plane width (px) of the z partial-volume edge (sub-slices model it explicitly at > 320 px)
+    pv_sig = float(np.hypot(0.22 * series.slice_thickness / px if n_sub == 1 else 0.0, 0.45 if psize != size else 0.0))
     out = np.empty((len(z_mm), size, size), F32)
     masks = np.empty((len(z_mm), size, size), np.uint8) if return_masks else None
     off = anat.tex_off
@@ -107,6 +109,10 @@ def render_slices(
                 lab_mid = lab.copy() if n_sub > 1 else lab
         hu = acc * F32(1.0 / n_sub) if n_sub > 1 else acc
         lab = lab_mid
+        if pv_sig > 0.3:
+            # partial volume at organ boundaries: oblique surfaces cut by a thick slice (and the
+            # nearest-upsampled label map of the fast path) give soft 1-2 px edges
+            hu = cv2.GaussianBlur(hu, (0, 0), sigmaX=pv_sig, borderType=cv2.BORDER_REFLECT)
         hu += tex_amp[lab] * tex
         _special(hu, lab, cv, z, extra, tx)
         hu = scanner.psf_blur(hu, series, px)
@@ -145,7 +151,12 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
         hu[bub] = F32(-900) + F32(80) * tx[..., 0][bub]
     m = lab == T.LIVER
     if m.any():
-        hu[m] += F32(4.0) * tx[..., 2][m]
+        hu[m] += F32(3.0) * tx[..., 2][m]
+    # thin fibrous septa in subcutaneous fat (level lines of the coarse field)
+    m = lab == T.FAT_SC
+    if m.any():
+        c = tx[..., 2][m]
+        hu[m] += F32(55.0) * np.maximum(F32(0.0), F32(1.0) - np.abs(c) * F32(14.0)) * (tx[..., 1][m] > -0.3)
 
 
 def _streaks(hu: np.ndarray, lab: np.ndarray, cv: Canvas, anat: Anatomy, z: float, rng: np.random.Generator,

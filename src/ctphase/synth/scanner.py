@@ -20,22 +20,24 @@ def psf_blur(hu: np.ndarray, series: SeriesParams, px_mm: float) -> np.ndarray:
 def noise_field(rng: np.random.Generator, shape: tuple[int, int], series: SeriesParams, px_mm: float) -> np.ndarray:
     """Spatially correlated noise with the series' std scaled to the output pixel size.
 
-    The noise std ``series.noise_hu`` holds at the native pixel spacing; larger output pixels
-    (the fast path renders 224 px over the full field of view) average it down as a resize would.
+    The noise std ``series.noise_hu`` holds at the native pixel spacing (grain of ~1-2 native
+    pixels, mid-frequency peaked like filtered back-projection noise); larger output pixels (the
+    fast path renders 224 px over the full field of view) average it down as an area resize of
+    the native image would.
     """
     corr = KERNELS[series.kernel]["corr_mm"]
     w = rng.standard_normal(shape, dtype=np.float32)
     s1 = corr / px_mm
-    if s1 > 0.35:
-        a = cv2.GaussianBlur(w, (0, 0), sigmaX=s1, borderType=cv2.BORDER_WRAP if False else cv2.BORDER_REFLECT)
-        b = cv2.GaussianBlur(a, (0, 0), sigmaX=2.5 * s1, borderType=cv2.BORDER_REFLECT)
-        n = a - 0.55 * b  # suppress low frequencies: CT noise power peaks at mid frequencies
+    if s1 > 0.3:
+        a = cv2.GaussianBlur(w, (0, 0), sigmaX=s1, borderType=cv2.BORDER_REFLECT)
+        b = cv2.GaussianBlur(a, (0, 0), sigmaX=2.5 * s1 + 0.5, borderType=cv2.BORDER_REFLECT)
+        n = a - 0.5 * b  # suppress low frequencies: CT noise power peaks at mid frequencies
         std = float(n[:: 4, :: 4].std()) + 1e-6
     else:
         n, std = w, 1.0
-    native = max(series.pixel_spacing, corr)
-    out = max(px_mm, corr)
-    sigma = series.noise_hu * native / out
+    # correlation length of the native noise (~1.5 native pixels) vs the output pixel
+    native = 1.5 * max(series.pixel_spacing, corr)
+    sigma = series.noise_hu * min(1.0, native / max(px_mm, 1e-6))
     return n * F32(sigma / std)
 
 
