@@ -146,6 +146,19 @@ def test_synth_stream_splits_patients_between_workers() -> None:
     assert not any(torch.equal(a, b) for a in first for b in second)
 
 
+def test_synth_stream_reuse_yields_each_slice_several_times() -> None:
+    rendered = []
+
+    def source(seed, size, patients, slices_per_series=16, phases=None):
+        for item in toy_source(seed, size, patients, slices_per_series, phases):
+            rendered.append(item)
+            yield item
+
+    stream = SynthSliceStream(Preprocessing(size=24), range(4), slices_per_series=2, source=source, shuffle_buffer=8, reuse=3)
+    out = list(itertools.islice(iter(stream), 60))
+    assert len(out) == 60 and len(rendered) <= 60 // 3 + 8 + 1
+
+
 def test_synth_stream_with_dataloader_workers_yields_distinct_slices() -> None:
     stream = SynthSliceStream(Preprocessing(size=24), range(0, 8), slices_per_series=2, source=toy_source, shuffle_buffer=8)
     loader = torch.utils.data.DataLoader(stream, batch_size=8, num_workers=2)

@@ -433,6 +433,9 @@ class SynthSliceStream(IterableDataset):
         slices_per_series: slices drawn from each rendered series.
         phases: restrict to these phases (``None``: all four, balanced).
         augment: augmentation, or ``None``.
+        reuse: each rendered slice is yielded this many times (differently augmented, at
+            random moments): multiplies throughput where rendering is the bottleneck, at the
+            cost of diversity. 1 (default) uses every rendered slice once.
         source: stand-in for ``iter_training_slices`` (tests).
     """
 
@@ -447,8 +450,11 @@ class SynthSliceStream(IterableDataset):
         augment: Augment | None = None,
         render_size: int | None = None,
         shuffle_buffer: int = 256,
+        reuse: int = 1,
         source: Callable[..., Iterator[tuple[np.ndarray, int, int]]] | None = None,
     ) -> None:
+        if int(reuse) < 1:
+            raise ConfigError(f"reuse must be >= 1, got {reuse}")
         if not isinstance(patients, range) or len(patients) == 0:
             raise ConfigError(f"patients must be a non-empty range, got {patients!r}")
         if slices_per_series < 1:
@@ -461,6 +467,7 @@ class SynthSliceStream(IterableDataset):
         self.augment = augment
         self.render_size = int(render_size or preprocessing.size)
         self.shuffle_buffer = max(1, int(shuffle_buffer))
+        self.reuse = int(reuse)
         self._source = source
         self._state: tuple[tuple[int, int], Iterator[tuple[np.ndarray, int]], list, np.random.Generator] | None = None
         self.stats = StreamStats()
@@ -496,12 +503,20 @@ class SynthSliceStream(IterableDataset):
             rng = np.random.default_rng(derive_seed(self.seed, key[0], key[1], "augment"))
             self._state = (key, self._slices(*key), [], rng)
         _, gen, buf, rng = self._state
-        for item in gen:
+        # buffer entries: [hu, label, uses left]; an entry is replaced by a new slice when used up
+        for hu, label in gen:
+            item = [hu, label, self.reuse]
             if len(buf) < self.shuffle_buffer:
                 buf.append(item)
                 continue
-            j = int(rng.integers(len(buf)))
-            out, buf[j] = buf[j], item
-            self.stats.slices += 1
-            self.stats.per_class[out[1]] += 1
-            yield _prepare(out[0], self.preprocessing, self.augment, rng if self.augment else None), out[1]
+            while True:
+                j = int(rng.integers(len(buf)))
+                out = buf[j]
+                out[2] -= 1
+                if out[2] <= 0:
+                    buf[j] = item
+                self.stats.slices += 1
+                self.stats.per_class[out[1]] += 1
+                yield _prepare(out[0], self.preprocessing, self.augment, rng if self.augment else None), out[1]
+                if buf[j] is item:
+                    break

@@ -80,6 +80,8 @@ class TrainConfig:
             (default 500), an optional cap for manifests.
         train_patients, val_patients: ``[start, stop)`` synthetic patient indices (disjoint).
         slices_per_series: slices drawn per rendered synthetic training series.
+        synth_reuse: times each rendered synthetic slice is used (differently augmented);
+            >1 trades diversity for throughput where rendering is the bottleneck.
         val_slices_per_series: slices per validation scan (synthetic: rendered once and cached;
             manifest series: evenly spread slices, 0 = all).
         val_sample_rate: R used to vote validation scans.
@@ -111,6 +113,7 @@ class TrainConfig:
     train_patients: tuple[int, int] = (0, 5000)
     val_patients: tuple[int, int] = (100000, 100032)
     slices_per_series: int = 16
+    synth_reuse: int = 1
     val_slices_per_series: int = 16
     val_sample_rate: float = 0.3
     val_fraction: float = 0.2
@@ -130,7 +133,7 @@ class TrainConfig:
         """Validate values, naming the bad one (ConfigError)."""
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        for name in ("epochs", "batch_size", "slices_per_series"):
+        for name in ("epochs", "batch_size", "slices_per_series", "synth_reuse"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
@@ -444,11 +447,20 @@ def _build_data(cfg: TrainConfig, pp: Preprocessing) -> _Data:
         loader_kw["prefetch_factor"] = 4
     if cfg.train == SYNTH:
         tr = _range(cfg.train_patients, "train_patients")
-        ds = SynthSliceStream(pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug)
+        ds = SynthSliceStream(
+            pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug, reuse=cfg.synth_reuse
+        )
         loader = DataLoader(ds, persistent_workers=cfg.num_workers > 0, **loader_kw)
         steps = cfg.steps_per_epoch or 500
         setters.append(ds)
-        summary.update({"train_patients": [tr.start, tr.stop], "slices_per_series": cfg.slices_per_series})
+        summary.update(
+            {
+                "train_patients": [tr.start, tr.stop],
+                "population_seed": cfg.seed,
+                "slices_per_series": cfg.slices_per_series,
+                "synth_reuse": cfg.synth_reuse,
+            }
+        )
         stream = True
         train_manifest = None
         val_records: list[Any] = []
@@ -660,15 +672,14 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
-        loss_sum, n_seen, step = 0.0, 0, 0
+        loss_acc, n_seen, step = torch.zeros((), device=device), 0, 0
+        sync_every = 1 if device.type == "cpu" else 25  # a host sync per step would stall the GPU
         for step, (x, y) in enumerate(_batches(data, epoch), start=1):
             x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             y = torch.as_tensor(y, dtype=torch.long).to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(x)
             loss = loss_fn(logits, y)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"training diverged at epoch {epoch + 1}, step {step} (loss {loss.item()}); lower --lr")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -677,11 +688,18 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
             scaler.step(opt)
             scaler.update()
             sched.step()
-            loss_sum += float(loss.detach()) * len(y)
+            loss_acc += loss.detach().float() * len(y)
             n_seen += len(y)
-            emit("step", {"epoch": epoch + 1, "epochs": cfg.epochs, "step": step, "steps": data.steps_per_epoch,
-                          "loss": loss_sum / n_seen, "lr": opt.param_groups[0]["lr"],
-                          "img_per_s": n_seen / max(time.perf_counter() - t0, 1e-9)})
+            if step % sync_every == 0 or step == data.steps_per_epoch:
+                mean_loss = float(loss_acc) / n_seen
+                if not math.isfinite(mean_loss):
+                    raise ConfigError(f"training diverged in epoch {epoch + 1} by step {step} (loss {mean_loss}); lower --lr")
+                emit("step", {"epoch": epoch + 1, "epochs": cfg.epochs, "step": step, "steps": data.steps_per_epoch,
+                              "loss": mean_loss, "lr": opt.param_groups[0]["lr"],
+                              "img_per_s": n_seen / max(time.perf_counter() - t0, 1e-9)})
+        loss_sum = float(loss_acc)
+        if not math.isfinite(loss_sum):
+            raise ConfigError(f"training diverged in epoch {epoch + 1} (loss {loss_sum}); lower --lr")
         t_train = time.perf_counter() - t0
         if n_seen == 0:
             raise ConfigError("no training batch was produced; check the training data and --batch-size")
