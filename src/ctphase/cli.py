@@ -374,6 +374,7 @@ def evaluate(
     slices_per_scan: int = typer.Option(32, "--slices-per-scan", help="With --manifest synth: slices rendered per scan."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Slices per forward pass."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads of the model engine (default: the engine's)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing report in --out."),
 ) -> None:
     """Evaluate a model on labelled scans: slice- and scan-level metrics with patient-bootstrap CIs, optional R sweep.
@@ -427,6 +428,7 @@ def evaluate(
                 seed=seed,
                 batch_size=batch_size,
                 device=device.value,
+                threads=threads,
                 dataset=dataset,
                 arguments=arguments,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),

@@ -166,6 +166,7 @@ def classify_scans(
     batch_size: int = 16,
     device: str = "auto",
     engine: str = "auto",
+    threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ClassifiedScans:
     """Classify every slice of every scan once.
@@ -180,7 +181,11 @@ def classify_scans(
     """
     from ..inference import Classifier
 
-    clf = model if isinstance(model, Classifier) else Classifier(model, device=device, engine=engine, batch_size=batch_size)
+    clf = (
+        model
+        if isinstance(model, Classifier)
+        else Classifier(model, device=device, engine=engine, batch_size=batch_size, threads=threads)
+    )
     probs, timings = [], []
     for i, scan in enumerate(scans):
         t0 = time.perf_counter()
@@ -210,6 +215,7 @@ def run_evaluation(
     batch_size: int = 16,
     device: str = "auto",
     engine: str = "auto",
+    threads: int | None = None,
     dataset: str | None = None,
     arguments: Mapping[str, Any] | None = None,
     figures: bool = True,
@@ -221,6 +227,7 @@ def run_evaluation(
         out_dir: where metrics.json, report.md and the figures go (``None``: write nothing).
         n_resamples: bootstrap resamples over patients (0 skips the CIs).
         sweep: run the random-sampling sweep over R.
+        device, engine, threads, batch_size: passed to :class:`ctphase.inference.Classifier`.
     Returns:
         the results dict of :func:`ctphase.evaluation.evaluate_predictions`.
     """
@@ -232,7 +239,9 @@ def run_evaluation(
         raise ConfigError("no scans to evaluate")
     if n_resamples < 0:
         raise ConfigError(f"bootstrap resamples must be >= 0, got {n_resamples}")
-    done = classify_scans(scans, model, batch_size=batch_size, device=device, engine=engine, on_progress=on_progress)
+    done = classify_scans(
+        scans, model, batch_size=batch_size, device=device, engine=engine, threads=threads, on_progress=on_progress
+    )
     patients = [s.patient for s in scans]
     args = dict(arguments or {})
     args.setdefault("timings", "read/preprocess/model seconds per scan over all its slices (evaluation classifies every slice)")
