@@ -207,8 +207,9 @@ class Anatomy:
         self.spine_ctrl[:, 0] *= h
         self.spine_ctrl[:, 1] *= s * p.ap_ratio ** 0.5
         self.level_phase = rng.uniform(0, 1)
-        self.rib_top = 235 * h + rng.uniform(-8, 8)
-        self.rib_spacing = 24 * h * rng.uniform(0.93, 1.07)
+        # rib 1 (posterior) high in the chest, rib 12 (posterior end) ~ T12, well below the dome
+        self.rib_top = 205 * h + rng.uniform(-8, 8)
+        self.rib_spacing = 25 * h * rng.uniform(0.93, 1.07)
         self.rib_drop = rng.uniform(85, 115) * h
 
         # organs
@@ -316,13 +317,15 @@ class Anatomy:
         self.bladder.ctrl[:, 0] -= 38 * h * bf * 0.3
         self.pelvic_organ = ellipsoid_tube((0, 25 * s, -420 * h) if p.sex == "M" else (0, 10 * s, -350 * h),
                                            (20 * s, 17 * s, 20 * h) if p.sex == "M" else (35 * s, 25 * s, 40 * h), 0, wob=W(0.06))
-        self.psoas = [Tube(np.array([(-360 * h, sd * 85 * s, -5 * s, 24 * s, 20 * s, 0), (-300 * h, sd * 68 * s, 10 * s, 26 * s, 22 * s, 0),
-                                     (-240 * h, sd * 50 * s, 35 * s, 24 * s, 20 * s, 0), (-170 * h, sd * 38 * s, 45 * s, 17 * s, 14 * s, 0),
-                                     (-110 * h, sd * 30 * s, 50 * s, 8 * s, 7 * s, 0)]), W(0.05)) for sd in (-1, 1)]
+        pm = 1.12 if p.sex == "M" else 0.95
+        self.psoas = [Tube(np.array([(-360 * h, sd * 85 * s, -5 * s, 25 * s * pm, 21 * s * pm, 0), (-300 * h, sd * 68 * s, 10 * s, 28 * s * pm, 24 * s * pm, 0),
+                                     (-240 * h, sd * 52 * s, 33 * s, 27 * s * pm, 23 * s * pm, 0), (-170 * h, sd * 40 * s, 43 * s, 21 * s * pm, 18 * s * pm, 0),
+                                     (-110 * h, sd * 30 * s, 48 * s, 10 * s, 9 * s, 0)]), W(0.05)) for sd in (-1, 1)]
         self.ql = [Tube(np.array([(-250 * h, sd * 75 * s, 80 * s, 10 * s, 12 * s, 0.4 * sd), (-180 * h, sd * 70 * s, 80 * s, 20 * s, 12 * s, 0.4 * sd),
                                   (-110 * h, sd * 62 * s, 82 * s, 14 * s, 9 * s, 0.4 * sd)]), W(0.05)) for sd in (-1, 1)]
-        self.glut = [Tube(np.array([(-470 * h, sd * 100 * s, 60 * s, 50 * s, 45 * s, 0.3 * sd), (-400 * h, sd * 105 * s, 70 * s, 55 * s, 50 * s, 0.3 * sd),
-                                    (-320 * h, sd * 110 * s, 75 * s, 45 * s, 35 * s, 0.5 * sd), (-260 * h, sd * 100 * s, 70 * s, 25 * s, 20 * s, 0.6 * sd)]), W(0.05)) for sd in (-1, 1)]
+        # gluteal muscles: medius/minimus hug the outer iliac wing, maximus posterior over the sacrum
+        self.glut = [Tube(np.array([(-470 * h, sd * 85 * s, 78 * s, 52 * s, 42 * s, 0.3 * sd), (-400 * h, sd * 92 * s, 72 * s, 48 * s, 40 * s, 0.35 * sd),
+                                    (-320 * h, sd * 108 * s, 58 * s, 32 * s, 24 * s, 0.6 * sd), (-255 * h, sd * 110 * s, 40 * s, 18 * s, 12 * s, 0.9 * sd)]), W(0.05)) for sd in (-1, 1)]
         self.iliacus = [Tube(np.array([(-360 * h, sd * 95 * s, -10 * s, 16 * s, 16 * s, 0), (-300 * h, sd * 90 * s, 15 * s, 18 * s, 14 * s, 0),
                                        (-240 * h, sd * 85 * s, 40 * s, 14 * s, 10 * s, 0)]), W(0.05)) for sd in (-1, 1)]
         self.fem_head = [np.array([sd * 92 * s, 5 * s, -372 * h]) for sd in (-1, 1)]
@@ -468,9 +471,9 @@ class Anatomy:
             # rectus bellies: lens-shaped bulges either side of a thin linea alba
             au = np.abs(wu)
             rc = np.sqrt(np.clip(1 - ((au - 0.2) / 0.18) ** 2, 0, 1)) * (wv < 0)
-            thick = (np.where(wv < 0, 0.3 + 0.65 * lat, 0.55 + 0.45 * lat) + 0.9 * rc) * F32(1 / 1.7)
+            thick = (np.where(wv < 0, 0.3 + 0.6 * lat, 0.55 + 0.4 * lat) + 0.5 * rc) * F32(1 / 1.7)
             thick = np.where((wv < 0) & (au < 0.02), F32(0.12), thick)
-            qc = (wq - 1) / g  # 0 at the cavity, 1 at the outer edge of the thickest wall
+            qc = (wq * (1 + g) - 1) / g  # 0 at the cavity, 1 at the outer edge of the grown ellipse
             musc = (wq < 1 + g) & (qc < thick)
             if not chest:
                 planes = (wv > -0.45) & ((np.abs(qc - 0.33 * thick) < 0.045) | (np.abs(qc - 0.66 * thick) < 0.045))
@@ -574,10 +577,13 @@ class Anatomy:
         big *= float(np.interp(z, [-400 * self.h, -260 * self.h], [0.45, 1.0]))
         for sd in (-1, 1):
             # erector spinae + multifidus: a boxy block from the lamina to near the skin of the back
-            r = superellipse_q(cv, sd * (6 + 34 * big) * s, ys + 50 * s, 34 * s * big, 24 * s * min(1.0, big + 0.2), 25 * s, 2.6, 3.0, self.wall_wob, z)
+            r = ellipse_q(cv, sd * (6 + 34 * big) * s, ys + 50 * s, 34 * s * big, 24.5 * s * min(1.0, big + 0.2), 0.0, None, z, 1.05)
             if r is not None:
-                X, _ = cv.grid(r[0])
-                cv.paint_if(r[0], (r[1] < 1) & (sd * X > 3.5 * s), T.MUSCLE, (T.FAT_SC, T.FAT_VISCERAL, T.MUSCLE, T.LUNG, T.PULMONARY_VESSEL))
+                box, _, u, v = r
+                X, _ = cv.grid(box)
+                au, av = np.abs(u), np.abs(v)
+                qb = au * au * au + av * av * av  # boxy (superellipse p=3) section
+                cv.paint_if(box, (qb < 1) & (sd * X > 3.5 * s), T.MUSCLE, (T.FAT_SC, T.FAT_VISCERAL, T.MUSCLE, T.LUNG, T.PULMONARY_VESSEL))
         for t in self.psoas + self.ql:
             r = t.q(cv, z)
             if r is not None:
@@ -701,11 +707,14 @@ class Anatomy:
         h = self.h
         tc = tex[..., 2]
         tm = tex[..., 1]
-        width = F32(0.07 * self.vessel_density) * (F32(1.0) + F32(0.45) * tm)
-        ves = liv & (np.abs(tc) < width)
+        # vessels run as segments that end (the slice leaves them) rather than closed loops, wider
+        # toward the hilum, plus round cross-sections of vessels running through the slice
+        X, Y = cv.xs[None, :], cv.ys[:, None]
+        hil = np.exp(-((X + 35 * self.s) ** 2 + (Y - 5 * self.s) ** 2) * F32(1.0 / (2 * (45 * self.s) ** 2)))
+        width = F32(0.06 * self.vessel_density) * (F32(0.75) + F32(0.35) * tm + F32(0.9) * hil)
+        ves = liv & (((np.abs(tc) < width) & (tex[..., 3] > -0.55)) | (tex[..., 0] > 2.45 - 0.6 * hil))
         if not ves.any():
             return
-        Y = cv.ys[:, None]
         hep = (z + 15 * tm) > (-75 * h + 0.25 * (Y - 20 * self.s))
         cv.lab[ves & hep] = T.LIVER_HEPATIC_BRANCH
         cv.lab[ves & ~hep] = T.LIVER_PORTAL_BRANCH
@@ -725,6 +734,17 @@ class Anatomy:
                 continue
             cv.paint_if(box, inside, T.BOWEL_WALL, allowed + (T.BOWEL_WALL,))
             lumen = inside & (rho * rad < rad - lum.wall)
+            if lum.haustra:
+                # haustral folds: thin semilunar septa reaching into the lumen
+                X, Y = cv.grid(box)
+                ex = X - (p0[0] + t * (p1[0] - p0[0])).astype(F32)
+                ey = Y - (p0[1] + t * (p1[1] - p0[1])).astype(F32)
+                r3 = (ex * ex + ey * ey) ** F32(1.5) + F32(1e-6)
+                c3 = (ex * ex * ex - F32(3) * ex * ey * ey) / r3  # cos(3 theta)
+                s3 = (F32(3) * ex * ex * ey - ey * ey * ey) / r3  # sin(3 theta)
+                ph = i + 0.05 * z
+                fold = (rho > 0.55) & ((c3 * F32(np.cos(ph)) - s3 * F32(np.sin(ph))) > 0.96)
+                lumen &= ~fold
             content = lumen & (dy > rad * (1 - 2 * lum.fill))
             sub = cv.lab[box]
             ok = sub == T.BOWEL_WALL

@@ -71,12 +71,12 @@ def render_slices(
         n_sub = 1
     else:
         n_sub = int(np.clip(round(series.slice_thickness / 1.5), 1, 4))
-    # fast path: paint the label map at ~0.65x and upsample it (nearest); HU, textures, blur and
+    # fast path: paint the label map at ~0.6x and upsample it (nearest); HU, textures, blur and
     # noise stay at full resolution
-    psize = size if (size > 320 or not noise or size < 96) else max(96, int(round(size * 0.65)))
+    psize = size if (size > 320 or not noise or size < 96) else max(96, int(round(size * 0.6)))
     pcv = cv if psize == size else Canvas(psize, fov, (series.center_x, series.center_y))
     # in-plane width (px) of the z partial-volume edge (sub-slices model it explicitly at > 320 px)
-    pv_sig = float(np.hypot(0.22 * series.slice_thickness / px if n_sub == 1 else 0.0, 0.45 if psize != size else 0.0))
+    pv_sig = 0.22 * series.slice_thickness / px if n_sub == 1 else 0.0
     out = np.empty((len(z_mm), size, size), F32)
     masks = np.empty((len(z_mm), size, size), np.uint8) if return_masks else None
     off = anat.tex_off
@@ -96,12 +96,16 @@ def render_slices(
         acc = None
         offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * series.slice_thickness
         mid = n_sub // 2
-        ptx = tx if pcv is cv else textures.sample_stack(pcv.xs, pcv.ys, z, off)
+        ptx = tx if pcv is cv else cv2.resize(tx, (psize, psize), interpolation=cv2.INTER_NEAREST)
         for k, dz in enumerate(offsets):
             lab = anat.paint(pcv, z + float(dz), extra["bladder_contrast"], ptx[..., 1], ptx)
             if pcv is not cv:
+                # HU from the coarse label map upsampled linearly (soft edges, no stair steps);
+                # labels nearest
+                hu = cv2.resize(lut[lab], (size, size), interpolation=cv2.INTER_LINEAR)
                 lab = cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST)
-            hu = lut[lab]
+            else:
+                hu = lut[lab]
             if k == mid and masks is not None:
                 masks[i] = lab
             acc = hu if acc is None else acc + hu
@@ -114,7 +118,7 @@ def render_slices(
             # nearest-upsampled label map of the fast path) give soft 1-2 px edges
             hu = cv2.GaussianBlur(hu, (0, 0), sigmaX=pv_sig, borderType=cv2.BORDER_REFLECT)
         hu += tex_amp[lab] * tex
-        _special(hu, lab, cv, z, extra, tx)
+        _special(hu, lab, cv, z, extra, tx, lut, anat)
         hu = scanner.psf_blur(hu, series, px)
         if noise:
             rng = np.random.default_rng([series.noise_seed, patient.shape_seed, int(round(z * 1000)) & 0x7FFFFFFF, size])
@@ -134,8 +138,10 @@ def render_slices(
     return (out, masks) if return_masks else out
 
 
-def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict, tx: np.ndarray) -> None:
-    """Tissue-specific texture effects: spleen arciform enhancement, IVC mixing, stool, liver perfusion."""
+def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict, tx: np.ndarray, lut: np.ndarray,
+             anat: Anatomy) -> None:
+    """Tissue-specific texture effects: spleen arciform enhancement, IVC mixing, stool, liver perfusion,
+    fat septa, mesenteric vessels."""
     if extra["spleen_het"] > 1:
         m = lab == T.SPLEEN
         if m.any():
@@ -152,11 +158,32 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
     m = lab == T.LIVER
     if m.any():
         hu[m] += F32(3.0) * tx[..., 2][m]
+    # mesenteric arcades: thin vessels (arcs of the banded field, broken into segments) and
+    # vessels cut across (blobs of the medium field) in the visceral fat in front of the spine;
+    # arteries and veins (portal tributaries) enhance with their own curves
+    h = anat.h
+    if -330 * h < z < -95 * h:
+        dens = anat.vessel_density * float(np.interp(z, [-330 * h, -260 * h, -130 * h, -95 * h], [0.3, 1.0, 1.0, 0.5]))
+        r1 = int(np.searchsorted(cv.ys, anat.spine_y(z) - 8))
+        if r1 > 0:
+            t3 = tx[:r1, :, 3]
+            t1 = tx[:r1, :, 1]
+            k = F32(12.0 / dens)
+            cand = (np.abs(t3) < F32(1.0) / k) | (t1 > F32(2.2))
+            cand &= lab[:r1] == T.FAT_VISCERAL
+            if cand.any():
+                rr, cc = np.nonzero(cand)
+                b3, b1, b0 = t3[rr, cc], t1[rr, cc], tx[rr, cc, 2]
+                w = np.maximum(F32(0.0), F32(1.0) - np.abs(b3) * k) * (b0 > F32(-0.35))
+                w = np.maximum(w, np.clip((b1 - F32(2.2)) * F32(2.5), 0, 1))
+                blood = np.where(b0 > F32(0.4), lut[T.ARTERY], lut[T.PORTAL_VEIN]) - lut[T.FAT_VISCERAL]
+                hu[rr, cc] += w * blood.astype(F32)
     # thin fibrous septa in subcutaneous fat (level lines of the coarse field)
-    m = lab == T.FAT_SC
-    if m.any():
-        c = tx[..., 2][m]
-        hu[m] += F32(55.0) * np.maximum(F32(0.0), F32(1.0) - np.abs(c) * F32(14.0)) * (tx[..., 1][m] > -0.3)
+    t2 = tx[..., 2]
+    cand = (np.abs(t2) < F32(1.0 / 14.0)) & (lab == T.FAT_SC)
+    if cand.any():
+        rr, cc = np.nonzero(cand)
+        hu[rr, cc] += F32(55.0) * (F32(1.0) - np.abs(t2[rr, cc]) * F32(14.0)) * (tx[rr, cc, 1] > -0.3)
 
 
 def _streaks(hu: np.ndarray, lab: np.ndarray, cv: Canvas, anat: Anatomy, z: float, rng: np.random.Generator,
