@@ -3,8 +3,9 @@
 Synthetic numbers come from the engine's own tissue masks (eroded by one pixel); real numbers
 from ROIs placed once by hand on rendered slices of ../shared/realdata (constants below). The
 real columns are skipped when that folder is absent. With ``--png`` also writes
-docs/synth_vs_real.png (mid-abdomen slice per phase, synthetic next to real, window 50/400;
-real panels only from HCC-TACE-Seg, CC BY 4.0).
+docs/synth_vs_real.png (per phase: three synthetic patients at liver/kidney level next to the
+real slices, window 50/400; real panels only from HCC-TACE-Seg, CC BY 4.0, and the TotalSegmentator
+test series, Apache-2.0, Wasserthal et al.; never from the rctt2022 series).
 
     python benchmarks/synth_realism.py [--patients 8] [--png docs/synth_vs_real.png]
 """
@@ -55,8 +56,13 @@ REAL_ROIS: dict[str, dict[str, tuple[float, int, int, int]]] = {
 }
 REAL_PHASE = {"hcc005_s1_pre_noncontrast": "non_contrast", "hcc005_s1_recon2_arterial": "arterial",
               "hcc005_s1_s103_venous": "venous", "rctt2022_ap_arterial": "arterial", "rctt2022_eqp_other": "other"}
-PNG_REAL = {"non_contrast": ("hcc005_s1_pre_noncontrast", -125.7), "arterial": ("hcc005_s1_recon2_arterial", -125.0),
-            "venous": ("hcc005_s1_s103_venous", -125.0), "other": None}
+PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg (CC BY 4.0)")],
+            "arterial": [("hcc005_s1_recon2_arterial", -125.0, "HCC-TACE-Seg (CC BY 4.0)")],
+            "venous": [("hcc005_s1_s103_venous", -125.0, "HCC-TACE-Seg (CC BY 4.0)"),
+                       ("ts_petct_dicom_venous", -786.0, "TotalSegmentator (Apache-2.0)")],
+            "other": []}
+# real panels only from openly licensed series (the rctt2022 series may not be redistributed)
+PNG_SYNTH_Z = (-95.0, -125.0, -150.0)  # one synthetic patient per column, at these levels (x height)
 
 
 def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -100,27 +106,33 @@ def synth_table(n_patients: int, seed: int, size: int = 256) -> dict[str, dict[s
 
 
 def write_png(path: Path, seed: int) -> None:
+    """One row per phase: three synthetic patients (liver/kidney levels), then the real slices."""
     tiles = []
     for k, ph in enumerate(PHASE_NAMES):
-        p = patient_params(seed, 900_000)
-        s = SeriesParams.draw(np.random.default_rng([seed, 0, k]), p, phase=ph)
-        s.streaks = False
-        syn = render_slices(p, s, np.array([-120.0 * p.height]), 512)[0]
-        row = [_win(syn, f"synthetic {ph} ({s.subphase}{'' if s.seconds_after_injection is None else f', {s.seconds_after_injection:.0f} s'})")]
-        spec = PNG_REAL[ph]
-        if spec is not None and (REALDATA / spec[0]).is_dir():
-            vol, z = load_real(REALDATA / spec[0])
-            row.append(_win(vol[int(np.argmin(np.abs(z - spec[1])))], f"real {ph}: HCC-TACE-Seg HCC_005 (CC BY 4.0)"))
-        else:
+        row = []
+        for j, zz in enumerate(PNG_SYNTH_Z):
+            p = patient_params(seed, 900_000 + j)
+            s = SeriesParams.draw(np.random.default_rng([seed, j, k]), p, phase=ph)
+            s.streaks = False
+            syn = render_slices(p, s, np.array([zz * p.height]), 512)[0]
+            t = "" if s.seconds_after_injection is None else f", {s.seconds_after_injection:.0f} s"
+            row.append(_win(syn, f"synthetic {ph} ({s.subphase}{t})"))
+        reals = [r for r in PNG_REAL[ph] if (REALDATA / r[0]).is_dir()]
+        for folder, zz, src in reals:
+            vol, z = load_real(REALDATA / folder)
+            row.append(_win(vol[int(np.argmin(np.abs(z - zz)))], f"real {ph}: {src}"))
+        while len(row) < len(PNG_SYNTH_Z) + 2:
             blank = np.zeros((256, 256), np.uint8)
             cv2.putText(blank, "no openly licensed real", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 200, 1)
-            cv2.putText(blank, f"'{ph}' series", (20, 140), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 200, 1)
+            cv2.putText(blank, f"'{ph}' series here", (20, 140), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 200, 1)
             row.append(blank)
         tiles.append(np.hstack(row))
     img = np.vstack(tiles)
-    cap = np.zeros((30, img.shape[1]), np.uint8)
-    cv2.putText(cap, "window 50/400. Real: Moawad et al., HCC-TACE-Seg, TCIA doi:10.7937/TCIA.5FNA-0924, CC BY 4.0",
-                (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 255, 1)
+    cap = np.zeros((44, img.shape[1]), np.uint8)
+    cv2.putText(cap, "window 50/400; columns 1-3 synthetic (3 patients), 4-5 real. Real: Moawad et al., HCC-TACE-Seg, TCIA "
+                "doi:10.7937/TCIA.5FNA-0924, CC BY 4.0;", (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 255, 1)
+    cv2.putText(cap, "TotalSegmentator test data (github.com/wasserth/TotalSegmentator, Apache-2.0), Wasserthal et al., "
+                "Radiology: AI 2023", (4, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 255, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.vstack([img, cap]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 

@@ -238,8 +238,10 @@ class Anatomy:
             (Tube(np.array([(-115 * h, -35 * s, 35 * s, 0, 0, 0), (-80 * h, -40 * s, 40 * s, 0, 0, 0)])), (-15 * s, 22 * s), 3.0),
             (Tube(np.array([(-125 * h, 35 * s, 32 * s, 0, 0, 0), (-90 * h, 40 * s, 38 * s, 0, 0, 0)])), (12 * s, 22 * s), 3.0),
         ]
-        self.heart = ellipsoid_tube((22 * s, -28 * s, 62 * h), (62 * s, 52 * s, 62 * h), -0.5, (0, 0), wob=W(0.04))
-        self.heart.ctrl[0, 0] = 3 * h  # heart rests on the diaphragm
+        self.heart = ellipsoid_tube((22 * s, -28 * s, 50 * h), (64 * s, 54 * s, 62 * h), -0.5, (0, 0), wob=W(0.04))
+        # the heart rests on the central tendon (below the dome apex) with a broad, flat base
+        self.heart.ctrl[0, 0] = -14 * h
+        self.heart.ctrl[0, 3:5] = self.heart.ctrl[1, 3:5] * 0.8
 
         # vessels: chains (x, y, z)
         J = lambda pts, sd=2.0: _jit(rng, pts, sd, s, h)  # noqa: E731
@@ -544,7 +546,7 @@ class Anatomy:
         sub[idx[0][keep], idx[1][keep]] = lab[keep]
         # sternum
         if -30 * self.h < z < 200 * self.h:
-            r = bar_q(cv, (cx - 14 * self.s, cy - b - 2), (cx + 14 * self.s, cy - b - 2), 6 * self.s)
+            r = bar_q(cv, (cx - 9 * self.s, cy - b - 2), (cx + 9 * self.s, cy - b - 2), 5 * self.s)
             if r is not None:
                 cv.paint(r[0], r[1] < 1, T.BONE_CORTEX)
                 cv.paint(r[0], r[1] < 0.55, T.BONE_MARROW)
@@ -560,8 +562,9 @@ class Anatomy:
             box, q, u, v = hq
             cv.paint(box, q < 1.12, T.FAT_VISCERAL)
             cv.paint(box, q < 1.0, T.MYOCARDIUM)
-            cv.paint(box, (q < 0.8) & (u > 0.05), T.HEART_LEFT)
-            cv.paint(box, (q < 0.82) & (u < -0.1), T.HEART_RIGHT)
+            sep = u - 0.35 * v * v  # curved interventricular septum
+            cv.paint(box, (q < 0.8) & (sep > 0.02), T.HEART_LEFT)
+            cv.paint(box, (q < 0.84) & (sep < -0.1), T.HEART_RIGHT)
         for ch in self.pulm_art:
             self._chain(cv, z, ch, T.HEART_RIGHT)
         self._chain(cv, z, self.trachea, T.BOWEL_AIR, wall=2.0, wall_label=T.CARTILAGE)
