@@ -422,7 +422,7 @@ class SynthSliceStream(IterableDataset):
     DataLoader workers (worker ``w`` of ``n`` takes ``patients[w::n]``), so workers never
     duplicate each other. The underlying stream is endless and kept alive across epochs (per
     process; use ``persistent_workers=True``), so each epoch continues with new series of the
-    same patients; a resumed run restarts it. Slices are mixed in a shuffle buffer of
+    same patients; a resumed run restarts it (with new augmentation draws). Slices are mixed in a shuffle buffer of
     ``shuffle_buffer`` because the engine yields the slices of one series consecutively.
 
     Args:
@@ -471,6 +471,7 @@ class SynthSliceStream(IterableDataset):
         self._source = source
         self._state: tuple[tuple[int, int], Iterator[tuple[np.ndarray, int]], list, np.random.Generator] | None = None
         self.stats = StreamStats()
+        self.epoch = 0
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -478,7 +479,10 @@ class SynthSliceStream(IterableDataset):
         return d
 
     def set_epoch(self, epoch: int) -> None:
-        """Kept for symmetry with the map-style datasets: the stream simply continues."""
+        """Record the epoch; only the first one matters (it seeds the augmentation and shuffling
+        of a stream that then simply continues), so a resumed run does not replay the
+        augmentations of epoch 1 (the engine's series restart from its first pass, though)."""
+        self.epoch = int(epoch)
 
     def _slices(self, wid: int, nworkers: int) -> Iterator[tuple[np.ndarray, int]]:
         source = self._source
@@ -500,7 +504,7 @@ class SynthSliceStream(IterableDataset):
         info = get_worker_info()
         key = (info.id, info.num_workers) if info is not None else (0, 1)
         if self._state is None or self._state[0] != key:
-            rng = np.random.default_rng(derive_seed(self.seed, key[0], key[1], "augment"))
+            rng = np.random.default_rng(derive_seed(self.seed, key[0], key[1], self.epoch, "augment"))
             self._state = (key, self._slices(*key), [], rng)
         _, gen, buf, rng = self._state
         # buffer entries: [hu, label, uses left]; an entry is replaced by a new slice when used up
