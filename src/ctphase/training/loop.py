@@ -91,7 +91,8 @@ class TrainConfig:
             leaves the default). On a shared CPU, 1 thread can be many times faster than
             oversubscribed threads.
         resume: a run directory to continue (its config.json is used; ``epochs``,
-            ``num_workers``, ``device`` and ``threads`` may be changed).
+            ``num_workers``, ``device`` and ``threads`` may be changed; a changed ``epochs``
+            stretches the cosine schedule from the current step on).
     """
 
     train: str = SYNTH
