@@ -633,11 +633,15 @@ class Anatomy:
             # medullary pyramids: triangles with their base under the cortex (q ~ 0.8) and the
             # papilla pointing at the sinus; columns of Bertin (cortex) between them
             th = np.arctan2(dy, dx)
-            sp_ = F32(2 * np.pi / 6.0)
+            th = th + F32(0.2) * np.sin(2 * th + F32(zc))  # irregular spacing of the lobes
+            sp_ = F32(2 * np.pi / 6.5)
             th0 = np.arctan2(hy, hx) + 0.5 * sp_ + zc * 0.01 + z * 0.006
-            dth = np.mod(th - th0, sp_) - 0.5 * sp_
-            tq = (q - 0.34) * F32(1 / 0.44)
-            pyr = (tq > 0) & (tq < 1) & (np.abs(dth) < (0.09 + 0.24 * tq * (1.6 - tq))) & (hil < 0.93 - 0.25 * (mid < 0.3))
+            u_ = (th - th0) / sp_
+            dth = (u_ - np.floor(u_) - F32(0.5)) * sp_
+            qb = F32(0.76) + F32(0.07) * np.cos(np.floor(u_) * F32(2.3) + F32(zc))  # base under the cortex
+            tq = (q - 0.3) / (qb - F32(0.3))
+            pyr = (tq > 0) & (tq < 1) & (np.abs(dth) < (0.1 + 0.26 * tq * (1.6 - tq))) & (hil < 0.93 - 0.25 * (mid < 0.3))
+            pyr |= (q < 0.3) & (mid < 0.5)  # papillae / medulla at the poles, around the sinus
             cv.paint_if(box, pyr & kidney, T.KIDNEY_MEDULLA, (T.KIDNEY_CORTEX,))
             # renal sinus: a fat-filled cavity off-centre toward the hilum, opening through a narrow
             # hilum; the parenchyma forms a thick C around it
@@ -825,7 +829,19 @@ class Anatomy:
             cv.paint(box, q < 1, T.BONE_CORTEX)
             cv.paint(box, q < 1 - 2.2 / rx, T.BONE_MARROW)
         yc = ys + ry + 9 * s
-        # posterior arch (pedicles + laminae) around the canal
+        # posterior arch (pedicles + laminae) around the canal; at disc levels the facet joints and
+        # the lamina / spinous process of the vertebra above still show
+        if frac < 0.3 or frac > 0.85:
+            for sd in (-1, 1):
+                rr = ellipse_q(cv, sd * 16 * s, yc + 5 * s, 7 * s, 5.5 * s, 0.0, None, z)
+                if rr is not None:
+                    cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
+                    cv.paint(rr[0], rr[1] < 0.55, T.BONE_MARROW)
+            if frac < 0.2:
+                rr = bar_q(cv, (0.0, yc + 9 * s), (0.0, yc + (28 if lumbar else 24) * s), (4.0 if lumbar else 3.5) * s)
+                if rr is not None:
+                    cv.paint(rr[0], rr[1] < 1, T.BONE_CORTEX)
+                    cv.paint(rr[0], rr[1] < 0.5, T.BONE_MARROW)
         if 0.22 < frac < 0.97:
             r = ellipse_q(cv, 0.0, yc, 15 * s, 14 * s, 0.0, None, z)
             if r is not None:

@@ -163,7 +163,7 @@ def tissue_tables(patient, series) -> tuple[np.ndarray, np.ndarray, dict[str, fl
     # bone marrow and cartilage enhance slightly
     hu[T.BONE_MARROW] += 15 * gain * min(1.0, max(0.0, (tau - 20) / 40))
     # heterogeneous (arciform) spleen in arterial phase
-    extra["spleen_het"] = float(45 * gain * np.interp(tau_c, [18, 25, 40, 50, 60], [0.2, 1.0, 0.8, 0.3, 0.0]))
+    extra["spleen_het"] = float(36 * gain * np.interp(tau_c, [18, 25, 40, 50, 60], [0.2, 1.0, 0.8, 0.3, 0.0]))
     # mixing of enhanced renal-vein blood with unenhanced infrarenal blood in the IVC
     extra["ivc_mix"] = float(35 * gain * np.interp(tau, [30, 50, 75, 110, 150], [0, 1, 0.8, 0.3, 0]))
     extra["bladder_contrast"] = float(np.clip(np.interp(tau, [150, 240, 600], [0.0, 0.15, 0.45]) * patient.excretion_factor, 0, 0.8))

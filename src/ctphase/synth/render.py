@@ -152,8 +152,8 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
             hu[m] += F32(extra["ivc_mix"]) * tx[..., 2][m]
     m = lab == T.FECES
     if m.any():
-        v = F32(0.45) * tx[..., 0] + tx[..., 1]
-        bub = m & (v > 1.5)
+        v = F32(0.6) * tx[..., 0] + tx[..., 1] - F32(0.5) * tx[..., 2]  # irregular gas bubbles of mixed size
+        bub = m & (v > 1.6)
         hu[bub] = F32(-900) + F32(80) * tx[..., 0][bub]
     m = lab == T.LIVER
     if m.any():
