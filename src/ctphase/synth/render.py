@@ -169,13 +169,13 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
             t3 = tx[:r1, :, 3]
             t1 = tx[:r1, :, 1]
             k = F32(12.0 / dens)
-            cand = (np.abs(t3) < F32(1.0) / k) | (t1 > F32(2.2))
+            cand = (np.abs(t3) < F32(1.0) / k) | (t1 > F32(2.5))
             cand &= lab[:r1] == T.FAT_VISCERAL
             if cand.any():
                 rr, cc = np.nonzero(cand)
                 b3, b1, b0 = t3[rr, cc], t1[rr, cc], tx[rr, cc, 2]
                 w = np.maximum(F32(0.0), F32(1.0) - np.abs(b3) * k) * (b0 > F32(-0.35))
-                w = np.maximum(w, np.clip((b1 - F32(2.2)) * F32(2.5), 0, 1))
+                w = np.maximum(w, np.clip((b1 - F32(2.5)) * F32(3.0), 0, 1))
                 blood = np.where(b0 > F32(0.4), lut[T.ARTERY], lut[T.PORTAL_VEIN]) - lut[T.FAT_VISCERAL]
                 hu[rr, cc] += w * blood.astype(F32)
     # thin fibrous septa in subcutaneous fat (level lines of the coarse field)
