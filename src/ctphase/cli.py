@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .errors import CTPhaseError, InputError
+from .fileio import write_atomic
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 
 app = typer.Typer(
@@ -149,13 +150,12 @@ def predict(
 
 def _write_new(path: Path, text: str, overwrite: bool) -> None:
     """Write ``text`` to ``path`` atomically; refuse to replace an existing file unless ``overwrite``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
     if path.exists() and not overwrite:
-        tmp.unlink()
         fail(f"{path} exists; choose another --output or pass --overwrite", 2)
-    tmp.replace(path)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", 1)
 
 
 # --- models and export (ctphase.models) -------------------------------------------------------

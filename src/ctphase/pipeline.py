@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .errors import CTPhaseError, ModelNotAvailableError
 from .io.volume import Series, Skipped

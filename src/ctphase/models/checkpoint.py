@@ -39,13 +39,13 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, ConfigError
+from ..fileio import atomic_path
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
 from .registry import ARCHITECTURES, resolve_arch
@@ -286,21 +286,12 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         metadata["onnx_sha256"] = hashlib.sha256(ckpt.onnx).hexdigest()
         metadata["onnx_source_sha256"] = source or ckpt.sha256
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
     except OSError as exc:
         msg = f"cannot write checkpoint {path}: {exc}"
         raise CheckpointError(msg) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     logger.info("saved checkpoint %s (%s, sha256 %s)", path, ckpt.arch, ckpt.sha256[:12])
     return path
 

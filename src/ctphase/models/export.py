@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
+from ..fileio import write_atomic
 from .checkpoint import Checkpoint, build_model
 
 logger = logging.getLogger(__name__)
@@ -202,23 +203,11 @@ def export_onnx(
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
+        write_atomic(path, data)
     except OSError as exc:
         msg = f"cannot write {path}: {exc}"
         raise CheckpointError(msg) from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
 
 
 def embed_onnx(ckpt: Checkpoint, opset: int = DEFAULT_OPSET, *, exporter: str = "auto", verify: bool = True) -> Checkpoint:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from . import textures
 from .shapes import F32, Canvas, Chain, Tube, Wobble, bar_q, ellipse_q, ellipsoid_tube, segment_q, superellipse_q
 from .tissues import Tissue as T
 
@@ -389,7 +388,6 @@ class Anatomy:
             tex: the full ``(h, w, 4)`` texture stack on the canvas (intrahepatic vessel network).
         """
         self._tex = tex
-        p, s = self.p, self.s
         cv.lab[:] = T.AIR
         self._table(cv, z)
         if z > self.z_neck:
@@ -593,7 +591,7 @@ class Anatomy:
                 cv.paint_if(r[0], r[1] < 1, T.MUSCLE, (T.FAT_VISCERAL, T.MUSCLE, T.FAT_SC))
 
     def _abdomen(self, cv: Canvas, z: float, below: np.ndarray, bladder_contrast: float) -> None:
-        p, s, h = self.p, self.s, self.h
+        s, h = self.s, self.h
         soft = (T.FAT_VISCERAL,)
         # liver
         for t in self.liver:
@@ -960,7 +958,7 @@ class Anatomy:
             fem = self.femur[i]
             _, p0, p1, _, _ = next(iter(fem.segments(-430 * self.h)), (0, fem.pts[-2], fem.pts[-1], 0, 0))
             t = np.clip((z - p0[2]) / (p1[2] - p0[2] + 1e-9), 0, 1)
-            fx, fy = p0[0] + t * (p1[0] - p0[0]), p0[1] + t * (p1[1] - p0[1])
+            fx = p0[0] + t * (p1[0] - p0[0])
             lx = sd * (max(abs(fx) - 20 * s, 62 * s + 0.6 * p.sc_fat_mm))
             R = (78 * s - 6 * s * min(depth, 3)) * (1 + 0.12 * (p.sex == "F"))
             r = ellipse_q(cv, lx, 5 * s, R + p.sc_fat_mm, R * 0.92 + p.sc_fat_mm, 0.0, self.body_wob, z)
