@@ -165,14 +165,15 @@ def test_cli_bad_arguments(tmp_path: Path, args: list[str], message: str) -> Non
     assert "Traceback" not in res.output
 
 
-def test_cli_writes_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctphase.synth.dataset as dataset
-
-    orig = dataset.generate_dataset
-    monkeypatch.setattr(dataset, "generate_dataset", lambda *a, **k: orig(*a, **{**k, "max_slices": 4}))
+def test_cli_writes_dataset(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "1", "--matrix", "32",
-                                   "--phases", "arterial,venous", "--seed", "3"])
+                                   "--phases", "arterial,venous", "--seed", "3", "--max-slices", "4",
+                                   "--first-patient", "200000"])
     assert res.exit_code == 0, res.output
-    assert [r["label"] for r in _rows(tmp_path / "o")] == ["arterial", "venous"]
+    rows = _rows(tmp_path / "o")
+    assert [r["label"] for r in rows] == ["arterial", "venous"]
+    assert {r["patient_id"] for r in rows} == {"SYNTH200001"}
+    for r in rows:
+        assert len(list((tmp_path / "o" / r["path"]).iterdir())) <= 4
     res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "1"])
     assert res.exit_code == 2 and "not empty" in res.output

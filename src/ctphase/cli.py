@@ -454,6 +454,10 @@ def synth(
     phases: str = typer.Option("non_contrast,arterial,venous,other", "--phases", help="Comma-separated phases, one series each."),
     fmt: str = typer.Option("dicom", "--format", help="dicom or nifti."),
     matrix: int = typer.Option(512, "--matrix", help="Image matrix (pixels)."),
+    first_patient: int = typer.Option(
+        0, "--first-patient", min=0, help="Index of the first patient (e.g. 200000 for a test set clear of training patients)."
+    ),
+    max_slices: int = typer.Option(400, "--max-slices", min=2, help="Widen the slice spacing of thin-slice series above N slices."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous ctphase synth output in --out."),
 ) -> None:
     """Write synthetic multiphase abdominal CT studies plus manifest.csv and JSON records."""
@@ -465,6 +469,7 @@ def synth(
             task = progress.add_task("Rendering series", total=None)
             manifest = generate_dataset(
                 out, patients, seed=seed, phases=phase_list, fmt=fmt.lower(), matrix=matrix, overwrite=overwrite,
+                max_slices=max_slices, first_patient=first_patient,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except CTPhaseError as exc:
