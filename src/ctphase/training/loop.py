@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
+from ..fileio import atomic_path, write_atomic
 from ..phases import PHASE_NAMES
 from ..preprocessing import PAPER_WINDOW, Preprocessing
 from .datasets import (
@@ -58,6 +59,8 @@ from .manifest import Manifest, read_manifest, split_by_patient
 logger = logging.getLogger(__name__)
 
 SYNTH = "synth"
+RUN_FILES = ("config.json", "metrics.json", "last.safetensors", "last_state.pt", "best.safetensors")
+"""Files a training run writes into its run directory."""
 LOSSES = ("bce", "ce")
 EventCallback = Callable[[str, dict[str, Any]], None]
 
@@ -522,12 +525,17 @@ def _label_counts(records: Sequence[Any]) -> dict[str, int]:
 
 
 def _check_disjoint(train: Sequence[Any], val: Sequence[Any], tpath: str, vpath: str) -> None:
+    """Refuse validation data that shares a patient/study group or a series/image path with training.
+
+    The message names manifest lines, never the patient identifiers themselves.
+    """
     tg = {r.group for r in train if not r.group.startswith("path:")}
-    both = sorted(tg & {r.group for r in val})
-    if both:
+    tp = {Path(r.path).resolve() for r in train}
+    shared = [r for r in val if r.group in tg or Path(r.path).resolve() in tp]
+    if shared:
         raise ConfigError(
-            f"{len(both)} patient/study group(s) appear in both {tpath} and {vpath} (e.g. {both[0]}); "
-            "validation must be patient-disjoint"
+            f"{len(shared)} record(s) of {vpath} share a patient, study or path with {tpath} "
+            f"(e.g. line {shared[0].line}); validation must be patient-disjoint"
         )
 
 
@@ -563,9 +571,7 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _resolve_config(config: TrainConfig) -> tuple[TrainConfig, Path, bool]:
@@ -574,7 +580,10 @@ def _resolve_config(config: TrainConfig) -> tuple[TrainConfig, Path, bool]:
         cfg_file = run / "config.json"
         if not cfg_file.is_file():
             raise ConfigError(f"cannot resume {run}: no config.json there (is it a ctphase training run directory?)")
-        saved = TrainConfig.from_dict(json.loads(cfg_file.read_text()))
+        try:
+            saved = TrainConfig.from_dict(json.loads(cfg_file.read_text()))
+        except (OSError, ValueError, TypeError) as exc:  # unreadable, not JSON, or wrong field types
+            raise ConfigError(f"cannot resume {run}: config.json is unreadable or damaged ({exc})") from None
         saved.epochs = config.epochs
         saved.num_workers = config.num_workers
         saved.device = config.device
@@ -583,7 +592,7 @@ def _resolve_config(config: TrainConfig) -> tuple[TrainConfig, Path, bool]:
         saved.resume = str(run)
         return saved, run, True
     out = Path(config.out)
-    if (out / "config.json").exists() or (out / "last.safetensors").exists():
+    if any((out / name).exists() for name in RUN_FILES):  # never overwrite another run's files
         raise ConfigError(f"{out} already holds a training run; continue it with --resume {out} or choose another --out")
     return config, out, False
 
@@ -613,9 +622,12 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
     np.random.seed(derive_seed(cfg.seed, "np") % 2**32)
 
     data = _build_data(cfg, pp)
-    run.mkdir(parents=True, exist_ok=True)
-    if not resuming:
-        _write_json(run / "config.json", cfg.to_dict())
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        if not resuming:
+            _write_json(run / "config.json", cfg.to_dict())
+    except OSError as exc:
+        raise ConfigError(f"cannot write the run directory {run}: {exc.strerror or exc}; choose another --out") from None
 
     model = create_model(cfg.arch, num_classes=len(PHASE_NAMES), in_chans=pp.channels)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -638,14 +650,17 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
             raise CheckpointError(f"cannot resume {run}: last.safetensors or last_state.pt is missing")
         model.load_state_dict(_load_weights(run / "last.safetensors"))
         model = model.to(device=device, memory_format=memory_format)
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch = int(state["epoch"]) + 1
-        best_score = (float(state["best_scan_f1"]), float(state["best_slice_f1"]))
-        slices_seen = int(state["slices_seen"])
+        try:
+            state = torch.load(state_file, map_location="cpu", weights_only=True)
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            start_epoch = int(state["epoch"]) + 1
+            best_score = (float(state["best_scan_f1"]), float(state["best_slice_f1"]))
+            slices_seen = int(state["slices_seen"])
+        except Exception as exc:  # noqa: BLE001 - torch.load/unpickling and load_state_dict raise many types
+            raise CheckpointError(f"cannot resume {run}: last_state.pt is unreadable or does not fit this run ({exc})") from None
         if (run / "metrics.json").is_file():
             history = json.loads((run / "metrics.json").read_text()).get("epochs", [])[:start_epoch]
 
@@ -745,9 +760,8 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
             "best_slice_f1": best_score[1],
             "slices_seen": slices_seen,
         }
-        tmp = run / ".last_state.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(run / "last_state.pt")
+        with atomic_path(run / "last_state.pt") as tmp:
+            torch.save(state, tmp)
         best_row = max(history, key=lambda r: (r.get("val_scan_f1", -1.0), r.get("val_slice_f1", -1.0)))
         _write_json(run / "metrics.json", {"epochs": history, "best_epoch": best_row["epoch"], "data": meta["data"]})
         emit("epoch", row)
