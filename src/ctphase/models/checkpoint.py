@@ -370,6 +370,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, json.JSONDecodeError) as exc:
         msg = f"{path} has a damaged ctphase header ({exc}); the file is corrupt, restore it from its source"
         raise CheckpointError(msg) from exc
+    if not isinstance(config, dict) or not isinstance(stored_sha, str):
+        msg = f"{path} has a damaged ctphase header (config is not a JSON object); restore it from its source"
+        raise CheckpointError(msg)
     if hashlib.sha256(meta_json.encode("utf-8")).hexdigest() != metadata.get("meta_sha256"):
         msg = f"{path}: meta does not match meta_sha256; the file was edited or is corrupt"
         raise CheckpointError(msg)
@@ -407,7 +410,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             onnx=onnx_bytes,
             output_activation=config.get("output_activation", "softmax"),
         )
-    except (ConfigError, KeyError, TypeError) as exc:
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
         msg = f"{path} has an invalid configuration: {exc}"
         raise CheckpointError(msg) from exc
     ckpt._sha256.append(stored_sha)
