@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..fileio import write_atomic
 from . import plots
 
 METRICS_JSON = "metrics.json"
@@ -242,11 +243,15 @@ def write_report(results: Mapping[str, Any], out_dir: str | Path, *, figures: bo
     if out.exists() and not out.is_dir():
         msg = f"output folder {out} exists and is not a folder; choose another --out"
         raise ConfigError(msg)
-    out.mkdir(parents=True, exist_ok=True)
     res = dict(results)
-    res["plots"] = _write_plots(results, out, list(results["class_names"])) if figures else dict(results.get("plots") or {})
     json_path = out / METRICS_JSON
-    json_path.write_text(json.dumps(to_jsonable(res), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     md_path = out / REPORT_MD
-    md_path.write_text(render_markdown(res), encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        res["plots"] = _write_plots(results, out, list(results["class_names"])) if figures else dict(results.get("plots") or {})
+        write_atomic(json_path, json.dumps(to_jsonable(res), indent=2, allow_nan=False) + "\n")
+        write_atomic(md_path, render_markdown(res))
+    except OSError as exc:
+        msg = f"cannot write the report into {out}: {exc.strerror or exc}; choose another --out"
+        raise ConfigError(msg) from None
     return json_path, md_path
