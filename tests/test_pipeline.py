@@ -180,3 +180,16 @@ def test_cli_nothing_found(tmp_path, checkpoint):
     res = runner.invoke(app, ["predict", str(tmp_path / "empty"), "--model", str(checkpoint), "-f", "json"])
     assert res.exit_code == 2
     assert json.loads(res.stdout)["summary"]["ok"] == 0
+
+
+def test_cli_error_messages_are_not_read_as_markup(tmp_path, checkpoint):
+    odd = tmp_path / "[bold]scan[red]"
+    res = runner.invoke(app, ["predict", str(odd), "--model", str(checkpoint)])
+    assert res.exit_code == 2
+    assert "[bold]scan[red]" in res.output
+
+
+def test_strict_mode_stops_at_first_broken_series(corpus, checkpoint):
+    res = runner.invoke(app, ["predict", str(corpus / "broken"), "--model", str(checkpoint), "--strict"])
+    assert res.exit_code == 1
+    assert "truncated" in res.output and "Traceback" not in res.output

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
 from .errors import CTPhaseError, InputError
 from .fileio import write_atomic
+from .preprocessing import PAPER_WINDOW
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 
 app = typer.Typer(
@@ -45,7 +47,7 @@ class Device(str, Enum):
 
 def fail(message: str, code: int = 1) -> None:
     """Print ``error: message`` on stderr and exit with ``code`` (no traceback)."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -128,9 +130,9 @@ def predict(
                 strict=strict,
                 on_progress=on_progress,
             )
-        except CTPhaseError as exc:
+        except (CTPhaseError, OSError) as exc:
             # a broken input under --strict is a failure (1); a bad option or model is a usage error (2)
-            fail(str(exc), 1 if isinstance(exc, InputError) else 2)
+            fail(str(exc), 1 if isinstance(exc, (InputError, OSError)) else 2)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
     if fmt is OutputFormat.table:
@@ -191,8 +193,6 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Export a checkpoint to ONNX: a standalone .onnx file and/or a checkpoint that embeds it."""
-    from rich.markup import escape
-
     if onnx_out is None and embed is None:
         raise typer.BadParameter("give --onnx OUT.onnx and/or --embed OUT.safetensors", param_hint="--onnx/--embed")
     for out in (onnx_out, embed):
@@ -213,11 +213,11 @@ def export_cmd(
 
             save_checkpoint(replace(ckpt, onnx=data), embed)
             typer.echo(f"wrote {embed} (checkpoint with embedded ONNX, sha256 {ckpt.sha256[:12]})")
-    except CTPhaseError as exc:
+    except (CTPhaseError, OSError) as exc:
         from .errors import ConfigError
 
         # a bad option combination is a usage error (2); an unusable model or a failed export is 1
-        fail(escape(str(exc)), 2 if isinstance(exc, ConfigError) else 1)
+        fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def train(
         out=str(out or resume),
         arch=arch,
         size=size,
-        windows=[_parse_window(w) for w in window] if window else [(50.0, 400.0)],
+        windows=[_parse_window(w) for w in window] if window else [PAPER_WINDOW],
         epochs=epochs if epochs is not None else 15,
         batch_size=batch_size,
         lr=lr,
@@ -354,8 +354,8 @@ def train(
 
         try:
             run = run_training(cfg, on_event=on_event)
-        except CTPhaseError as exc:
-            fail(str(exc), 1 if isinstance(exc, InputError) else 2)
+        except (CTPhaseError, OSError) as exc:
+            fail(str(exc), 1 if isinstance(exc, (InputError, OSError)) else 2)
     console.print(f"done: {run / 'best.safetensors'}")
 
 
@@ -433,8 +433,8 @@ def evaluate(
                 arguments=arguments,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except CTPhaseError as exc:
-        fail(str(exc), 1 if isinstance(exc, InputError) else 2)
+    except (CTPhaseError, OSError) as exc:
+        fail(str(exc), 1 if isinstance(exc, (InputError, OSError)) else 2)
     scan = results["scan_level"]["metrics"]
     sl = results["slice_level"]["metrics"]
     console.print(
@@ -472,6 +472,6 @@ def synth(
                 max_slices=max_slices, first_patient=first_patient,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except CTPhaseError as exc:
-        fail(str(exc), 2)
+    except (CTPhaseError, OSError) as exc:
+        fail(str(exc), 1 if isinstance(exc, OSError) else 2)
     console.print(f"wrote {manifest}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .errors import CTPhaseError, ModelNotAvailableError
+from .errors import CTPhaseError, ModelNotAvailableError, SeriesError
 from .io.volume import Series, Skipped
 from .phases import PHASE_NAMES
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, sample_slices, series_seed
@@ -132,10 +132,12 @@ def predict_series(
 
 
 def _from_skipped(s: Skipped) -> ScanPrediction:
+    from .io.nifti import is_nifti_path
+
     return ScanPrediction(
         series_id=s.series_id,
         path=s.path,
-        source="dicom" if s.series_uid else "file",
+        source="dicom" if s.series_uid else "nifti" if is_nifti_path(s.path) else "file",
         status=STATUS_ERROR if s.kind == "error" else STATUS_SKIPPED,
         study_uid=s.study_uid,
         series_uid=s.series_uid,
@@ -178,7 +180,9 @@ def iter_classify(
             yield predict_series(s, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed)
         except Exception as exc:  # one bad series never stops the others
             if strict:
-                raise
+                if isinstance(exc, CTPhaseError):
+                    raise
+                raise SeriesError(f"unexpected error: {type(exc).__name__}: {exc}", s.path) from exc
             logger.debug("series %s failed", s.series_id, exc_info=True)
             yield _failed(s, exc, getattr(classifier, "sha256", None))
 

@@ -14,8 +14,6 @@ from . import __version__
 from .phases import PHASE_NAMES
 from .pipeline import ScanPrediction, summarize
 
-FORMATS = ("table", "json", "csv")
-
 CSV_COLUMNS = (
     ["series_id", "status", "label", "confidence", "n_slices", "n_sampled"]
     + [f"vote_{n}" for n in PHASE_NAMES]
