@@ -72,6 +72,31 @@ def _onnxruntime_available() -> bool:
     return True
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; checks ``"cpu"``, ``"cuda"`` and ``"cuda:N"``.
+
+    Raises:
+        ConfigError: naming the bad device, or CUDA requested where none is available.
+    """
+    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+        msg = f"device {device!r} must be one of {', '.join(DEVICES)} (or cuda:N)"
+        raise ConfigError(msg)
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            msg = f"device {device!r} requested but CUDA is not available (no GPU or a CPU-only torch build); use device='cpu' or 'auto'"
+            raise ConfigError(msg)
+        if ":" in device:
+            index = device.split(":", 1)[1]
+            if not index.isdigit() or int(index) >= torch.cuda.device_count():
+                msg = f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)"
+                raise ConfigError(msg)
+    return device
+
+
 class Classifier:
     """Classify preprocessed slices with a checkpoint's network.
 
@@ -123,7 +148,7 @@ class Classifier:
         self.sha256: str = checkpoint.sha256
         self.batch_size = batch_size
         self.threads = threads
-        self.device: str = self._resolve_device(device)
+        self.device: str = resolve_device(device)
         self.engine: str = self._resolve_engine(engine)
         # column j of the output = network output perm[j]
         self._perm = np.array([checkpoint.class_names.index(n) for n in PHASE_NAMES])
@@ -137,26 +162,6 @@ class Classifier:
         logger.debug("classifier %s on %s/%s", checkpoint.arch, self.engine, self.device)
 
     # -- set-up -----------------------------------------------------------------------------
-    @staticmethod
-    def _resolve_device(device: str) -> str:
-        if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
-            msg = f"device {device!r} must be one of {', '.join(DEVICES)} (or cuda:N)"
-            raise ConfigError(msg)
-        import torch
-
-        if device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda"):
-            if not torch.cuda.is_available():
-                msg = f"device {device!r} requested but CUDA is not available (no GPU or a CPU-only torch build); use device='cpu' or 'auto'"
-                raise ConfigError(msg)
-            if ":" in device:
-                index = device.split(":", 1)[1]
-                if not index.isdigit() or int(index) >= torch.cuda.device_count():
-                    msg = f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)"
-                    raise ConfigError(msg)
-        return device
-
     def _resolve_engine(self, engine: str) -> str:
         has_ort = _onnxruntime_available()
         has_onnx = self.checkpoint.onnx is not None

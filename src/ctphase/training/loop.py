@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_path, write_atomic
+from ..inference import activate, resolve_device
 from ..phases import PHASE_NAMES
 from ..preprocessing import PAPER_WINDOW, Preprocessing
 from .datasets import (
@@ -227,19 +228,6 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_factor: float 
     return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda requested but CUDA is not available; use --device cpu")
-    return dev
-
-
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "off" or device.type != "cuda":
         return None
@@ -272,15 +260,6 @@ class PhaseLoss(nn.Module):
 def output_activation(loss: str) -> str:
     """Activation that turns logits into probabilities for a model trained with ``loss``."""
     return "sigmoid" if loss == "bce" else "softmax"
-
-
-def to_probs(logits: torch.Tensor, activation: str) -> torch.Tensor:
-    """``(N, K)`` logits -> probabilities (sigmoid outputs are renormalised to sum to 1)."""
-    logits = logits.float()
-    if activation == "sigmoid":
-        p = torch.sigmoid(logits)
-        return p / p.sum(dim=1, keepdim=True).clamp_min(1e-12)
-    return torch.softmax(logits, dim=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +350,7 @@ def predict_probs(
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(xb)
-        out.append(to_probs(logits, activation).cpu().numpy().astype(np.float64))
+        out.append(activate(logits.float().cpu().numpy(), activation).astype(np.float64))
     return np.concatenate(out) if out else np.zeros((0, len(PHASE_NAMES)))
 
 
@@ -614,7 +593,7 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
     cfg, run, resuming = _resolve_config(config)
     cfg.check()
     emit = on_event or (lambda kind, data: None)
-    device = resolve_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     pp = cfg.preprocessing()
