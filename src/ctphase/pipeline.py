@@ -111,14 +111,8 @@ def predict_series(
     vote = majority_vote(probs)
     names = list(PHASE_NAMES)
     return ScanPrediction(
-        series_id=series.series_id,
-        path=series.path,
-        source=series.source,
+        **_identity(series),
         status=STATUS_OK,
-        study_uid=series.study_uid,
-        series_uid=series.series_uid,
-        acquisition=series.acquisition,
-        n_slices=series.n_slices,
         sampled_indices=[int(i) for i in indices],
         label=names[vote.label],
         vote_fractions={n: round(float(v), 6) for n, v in zip(names, vote.fractions)},
@@ -127,8 +121,21 @@ def predict_series(
         tie=vote.tie,
         timings={"read": t_read, "preprocess": t_pre, "model": t_model},
         model_sha256=classifier.sha256,
-        warnings=list(series.warnings),
     )
+
+
+def _identity(series: Series) -> dict[str, Any]:
+    """The fields of a ScanPrediction that describe the series itself."""
+    return {
+        "series_id": series.series_id,
+        "path": series.path,
+        "source": series.source,
+        "study_uid": series.study_uid,
+        "series_uid": series.series_uid,
+        "acquisition": series.acquisition,
+        "n_slices": series.n_slices,
+        "warnings": list(series.warnings),
+    }
 
 
 def _from_skipped(s: Skipped) -> ScanPrediction:
@@ -147,19 +154,7 @@ def _from_skipped(s: Skipped) -> ScanPrediction:
 
 def _failed(series: Series, exc: BaseException, sha: str | None) -> ScanPrediction:
     reason = str(exc) if isinstance(exc, CTPhaseError) else f"unexpected error: {type(exc).__name__}: {exc}"
-    return ScanPrediction(
-        series_id=series.series_id,
-        path=series.path,
-        source=series.source,
-        status=STATUS_ERROR,
-        study_uid=series.study_uid,
-        series_uid=series.series_uid,
-        acquisition=series.acquisition,
-        n_slices=series.n_slices,
-        model_sha256=sha,
-        warnings=list(series.warnings),
-        error=reason,
-    )
+    return ScanPrediction(**_identity(series), status=STATUS_ERROR, model_sha256=sha, error=reason)
 
 
 def iter_classify(
