@@ -39,6 +39,18 @@ class ManifestError(InputError, ConfigError):
     """A manifest cannot be read: names the file, line and column at fault."""
 
 
+def group_key(patient_id: str | None, study_id: str | None, fallback: str) -> str:
+    """Split key of a record: ``patient:ID``, else ``study:ID``, else ``fallback``.
+
+    Slices or series with the same key always land on the same side of a split.
+    """
+    if patient_id:
+        return f"patient:{patient_id}"
+    if study_id:
+        return f"study:{study_id}"
+    return fallback
+
+
 @dataclass(frozen=True)
 class SeriesRecord:
     """One labelled series of a series manifest.
@@ -62,11 +74,7 @@ class SeriesRecord:
     @property
     def group(self) -> str:
         """Split key: the patient, else the study, else the series path (it is its own group)."""
-        if self.patient_id:
-            return f"patient:{self.patient_id}"
-        if self.study_id:
-            return f"study:{self.study_id}"
-        return f"path:{self.path}"
+        return group_key(self.patient_id, self.study_id, f"path:{self.path}")
 
     @property
     def scan_key(self) -> str:
@@ -96,11 +104,7 @@ class SliceRecord:
     @property
     def group(self) -> str:
         """Split key: the patient, else the study, else the series."""
-        if self.patient_id:
-            return f"patient:{self.patient_id}"
-        if self.study_id:
-            return f"study:{self.study_id}"
-        return f"series:{self.series_id}"
+        return group_key(self.patient_id, self.study_id, f"series:{self.series_id}")
 
     @property
     def scan_key(self) -> str:
