@@ -475,3 +475,77 @@ def synth(
     except (CTPhaseError, OSError) as exc:
         fail(str(exc), 1 if isinstance(exc, OSError) else 2)
     console.print(f"wrote {manifest}")
+
+
+bench_app = typer.Typer(
+    help="Rerun the reference paper's experiments (architectures, input size, per-class CIs, sampling rate, "
+    "3DSE/CD-GAN/header baselines, external validation) and write docs/results.md.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+_REALDATA_DEFAULT = Path("../shared/realdata")
+
+
+@bench_app.command("run")
+def bench_run(
+    experiments: list[str] = typer.Argument(..., help="Experiments to run, or 'all': architectures, input-size, "
+                                            "per-class, sampling, baselines, header, external."),
+    work: Path = typer.Option(Path("runs/bench"), "--work", help="Folder for data, models and results (resumable)."),
+    scale: str = typer.Option("cpu", "--scale", help="cpu (under 2 h on 2 CPU cores) or tiny (seconds; for tests)."),
+    realdata: Path = typer.Option(_REALDATA_DEFAULT, "--realdata", help="Real series for 'external' (labels.csv + folders)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of training and slice draws."),
+) -> None:
+    """Run experiments of the paper on ctphase's benchmark data; results go to WORK/results/NAME.{json,md}.
+
+    Trained models are kept in WORK/models and shared by the experiments: a stopped run resumes.
+    """
+    from .bench.data import get_scale
+    from .bench.experiments import EXPERIMENTS, Bench
+
+    names = list(EXPERIMENTS) if experiments == ["all"] else experiments
+    bad = [n for n in names if n not in EXPERIMENTS]
+    if bad:
+        fail(f"unknown experiment {', '.join(bad)}; choose from {', '.join(EXPERIMENTS)} or all", 2)
+    command = "ctphase bench run " + " ".join(sys.argv[sys.argv.index("run") + 1 :]) if "run" in sys.argv else None
+    failed = []
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def tick(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = progress.add_task(task, total=total)
+                if not console.is_terminal:
+                    console.print(f"{task} ...", highlight=False)
+            progress.update(tasks[task], completed=done, total=total)
+
+        try:
+            bench = Bench(work, get_scale(scale), realdata=realdata, progress=tick, seed=seed)
+        except (CTPhaseError, OSError) as exc:
+            fail(str(exc), 2)
+        for name in names:
+            try:
+                res, _ = bench.run(name, command=command if len(names) == 1 else f"ctphase bench run {name} --work "
+                                   f"{work} --scale {scale}")
+            except (CTPhaseError, OSError) as exc:
+                console.print(f"[bold red]error:[/] {name}: {escape(str(exc))}", highlight=False, soft_wrap=True)
+                failed.append(name)
+                continue
+            console.print(f"{name}: done in {res['seconds'] / 60:.1f} min -> {work / 'results' / (name + '.md')}",
+                          highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@bench_app.command("report")
+def bench_report(
+    work: Path = typer.Option(Path("runs/bench"), "--work", help="The folder given to `ctphase bench run`."),
+    out: Path = typer.Option(Path("docs/results.md"), "--out", "-o", help="Markdown file to write (figures go beside it)."),
+) -> None:
+    """Collect the finished experiments of WORK into one markdown document with the commands that made it."""
+    from .bench.report import write_report
+
+    try:
+        path = write_report(work, out)
+    except (CTPhaseError, OSError) as exc:
+        fail(str(exc), 2)
+    console.print(f"wrote {path}")
