@@ -432,8 +432,26 @@ class Bench:
             return {"total": t3 - t0, "read": t1 - t0, "preprocess": t2 - t1, "model": t3 - t2}
 
         labels = list(keys)
-        timing = self._time_methods({labels[0]: slice_method(key2d, 3), labels[1]: slice_method("cdgan@128", 1),
-                                     labels[2]: run_3dse})
+        methods = {labels[0]: slice_method(key2d, 3), labels[1]: slice_method("cdgan@128", 1), labels[2]: run_3dse}
+        product = self._bundled_default()
+        if product is not None:
+            clf, product_eval = product
+            label_p = "ctphase bundled model (MobileNetV3-small/160, ONNX Runtime), R=30%"
+            evals[label_p] = product_eval
+            keys[label_p] = "bundled default"
+            labels.append(label_p)
+
+            def run_product(path: Path, seed: int) -> dict[str, float]:
+                from ..pipeline import predict_series
+
+                t0 = time.perf_counter()
+                pred = predict_series(load_series(path, min_slices=1), clf, sample_rate=SAMPLE_RATE, seed=seed)
+                t = pred.timings
+                return {"total": time.perf_counter() - t0, "read": time.perf_counter() - t0 - t["preprocess"] - t["model"],
+                        "preprocess": t["preprocess"], "model": t["model"]}
+
+            methods[label_p] = run_product
+        timing = self._time_methods(methods)
         n_timing = self.scale.timing_slices
         ref = timing[labels[0]]["total"]
         rows, res = [], {}
@@ -441,17 +459,41 @@ class Bench:
             ev, t = evals[label], timing[label]
             res[label] = {"model": keys[label], "scan_f1_ci": ev["scan_level"]["ci"]["macro"]["f1"],
                           "scan_accuracy": ev["scan_level"]["metrics"]["accuracy"], "timing": t,
-                          "train": self.model(keys[label])["train"]}
+                          "train": self.model(keys[label])["train"] if keys[label] != "bundled default" else None}
             rows.append([label, _ci(ev["scan_level"]["ci"]["macro"]["f1"]), _f(ev["scan_level"]["metrics"]["accuracy"]),
                          f"{t['total']:.3f}", f"{t['read']:.3f}", f"{t['preprocess']:.3f}", f"{t['model']:.3f}",
                          f"{t['total'] / ref:.2f}"])
         md = (f"Scan-level F1 on the {len(self.scans('test'))} test series; time per scan = median over "
               f"{self.scale.timing_repeats} passes over {len(_rows(self.manifest('timing')))} full-length "
               f"{self.scale.timing_matrix}x{self.scale.timing_matrix} series of up to {n_timing} slices, read from DICOM "
-              f"(eager PyTorch, {torch.get_num_threads()} threads, batch 16, after one warm-up pass).\n\n")
+              f"(eager PyTorch, {torch.get_num_threads()} threads, batch 16, after one warm-up pass; 'read' includes "
+              "discovering the series and parsing its headers). The last row is ctphase's shipped model through "
+              "`ctphase.pipeline` (trained much longer, on other synthetic patients), as a reference for the product, "
+              "not part of the paper's comparison.\n\n")
         md += _table(["method", "scan F1 [95% CI]", "accuracy", "s / scan", "read", "preprocess", "model",
                       "time vs 2D"], rows)
         return {"methods": res, "timing_series": n_timing}, md
+
+    def _bundled_default(self) -> tuple[Any, dict[str, Any]] | None:
+        """The shipped model as a :class:`Classifier` and its scan-level results on the test set (None if absent)."""
+        from ..evaluation.bootstrap import bootstrap_classification
+        from ..evaluation.metrics import classification_metrics
+        from ..inference import Classifier
+        from ..io import load_series
+        from ..models.checkpoint import default_checkpoint_path
+        from ..pipeline import predict_series
+
+        path = default_checkpoint_path()
+        if path is None:
+            return None
+        clf = Classifier(path)
+        test = self.scans("test")
+        pred = [predict_series(load_series(s.path, min_slices=1), clf, sample_rate=SAMPLE_RATE, seed=self.seed).label
+                for s in test]
+        y = [s.label for s in test]
+        ev = {"scan_level": {"metrics": classification_metrics(y, pred), "ci": bootstrap_classification(
+            y, pred, groups=[s.patient for s in test], n_resamples=self.scale.n_resamples, seed=self.seed)}}
+        return clf, ev
 
     def header(self) -> tuple[dict[str, Any], str]:
         """Header-only rules on the test studies (tags messy on purpose) next to the image model."""
