@@ -462,7 +462,8 @@ class Bench:
                           "train": self.model(keys[label])["train"] if keys[label] != "bundled default" else None}
             rows.append([label, _ci(ev["scan_level"]["ci"]["macro"]["f1"]), _f(ev["scan_level"]["metrics"]["accuracy"]),
                          f"{t['total']:.3f}", f"{t['read']:.3f}", f"{t['preprocess']:.3f}", f"{t['model']:.3f}",
-                         f"{t['total'] / ref:.2f}"])
+                         f"{t['total'] / ref:.2f}",
+                         "–" if res[label]["train"] is None else f"{res[label]['train']['seconds'] / 60:.1f}"])
         md = (f"Scan-level F1 on the {len(self.scans('test'))} test series; time per scan = median over "
               f"{self.scale.timing_repeats} passes over {len(_rows(self.manifest('timing')))} full-length "
               f"{self.scale.timing_matrix}x{self.scale.timing_matrix} series of up to {n_timing} slices, read from DICOM "
@@ -471,7 +472,7 @@ class Bench:
               "`ctphase.pipeline` (trained much longer, on other synthetic patients), as a reference for the product, "
               "not part of the paper's comparison.\n\n")
         md += _table(["method", "scan F1 [95% CI]", "accuracy", "s / scan", "read", "preprocess", "model",
-                      "time vs 2D"], rows)
+                      "time vs 2D", "train min"], rows)
         return {"methods": res, "timing_series": n_timing}, md
 
     def _bundled_default(self) -> tuple[Any, dict[str, Any]] | None:
