@@ -147,9 +147,13 @@ def test_per_class_and_sampling_use_the_chosen_model(tiny_run):
     assert pc["model"] == bench.chosen == "efficientnet_b2@48"
     cm = np.array(pc["scan_level"]["metrics"]["confusion_matrix"])
     assert cm.sum() == len(bench.scans("test")) == 4
-    assert (work / "results" / "figures" / "confusion_scan_level.png").stat().st_size > 1000
+    assert (work / "results" / "figures" / "confusion_efficientnet_b2_48_scan_level.png").stat().st_size > 1000
+    # the shipped model is evaluated on the same test series as a reference
+    assert pc["bundled"]["model"] == "bundled"
+    assert np.array(pc["bundled"]["scan_level"]["metrics"]["confusion_matrix"]).sum() == 4
     sw, md = out["sampling"]
-    assert "figures/sampling_sweep.png" in md
+    assert "figures/sampling_sweep_efficientnet_b2_48.png" in md
+    assert len(sw["bundled"]["sweep"]["per_rate"]) == len(sw["sweep"]["per_rate"])
     rates = [e["rate"] for e in sw["sweep"]["per_rate"]]
     assert rates[0] == 0.01 and rates[-1] == 1.0
     assert all(len(e["values"]) == bench.scale.sweep_repeats for e in sw["sweep"]["per_rate"])
@@ -188,8 +192,8 @@ def test_report_collects_every_experiment_and_copies_figures(tiny_run, tmp_path)
         assert title in text
     assert "ctphase bench run architectures" in text
     assert "## 7. External validation on real CT (paper Table 7)\n\nNot run." in text
-    assert (tmp_path / "docs" / FIGURES / "sampling_sweep.png").is_file()
-    assert f"]({FIGURES}/sampling_sweep.png)" in text
+    assert (tmp_path / "docs" / FIGURES / "sampling_sweep_efficientnet_b2_48.png").is_file()
+    assert f"]({FIGURES}/sampling_sweep_efficientnet_b2_48.png)" in text
 
 
 def test_finished_models_are_reused_not_retrained(tiny_run):

@@ -37,6 +37,8 @@ from .data import SPLITS, Scale, Scan, ensure_split, load_split, slice_arrays
 ARCHS = ("resnet18", "resnet34", "seresnet18", "resnext50", "efficientnet_b0", "efficientnet_b2", "ghostnet")
 """The paper's 2D CNNs (Table 3), in its order."""
 CHOSEN_ARCH = "efficientnet_b2"
+BUNDLED = "bundled"
+"""Model key of ctphase's shipped model (evaluated as a reference, never trained here)."""
 SAMPLE_RATE = 0.3
 EXPERIMENTS = ("architectures", "input-size", "per-class", "sampling", "baselines", "header", "external")
 PAPER = {
@@ -90,6 +92,7 @@ class Bench:
         self.seed = seed
         self._scans: dict[str, list[Scan]] = {}
         self._slices: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[str, Any] = {}
         self.work.mkdir(parents=True, exist_ok=True)
         meta = self.work / "scale.json"
         if meta.is_file():
@@ -174,6 +177,8 @@ class Bench:
 
         from . import trainers
 
+        if key == BUNDLED:
+            return self._bundled_probs()
         wpath, jpath, ppath = self._paths(key)
         if wpath.is_file() and jpath.is_file() and ppath.is_file():
             info = json.loads(jpath.read_text())
@@ -229,6 +234,27 @@ class Bench:
         write_atomic(jpath, json.dumps(info, indent=1))
         info["probs"] = per_scan
         return info
+
+    @staticmethod
+    def _bundled_path() -> Path | None:
+        from ..models.checkpoint import default_checkpoint_path
+
+        return default_checkpoint_path()
+
+    def _bundled_probs(self) -> dict[str, Any]:
+        """Probabilities of every test slice from the shipped model (its own preprocessing; nothing trained)."""
+        from ..inference import Classifier
+
+        if "bundled" not in self._cache:
+            path = self._bundled_path()
+            if path is None:
+                raise ConfigError("the bundled default model is not installed (ctphase/weights/default.safetensors)")
+            clf = Classifier(path)
+            t0 = time.perf_counter()
+            probs = [np.asarray(clf.predict_hu(s.hu)[0], np.float64) for s in self.scans("test")]
+            self._cache["bundled"] = {"key": BUNDLED, "train": None, "predict_seconds": time.perf_counter() - t0,
+                                      "n_test_inputs": sum(len(p) for p in probs), "probs": probs}
+        return self._cache["bundled"]
 
     def trained(self, key: str) -> Any:
         """The trained network of ``key`` (trains it first if needed), in eval mode."""
@@ -311,10 +337,21 @@ class Bench:
         return res, md
 
     def per_class(self) -> tuple[dict[str, Any], str]:
-        """Table 5: per-class precision/recall/F1 with patient-clustered bootstrap CIs, slice and scan level."""
+        """Table 5: per-class precision/recall/F1 with patient-clustered bootstrap CIs, slice and scan level.
+
+        For the chosen model, and for the shipped model on the same test set as a reference.
+        """
+        res, md = self._per_class_block(self.chosen)
+        if self._bundled_path() is not None:
+            ref, ref_md = self._per_class_block(BUNDLED)
+            res["bundled"] = ref
+            md += ("\n\n**Reference: ctphase's shipped model** (MobileNetV3-small, 160 px, 3 windows, trained for 78 min "
+                   "on other synthetic patients; not trained under this experiment's budget), same test series:\n\n" + ref_md)
+        return res, md
+
+    def _per_class_block(self, key: str) -> tuple[dict[str, Any], str]:
         from ..evaluation.plots import plot_confusion_matrix
 
-        key = self.chosen
         ev = self.evaluate(key)
         rows = []
         for name in [*PHASE_NAMES, "macro"]:
@@ -328,24 +365,32 @@ class Bench:
         md = f"Model: `{key}`; scan label = majority of R = 30% of the slices (seed {self.seed}).\n\n"
         md += _table(["class", "slice P", "slice R", "slice F1", "scan P", "scan R", "scan F1"], rows)
         figs = {}
+        tag = key.replace("@", "_")
         for level in ("slice_level", "scan_level"):
-            p = plot_confusion_matrix(ev[level]["metrics"]["confusion_matrix"], self.figure(f"confusion_{level}.png"),
+            p = plot_confusion_matrix(ev[level]["metrics"]["confusion_matrix"], self.figure(f"confusion_{tag}_{level}.png"),
                                       title=f"{key}, {level.replace('_', ' ')}")
             figs[level] = p.name
         md += "\n\nScan-level confusion matrix (rows: truth, columns: prediction):\n\n"
         cm = ev["scan_level"]["metrics"]["confusion_matrix"]
         md += _table(["", *PHASE_NAMES], [[PHASE_NAMES[i], *map(str, r)] for i, r in enumerate(cm)])
-        md += f"\n\n![scan-level confusion](figures/{figs['scan_level']})"
+        md += f"\n\n![scan-level confusion of {key}](figures/{figs['scan_level']})"
         res = {"model": key, "counts": ev["counts"], "slice_level": {"metrics": _drop_curves(ev["slice_level"]["metrics"]),
                "ci": ev["slice_level"]["ci"]}, "scan_level": {"metrics": _drop_curves(ev["scan_level"]["metrics"]),
                "ci": ev["scan_level"]["ci"]}, "figures": figs}
         return res, md
 
     def sampling(self) -> tuple[dict[str, Any], str]:
-        """Figure 7: scan-level macro F1 against R, ``Scale.sweep_repeats`` draws per R."""
+        """Figure 7: scan-level macro F1 against R, ``Scale.sweep_repeats`` draws per R (chosen and shipped model)."""
+        res, md = self._sampling_block(self.chosen)
+        if self._bundled_path() is not None:
+            ref, ref_md = self._sampling_block(BUNDLED)
+            res["bundled"] = ref
+            md += "\n\n**Reference: ctphase's shipped model**, same test series and draws:\n\n" + ref_md
+        return res, md
+
+    def _sampling_block(self, key: str) -> tuple[dict[str, Any], str]:
         from ..evaluation.plots import plot_sweep
 
-        key = self.chosen
         ev = self.evaluate(key, sweep=True)
         sw = ev["sweep"]
         rows = [[f"{100 * e['rate']:g}", f"{e['mean_slices']:.1f}", f"{e['mean']:.3f} ± {e['std']:.3f}",
@@ -355,8 +400,8 @@ class Bench:
         md = (f"Model: `{key}`; test series of {n} slices; {sw['repeats']} independent draws per R "
               "(at least 1 slice per scan).\n\n")
         md += _table(["R (%)", "slices voted", "macro F1 mean ± std", "min – max", "95% CI (draw 0)", "accuracy"], rows)
-        p = plot_sweep(sw, self.figure("sampling_sweep.png"), title=f"{key}: scan F1 vs R")
-        md += f"\n\n![sampling sweep](figures/{p.name})"
+        p = plot_sweep(sw, self.figure(f"sampling_sweep_{key.replace('@', '_')}.png"), title=f"{key}: scan F1 vs R")
+        md += f"\n\n![sampling sweep of {key}](figures/{p.name})"
         return {"model": key, "sweep": sw}, md
 
     def _time_methods(self, methods: dict[str, Callable[[Path, int], dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -481,10 +526,9 @@ class Bench:
         from ..evaluation.metrics import classification_metrics
         from ..inference import Classifier
         from ..io import load_series
-        from ..models.checkpoint import default_checkpoint_path
         from ..pipeline import predict_series
 
-        path = default_checkpoint_path()
+        path = self._bundled_path()
         if path is None:
             return None
         clf = Classifier(path)

@@ -42,6 +42,13 @@ def _summary(res: dict[str, dict[str, Any]]) -> list[str]:
                      f"{sl['estimate']:.3f} [{sl['low']:.3f}, {sl['high']:.3f}]", pc["model"]))
         rows.append(("scan-level macro F1, R=30%", f"{PAPER['scan_f1_r30']:.2f}",
                      f"{sc['estimate']:.3f} [{sc['low']:.3f}, {sc['high']:.3f}]", pc["model"]))
+        ref = pc.get("bundled")
+        if ref:
+            for level, label, paper in (("slice_level", "slice-level", "slice_f1"), ("scan_level", "scan-level", "scan_f1_r30")):
+                f1 = ref[level]["ci"]["macro"]["f1"]
+                rows.append((f"{label} macro F1, shipped model", f"{PAPER[paper]:.2f}",
+                             f"{f1['estimate']:.3f} [{f1['low']:.3f}, {f1['high']:.3f}]",
+                             "MobileNetV3-small/160, 3 windows, trained longer"))
     bl = res.get("baselines", {}).get("json")
     if bl:
         m = bl["methods"]
