@@ -212,6 +212,18 @@ def test_a_work_folder_of_another_scale_is_refused(tiny_run):
         Bench(work, get_scale("cpu"))
 
 
+def test_report_keeps_the_hand_written_discussion(tiny_run, tmp_path):
+    from ctphase.bench.report import KEEP_MARKER
+
+    work, _, _ = tiny_run
+    out = tmp_path / "results.md"
+    out.write_text(f"# old generated part\n\n{KEEP_MARKER}\n\n## Discussion\n\nThe 2D method trails 3DSE.\n")
+    text = write_report(work, out).read_text()
+    assert "# old generated part" not in text
+    assert text.index("Table 3") < text.index(KEEP_MARKER)
+    assert text.rstrip().endswith("The 2D method trails 3DSE.")
+
+
 def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no finished experiments"):
         render(tmp_path)

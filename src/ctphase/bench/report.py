@@ -20,6 +20,8 @@ TITLES = {
     "external": "7. External validation on real CT (paper Table 7)",
 }
 FIGURES = "results_figures"
+KEEP_MARKER = "<!-- written by hand below: kept when the report is regenerated -->"
+"""Text after this line in an existing report survives ``ctphase bench report`` (the discussion)."""
 
 
 def load_results(work: Path) -> dict[str, dict[str, Any]]:
@@ -129,10 +131,18 @@ def render(work: Path) -> str:
 
 
 def write_report(work: Path, out: Path) -> Path:
-    """Write :func:`render` to ``out`` and copy the figures beside it (``results_figures/``)."""
+    """Write :func:`render` to ``out`` and copy the figures beside it (``results_figures/``).
+
+    If ``out`` exists and holds :data:`KEEP_MARKER`, everything from the marker on is kept.
+    """
     from ..fileio import write_atomic
 
     text = render(Path(work))
+    out = Path(out)
+    if out.is_file():
+        old = out.read_text()
+        if KEEP_MARKER in old:
+            text = text.rstrip() + "\n\n" + old[old.index(KEEP_MARKER) :].rstrip()
     src = Path(work) / "results" / "figures"
     if src.is_dir():
         dst = Path(out).parent / FIGURES
