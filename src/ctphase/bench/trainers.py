@@ -154,7 +154,7 @@ def recalibrate_batchnorm(module: nn.Module, x: np.ndarray, *, max_samples: int 
 
     During GAN training the discriminator's BatchNorm layers see real and generated batches in
     turn, so their running statistics (used in eval mode) describe a mix of both and misfit
-    real scans at test time. This recomputes them as a plain average over up to
+    real scans at test time. This recomputes them as a plain average of batch statistics over up to
     ``max_samples`` real training slices (seeded choice); the weights are not changed.
     """
     bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
