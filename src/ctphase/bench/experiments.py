@@ -32,7 +32,15 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
-from .data import SPLITS, Scale, Scan, ensure_split, load_split, slice_arrays
+from .data import (
+    SPLITS,
+    Scale,
+    Scan,
+    ensure_split,
+    load_split,
+    manifest_rows,
+    slice_arrays,
+)
 
 ARCHS = ("resnet18", "resnet34", "seresnet18", "resnext50", "efficientnet_b0", "efficientnet_b2", "ghostnet")
 """The paper's 2D CNNs (Table 3), in its order."""
@@ -406,7 +414,7 @@ class Bench:
 
     def _time_methods(self, methods: dict[str, Callable[[Path, int], dict[str, float]]]) -> dict[str, dict[str, float]]:
         """Median seconds per scan (and its read/preprocess/model split) of each method on the timing set."""
-        paths = [self.work / "data" / "timing" / r["path"] for r in _rows(self.manifest("timing"))]
+        paths = [self.work / "data" / "timing" / r["path"] for r in manifest_rows(self.manifest("timing"))]
         out = {}
         total = len(methods) * (self.scale.timing_repeats + 1) * len(paths)
         done = 0
@@ -510,7 +518,7 @@ class Bench:
                          f"{t['total'] / ref:.2f}",
                          "–" if res[label]["train"] is None else f"{res[label]['train']['seconds'] / 60:.1f}"])
         md = (f"Scan-level F1 on the {len(self.scans('test'))} test series; time per scan = median over "
-              f"{self.scale.timing_repeats} passes over {len(_rows(self.manifest('timing')))} full-length "
+              f"{self.scale.timing_repeats} passes over {len(manifest_rows(self.manifest('timing')))} full-length "
               f"{self.scale.timing_matrix}x{self.scale.timing_matrix} series of up to {n_timing} slices, read from DICOM "
               f"(eager PyTorch, {torch.get_num_threads()} threads, batch 16, after one warm-up pass; 'read' includes "
               "discovering the series and parsing its headers). The last row is ctphase's shipped model through "
@@ -545,18 +553,19 @@ class Bench:
         from sklearn.metrics import f1_score
 
         from ..baselines.header import header_baseline_predictions
+        from ..evaluation.scan_level import vote_scans
         from ..io import load_series
-        from ..sampling import sample_slices, series_seed
-        from ..voting import majority_vote
 
         test = self.scans("test")
         series = [load_series(s.path, min_slices=1) for s in test]
         y = np.array([s.label for s in test])
-        probs = self.model(self.chosen)["probs"]
-        image = np.array([
-            majority_vote(p[sample_slices(len(p), SAMPLE_RATE, 1, series_seed(self.seed, s.scan_id))]).label
-            for p, s in zip(probs, test)
-        ])
+        scan_ids = [s.scan_id for s in test]
+
+        def r30(key: str) -> np.ndarray:
+            """Scan labels voted from R = 30% of the slices, the draws of :meth:`evaluate`."""
+            return vote_scans(self.model(key)["probs"], SAMPLE_RATE, seed=self.seed, min_slices=1, scan_ids=scan_ids).labels
+
+        image = r30(self.chosen)
         rows, res = [], {}
 
         def score(name: str, pred: np.ndarray, decided: np.ndarray, rules: list[str] | None) -> None:
@@ -585,11 +594,7 @@ class Bench:
         score("header where it decides, else image", np.where(hdr >= 0, hdr, image), np.ones(len(y), bool), None)
         note = ""
         if self._bundled_path() is not None:
-            bprobs = self.model(BUNDLED)["probs"]
-            shipped = np.array([
-                majority_vote(p[sample_slices(len(p), SAMPLE_RATE, 1, series_seed(self.seed, s.scan_id))]).label
-                for p, s in zip(bprobs, test)
-            ])
+            shipped = r30(BUNDLED)
             score("shipped image model (MobileNetV3-small/160, R=30%)", shipped, np.ones(len(y), bool), None)
             agree = (hdr >= 0) & (hdr == shipped)
             score("header and shipped model agree (others flagged)", np.where(agree, hdr, -1), agree, None)
@@ -610,12 +615,12 @@ class Bench:
         import torch
 
         from ..baselines.header import header_baseline_predictions
+        from ..evaluation.scan_level import vote_scans
         from ..io import load_series
         from ..models.baselines import volume_to_3dse_input
         from ..pipeline import classify
         from ..preprocessing import PAPER_WINDOW, Preprocessing
-        from ..sampling import DEFAULT_MIN_SLICES, sample_slices, series_seed
-        from ..voting import majority_vote
+        from ..sampling import DEFAULT_MIN_SLICES
         from . import trainers
 
         if self.realdata is None or not (Path(self.realdata) / "labels.csv").is_file():
@@ -629,14 +634,12 @@ class Bench:
         models: dict[str, list[dict[str, Any]]] = {}
 
         def voted(name: str, probs: list[np.ndarray]) -> None:
-            out = []
-            for p, s, r in zip(probs, series, rows_in):
-                labs = [PHASE_NAMES[majority_vote(p[sample_slices(len(p), SAMPLE_RATE, DEFAULT_MIN_SLICES,
-                                                      series_seed(self.seed + j, s.series_id))]).label]
-                        for j in range(draws + 1)]
-                out.append({"predicted": labs[0], "correct_draws": sum(lab == r["phase"] for lab in labs[1:]),
-                            "draws": draws})
-            models[name] = out
+            ids = [s.series_id for s in series]
+            labs = np.array([vote_scans(probs, SAMPLE_RATE, seed=self.seed, min_slices=DEFAULT_MIN_SLICES, scan_ids=ids,
+                                        repeat=j).labels for j in range(draws + 1)])  # (draws + 1, series)
+            models[name] = [{"predicted": PHASE_NAMES[labs[0, i]],
+                             "correct_draws": int(sum(PHASE_NAMES[v] == r["phase"] for v in labs[1:, i])), "draws": draws}
+                            for i, r in enumerate(rows_in)]
 
         for key, channels in ((self.chosen, 3), ("cdgan@128", 1)):
             net = self.trained(key)
@@ -697,12 +700,6 @@ class Bench:
         write_atomic(out / f"{name}.json", json.dumps(to_jsonable(res), indent=1))
         write_atomic(out / f"{name}.md", md + "\n")
         return res, md
-
-
-def _rows(manifest: Path) -> list[dict[str, str]]:
-    from .data import manifest_rows
-
-    return manifest_rows(manifest)
 
 
 def _drop_curves(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..inference import activate
-from ..training.loop import PhaseLoss, lr_factor, output_activation
+from ..training.loop import PhaseLoss, lr_factor, output_activation, predict_probs
 
 Progress = Callable[[int, int], None]
 LOSS = "bce"
@@ -77,8 +76,30 @@ def train_slice_classifier(
         ``{"steps", "samples", "seconds", "images_per_s", "final_loss"}`` (mean loss of the last 10% of steps).
     """
     steps = max(1, samples // batch_size)
+    model.to(memory_format=torch.channels_last)
+    dt, loss = _fit(model, x, y, steps, batch_size, lr, seed, progress, lambda xb: _as_input(xb, channels))
+    return {"steps": steps, "samples": steps * batch_size, "seconds": dt, "images_per_s": steps * batch_size / dt,
+            "final_loss": loss}
+
+
+def _fit(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    progress: Progress | None,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[float, float]:
+    """The supervised loop shared by the 2D and 3D trainers: ``steps`` Adam steps on seeded batches.
+
+    Returns:
+        (seconds, mean loss over the last 10% of the steps).
+    """
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    model.train().to(memory_format=torch.channels_last)
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = PhaseLoss(LOSS, 4)
     losses = []
@@ -86,17 +107,14 @@ def train_slice_classifier(
     for step, idx in enumerate(_batch_indices(len(xt), steps, batch_size, seed)):
         _set_lr(opt, lr, step, steps)
         ti = torch.from_numpy(idx)
-        loss = loss_fn(model(_as_input(xt[ti], channels)), yt[ti])
+        loss = loss_fn(model(prepare(xt[ti])), yt[ti])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
         if progress:
             progress(step + 1, steps)
-    dt = time.perf_counter() - t0
-    tail = losses[-max(1, steps // 10) :]
-    return {"steps": steps, "samples": steps * batch_size, "seconds": dt, "images_per_s": steps * batch_size / dt,
-            "final_loss": float(np.mean(tail))}
+    return time.perf_counter() - t0, float(np.mean(losses[-max(1, steps // 10) :]))
 
 
 def train_cdgan(
@@ -193,39 +211,20 @@ def train_volume_classifier(
         ``{"steps", "volumes_seen", "seconds", "volumes_per_s", "final_loss"}``.
     """
     steps = max(1, epochs * len(volumes) // batch_size)
-    xt, yt = torch.from_numpy(volumes), torch.from_numpy(y)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = PhaseLoss(LOSS, 4)
-    losses = []
-    t0 = time.perf_counter()
-    for step, idx in enumerate(_batch_indices(len(xt), steps, batch_size, seed)):
-        _set_lr(opt, lr, step, steps)
-        ti = torch.from_numpy(idx)
-        loss = loss_fn(model(xt[ti]), yt[ti])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if progress:
-            progress(step + 1, steps)
-    dt = time.perf_counter() - t0
+    dt, loss = _fit(model, volumes, y, steps, batch_size, lr, seed, progress, lambda xb: xb)
     return {"steps": steps, "volumes_seen": steps * batch_size, "seconds": dt,
-            "volumes_per_s": steps * batch_size / dt, "final_loss": float(np.mean(losses[-max(1, steps // 10) :]))}
+            "volumes_per_s": steps * batch_size / dt, "final_loss": loss}
 
 
-@torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, *, channels: int | None = 3, batch_size: int = 64) -> np.ndarray:
     """Probabilities ``(N, 4)`` (the training loss's activation) for slices or volumes ``x``.
 
     Args:
-        x: ``(N, 1, S, S)`` slices (repeated to ``channels``) or ``(N, 1, D, H, W)`` volumes (``channels=None``).
+        x: ``(N, 1, S, S)`` slices (repeated to ``channels`` as a view, no copy) or
+            ``(N, 1, D, H, W)`` volumes (``channels=None``).
     """
-    model.eval()
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = torch.from_numpy(x[i : i + batch_size])
-        if channels is not None:
-            xb = _as_input(xb, channels)
-        out.append(activate(model(xb).float().numpy(), ACTIVATION))
-    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, 4))
+    xt = torch.from_numpy(x)
+    if channels is not None and xt.shape[1] != channels:
+        xt = xt.expand(-1, channels, -1, -1)
+    return predict_probs(model, xt, ACTIVATION, torch.device("cpu"), batch_size=batch_size,
+                         channels_last=channels is not None)
