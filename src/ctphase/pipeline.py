@@ -16,7 +16,7 @@ from typing import Any
 
 
 from .errors import CTPhaseError, ModelNotAvailableError, SeriesError
-from .io.volume import Series, Skipped
+from .io import Series, Skipped
 from .phases import PHASE_NAMES
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, sample_slices, series_seed
 from .voting import majority_vote
@@ -139,7 +139,7 @@ def _identity(series: Series) -> dict[str, Any]:
 
 
 def _from_skipped(s: Skipped) -> ScanPrediction:
-    from .io.nifti import is_nifti_path
+    from .io import is_nifti_path
 
     return ScanPrediction(
         series_id=s.series_id,
@@ -213,7 +213,7 @@ def classify(
         then skipped and failed inputs.
     """
     from .inference import Classifier
-    from .io.discover import discover
+    from .io import discover
 
     check_sampling(sample_rate, min_slices)
     if isinstance(paths, (str, Path)):

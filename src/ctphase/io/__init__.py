@@ -7,6 +7,7 @@ import stays light (numpy only; pydicom and nibabel are imported when first need
 """
 
 from .discover import Discovery, discover, load_series
+from .nifti import is_nifti_path
 from .volume import Series, Skipped
 
-__all__ = ["Discovery", "Series", "Skipped", "discover", "load_series"]
+__all__ = ["Discovery", "Series", "Skipped", "discover", "is_nifti_path", "load_series"]
