@@ -30,7 +30,7 @@ import numpy as np
 from ctphase.inference import Classifier
 from ctphase.io import load_series
 from ctphase.phases import Phase
-from ctphase.pipeline import resolve_model
+from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.sampling import sample_slices, series_seed
 from ctphase.synth import render_slices
 from ctphase.synth.dataset import plan_series
@@ -83,7 +83,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
 
-    ckpt = resolve_model(args.model)
+    ckpt = resolve_checkpoint(args.model)
     clf = Classifier(ckpt, engine=args.engine, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

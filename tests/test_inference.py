@@ -11,7 +11,8 @@ from model_factory import make_checkpoint
 
 from ctphase import inference
 from ctphase.errors import ConfigError
-from ctphase.inference import Classifier, activate
+from ctphase.inference import Classifier
+from ctphase.models.activation import activate
 from ctphase.models import create_model, load_checkpoint, new_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.preprocessing import Preprocessing

@@ -19,7 +19,8 @@ import ctphase
 from ctphase.cli import app
 from ctphase.errors import ModelNotAvailableError
 from ctphase.phases import PHASE_NAMES
-from ctphase.pipeline import classify, exit_code
+from ctphase.pipeline import classify
+from ctphase.prediction import exit_code
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .errors import CTPhaseError, InputError
-from .fileio import write_atomic
+from .atomic import write_atomic
 from .preprocessing import PAPER_WINDOW
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 
@@ -87,7 +87,8 @@ def predict(
     Exit codes: 0 every series found was classified; 1 some series or files failed;
     2 usage error, or no classifiable series found.
     """
-    from .pipeline import classify, exit_code
+    from .pipeline import classify
+    from .prediction import exit_code
     from .reporting import to_csv, to_json, to_table
 
     if fmt is None:
@@ -383,12 +384,12 @@ def evaluate(
     seeded random R of its slices. Writes OUT/metrics.json, OUT/report.md and PNG figures.
     """
     from .evaluation.run import run_evaluation, scans_from_manifest, scans_from_synth
-    from .pipeline import resolve_model
+    from .models.checkpoint import resolve_checkpoint
 
     if (out / "metrics.json").exists() and not overwrite:
         fail(f"{out / 'metrics.json'} exists; choose another --out or pass --overwrite", 2)
     try:
-        ckpt = resolve_model(model)
+        ckpt = resolve_checkpoint(model)
         if manifest == "synth":
             from .models.checkpoint import load_checkpoint
 

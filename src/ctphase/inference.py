@@ -2,14 +2,8 @@
 
 Probabilities always come out in the canonical class order ``ctphase.phases.PHASE_NAMES``
 (non_contrast, arterial, venous, other), whatever order the checkpoint's network uses: the
-columns are reordered here, at the boundary.
-
-How logits become probabilities (:func:`activate`, the same numpy code for both engines):
-
-* ``output_activation == "softmax"`` (cross-entropy training): ``softmax(logits)``.
-* ``output_activation == "sigmoid"`` (the paper's BCE on one-hot targets): ``s = sigmoid(logits)``,
-  then ``s / s.sum()`` per slice so that each row sums to 1 and can be voted and averaged like a
-  softmax output.
+columns are reordered here, at the boundary. Logits become probabilities by the checkpoint's
+output activation (:func:`ctphase.models.activation.activate`, the same code for both engines).
 """
 
 from __future__ import annotations
@@ -23,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ConfigError
+from .models.activation import activate
 from .models.checkpoint import Checkpoint, build_model, load_checkpoint
 from .phases import PHASE_NAMES
 
@@ -33,27 +28,6 @@ logger = logging.getLogger(__name__)
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
-
-
-def activate(logits: np.ndarray, output_activation: str) -> np.ndarray:
-    """Turn ``(N, K)`` logits into ``(N, K)`` float32 probabilities whose rows sum to 1.
-
-    See the module docstring for the two activations.
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    if output_activation == "softmax":
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        p = e / e.sum(axis=1, keepdims=True)
-    elif output_activation == "sigmoid":
-        s = 0.5 * (1.0 + np.tanh(0.5 * z))  # numerically stable sigmoid
-        total = s.sum(axis=1, keepdims=True)
-        k = z.shape[1]
-        p = np.divide(s, total, out=np.full_like(s, 1.0 / k), where=total > 0)
-    else:
-        msg = f"output_activation {output_activation!r} must be 'softmax' or 'sigmoid'"
-        raise ConfigError(msg)
-    return p.astype(np.float32)
 
 
 def available_cpus() -> int:

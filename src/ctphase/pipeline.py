@@ -1,8 +1,9 @@
 """End-to-end classification of CT series: discover -> sample -> read -> prepare -> model -> vote.
 
 :func:`classify` is the Python API behind ``ctphase predict``. Every input series yields one
-:class:`ScanPrediction`, including those that were skipped or failed (``status`` says which and
-``error`` says why), so that one broken file never hides the others.
+:class:`~ctphase.prediction.ScanPrediction`, including those that were skipped or failed, so
+that one broken file never hides the others. The model is anything that satisfies
+:class:`PhaseClassifier`: :class:`ctphase.inference.Classifier` in the product.
 """
 
 from __future__ import annotations
@@ -10,85 +11,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 
-from .errors import CTPhaseError, ModelNotAvailableError, SeriesError
+from .errors import CTPhaseError, SeriesError
 from .io import Series, Skipped
 from .phases import PHASE_NAMES
+from .prediction import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ScanPrediction
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, sample_slices, series_seed
 from .voting import majority_vote
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .preprocessing import Preprocessing
+
 logger = logging.getLogger(__name__)
 
-STATUS_OK = "ok"
-STATUS_SKIPPED = "skipped"
-STATUS_ERROR = "error"
 
+class PhaseClassifier(Protocol):
+    """What the pipeline needs of a model: its identity, its preprocessing and HU -> probabilities."""
 
-@dataclass
-class ScanPrediction:
-    """The result for one series (contract of shared/DESIGN.md; never holds patient name or ID).
+    sha256: str
+    preprocessing: Preprocessing
 
-    Attributes:
-        series_id: ``study_uid/series_uid[/acqN]`` for DICOM, the file path for NIfTI.
-        status: ``"ok"`` (classified), ``"skipped"`` (not a classifiable CT series) or ``"error"``.
-        label: winning phase (``None`` unless status is ok).
-        vote_fractions, mean_probabilities: per phase name.
-        sampled_indices: slice indices (0 = lowest position along the slice normal) that were classified.
-        timings: seconds spent reading pixels, preprocessing and running the model.
-    """
-
-    series_id: str
-    path: str
-    source: str
-    status: str
-    study_uid: str | None = None
-    series_uid: str | None = None
-    acquisition: int | None = None
-    n_slices: int | None = None
-    sampled_indices: list[int] = field(default_factory=list)
-    label: str | None = None
-    vote_fractions: dict[str, float] = field(default_factory=dict)
-    mean_probabilities: dict[str, float] = field(default_factory=dict)
-    confidence: float | None = None
-    tie: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-    model_sha256: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict."""
-        return asdict(self)
-
-
-def resolve_model(model: str | Path | None) -> Path:
-    """The checkpoint to use: ``model`` when given, else the bundled default.
-
-    Raises:
-        ModelNotAvailableError: when no model is given and no default is installed.
-        CheckpointError: when the given file does not exist.
-    """
-    from .models.checkpoint import default_checkpoint_path
-
-    if model is not None:
-        return Path(model)
-    default = default_checkpoint_path()
-    if default is None:
-        msg = (
-            "no model given and no bundled default model is installed; "
-            "pass --model CKPT (a ctphase checkpoint, e.g. made by `ctphase train`)"
-        )
-        raise ModelNotAvailableError(msg)
-    return default
+    def predict_hu(self, hu: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """``(N, H, W)`` HU -> ``(probabilities (M, 4) in PHASE_NAMES order, seconds_preprocess, seconds_model)``."""
+        ...
 
 
 def predict_series(
     series: Series,
-    classifier: Any,
+    classifier: PhaseClassifier,
     *,
     sample_rate: float = DEFAULT_SAMPLE_RATE,
     min_slices: int = DEFAULT_MIN_SLICES,
@@ -98,7 +52,7 @@ def predict_series(
 
     Args:
         series: a discovered series (pixels not yet read).
-        classifier: a :class:`ctphase.inference.Classifier`.
+        classifier: a :class:`PhaseClassifier` (e.g. :class:`ctphase.inference.Classifier`).
         seed: run seed; the draw for this series is seeded by ``(seed, series_id)``.
     Raises:
         CTPhaseError: when the sampled slices cannot be read.
@@ -159,7 +113,7 @@ def _failed(series: Series, exc: BaseException, sha: str | None) -> ScanPredicti
 
 def iter_classify(
     series: Sequence[Series],
-    classifier: Any,
+    classifier: PhaseClassifier,
     *,
     sample_rate: float = DEFAULT_SAMPLE_RATE,
     min_slices: int = DEFAULT_MIN_SLICES,
@@ -179,7 +133,7 @@ def iter_classify(
                     raise
                 raise SeriesError(f"unexpected error: {type(exc).__name__}: {exc}", s.path) from exc
             logger.debug("series %s failed", s.series_id, exc_info=True)
-            yield _failed(s, exc, getattr(classifier, "sha256", None))
+            yield _failed(s, exc, classifier.sha256)
 
 
 def classify(
@@ -214,11 +168,12 @@ def classify(
     """
     from .inference import Classifier
     from .io import discover
+    from .models.checkpoint import resolve_checkpoint
 
     check_sampling(sample_rate, min_slices)
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    classifier = Classifier(resolve_model(model), device=device, engine=engine, batch_size=batch_size)
+    classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
     found = discover(
         list(paths),
         min_slices=min_slices,
@@ -235,23 +190,3 @@ def classify(
             on_progress("classify", i + 1, total)
     results.extend(_from_skipped(s) for s in found.skipped)
     return results
-
-
-def summarize(predictions: Sequence[ScanPrediction]) -> dict[str, int]:
-    """Counts of ok / skipped / error records and of each predicted label."""
-    out = {STATUS_OK: 0, STATUS_SKIPPED: 0, STATUS_ERROR: 0}
-    out.update({name: 0 for name in PHASE_NAMES})
-    for p in predictions:
-        out[p.status] += 1
-        if p.label:
-            out[p.label] += 1
-    return out
-
-
-def exit_code(predictions: Sequence[ScanPrediction]) -> int:
-    """Exit code of ``ctphase predict``: 0 all classified, 1 some failed, 2 nothing classifiable found."""
-    counts = summarize(predictions)
-    if counts[STATUS_OK] == 0 and counts[STATUS_ERROR] == 0:
-        return 2
-    return 1 if counts[STATUS_ERROR] else 0
-

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import __version__
 from .phases import PHASE_NAMES
-from .pipeline import ScanPrediction, summarize
+from .prediction import ScanPrediction, summarize
 
 CSV_COLUMNS = (
     ["series_id", "status", "label", "confidence", "n_slices", "n_sampled"]

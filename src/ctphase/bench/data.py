@@ -197,7 +197,7 @@ def load_split(manifest: Path, progress: Callable[[int, int], None] | None = Non
         if progress:
             progress(i + 1, len(rows))
     if scans and len({s.hu.shape[1:] for s in scans}) == 1:
-        from ..fileio import atomic_path
+        from ..atomic import atomic_path
 
         offsets = np.cumsum([0] + [len(s.hu) for s in scans])
         stacked = np.clip(np.concatenate([s.hu for s in scans]), -32768, 32767).astype(np.int16)

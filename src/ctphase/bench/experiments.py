@@ -110,7 +110,7 @@ class Bench:
                        "choose another --work folder")
                 raise ConfigError(msg)
         else:
-            from ..fileio import write_atomic
+            from ..atomic import write_atomic
 
             write_atomic(meta, json.dumps(scale.to_dict(), indent=1))
 
@@ -232,7 +232,7 @@ class Bench:
         n_params = sum(int(t.numel()) for t in (net.discriminator if key.startswith("cdgan") else net).parameters())
         info = {"key": key, "train": stats, "predict_seconds": pred_s, "n_test_inputs": len(p),
                 "n_params": n_params, "n_train_series": len(self.scans("train"))}
-        from ..fileio import atomic_path, write_atomic
+        from ..atomic import atomic_path, write_atomic
 
         with atomic_path(wpath) as tmp:
             torch.save(net.state_dict(), tmp)
@@ -687,7 +687,7 @@ class Bench:
     def run(self, name: str, command: str | None = None) -> tuple[dict[str, Any], str]:
         """Run one experiment, write ``results/NAME.json`` and ``results/NAME.md``; return both."""
         from ..evaluation.report import to_jsonable
-        from ..fileio import write_atomic
+        from ..atomic import write_atomic
 
         if name not in EXPERIMENTS:
             raise ConfigError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)} or all")

@@ -146,7 +146,7 @@ def write_report(work: Path, out: Path) -> Path:
 
     If ``out`` exists and holds :data:`KEEP_MARKER`, everything from the marker on is kept.
     """
-    from ..fileio import write_atomic
+    from ..atomic import write_atomic
 
     text = render(Path(work))
     out = Path(out)

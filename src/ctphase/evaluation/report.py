@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..fileio import write_atomic
+from ..atomic import write_atomic
 from . import plots
 
 METRICS_JSON = "metrics.json"

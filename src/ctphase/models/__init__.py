@@ -5,15 +5,16 @@ Importing this package does not import torch; building or loading a model does.
 
 from __future__ import annotations
 
+from .activation import OUTPUT_ACTIVATIONS, activate
 from .checkpoint import (
     FORMAT_VERSION,
-    OUTPUT_ACTIVATIONS,
     Checkpoint,
     build_model,
     compute_sha256,
     default_checkpoint_path,
     load_checkpoint,
     new_checkpoint,
+    resolve_checkpoint,
     save_checkpoint,
 )
 from .export import ExportError, embed_onnx, export_onnx
@@ -27,6 +28,7 @@ __all__ = [
     "ArchSpec",
     "Checkpoint",
     "ExportError",
+    "activate",
     "build_model",
     "compute_sha256",
     "create_model",
@@ -36,6 +38,7 @@ __all__ = [
     "list_architectures",
     "load_checkpoint",
     "new_checkpoint",
+    "resolve_checkpoint",
     "resolve_arch",
     "save_checkpoint",
 ]

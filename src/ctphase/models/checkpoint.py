@@ -44,10 +44,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointError, ConfigError
-from ..fileio import atomic_path
+from ..errors import CheckpointError, ConfigError, ModelNotAvailableError
+from ..atomic import atomic_path
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
+from .activation import OUTPUT_ACTIVATIONS
 from .registry import ARCHITECTURES, resolve_arch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,9 +58,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "ctphase-checkpoint"
 FORMAT_VERSION = 1
-OUTPUT_ACTIVATIONS: tuple[str, ...] = ("softmax", "sigmoid")
-"""``softmax``: probabilities are softmax(logits) (cross-entropy training). ``sigmoid``: the
-paper's BCE-on-one-hot training; probabilities are sigmoid(logits) normalised to sum 1."""
 
 _WEIGHT_PREFIX = "model."
 _ONNX_KEY = "__onnx__"
@@ -440,3 +438,21 @@ def default_checkpoint_path() -> Path | None:
     """The bundled default model (``ctphase/weights/default.safetensors``) if installed, else None."""
     path = Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
     return path if path.is_file() else None
+
+
+def resolve_checkpoint(model: str | Path | None) -> Path:
+    """The checkpoint to use: ``model`` when given, else the bundled default.
+
+    Raises:
+        ModelNotAvailableError: when no model is given and no default is installed.
+    """
+    if model is not None:
+        return Path(model)
+    default = default_checkpoint_path()
+    if default is None:
+        msg = (
+            "no model given and no bundled default model is installed; "
+            "pass --model CKPT (a ctphase checkpoint, e.g. made by `ctphase train`)"
+        )
+        raise ModelNotAvailableError(msg)
+    return default

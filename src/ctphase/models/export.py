@@ -3,7 +3,7 @@
 The exported graph maps ``input`` ``(batch, C, size, size)`` float32 to ``logits`` ``(batch, K)``
 float32, with a dynamic batch axis. The activation (softmax, or sigmoid normalised to sum 1,
 per ``Checkpoint.output_activation``) is applied afterwards in numpy, the same way for both
-engines (:func:`ctphase.inference.activate`). The graph's ``metadata_props`` make a standalone
+engines (:func:`ctphase.models.activation.activate`). The graph's ``metadata_props`` make a standalone
 file self-describing: ``ctphase_sha256``, ``arch``, ``class_names`` (JSON, the logits' column
 order), ``output_activation``, ``preprocessing`` (JSON) and ``ctphase_version``.
 
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
-from ..fileio import write_atomic
+from ..atomic import write_atomic
+from .activation import activate
 from .checkpoint import Checkpoint, build_model
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,6 @@ def _verify(onnx_bytes: bytes, model, ckpt: Checkpoint, atol: float) -> float:  
     import onnxruntime as ort
     import torch
 
-    from ..inference import activate
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

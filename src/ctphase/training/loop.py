@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
-from ..fileio import atomic_path, write_atomic
+from ..atomic import atomic_path, write_atomic
 from ..inference import activate, resolve_device
 from ..phases import PHASE_NAMES
 from ..preprocessing import PAPER_WINDOW, Preprocessing

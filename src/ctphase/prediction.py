@@ -1,0 +1,75 @@
+"""The result of classifying one series (:class:`ScanPrediction`), run summaries and exit codes.
+
+One :class:`ScanPrediction` per input series, classified or not (``status`` says which and
+``error`` says why), so that one broken file never hides the others. It never holds a patient
+name or ID. Imports nothing heavy, so reading or writing a run record is instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .phases import PHASE_NAMES
+
+STATUS_OK = "ok"
+STATUS_SKIPPED = "skipped"
+STATUS_ERROR = "error"
+STATUSES: tuple[str, ...] = (STATUS_OK, STATUS_SKIPPED, STATUS_ERROR)
+
+
+@dataclass
+class ScanPrediction:
+    """The result for one series.
+
+    Attributes:
+        series_id: ``study_uid/series_uid[/acqN]`` for DICOM, the file path for NIfTI.
+        status: ``"ok"`` (classified), ``"skipped"`` (not a classifiable CT series) or ``"error"``.
+        label: winning phase name (``None`` unless status is ok).
+        vote_fractions, mean_probabilities: per phase name.
+        sampled_indices: slice indices (0 = lowest position along the slice normal) that were classified.
+        timings: seconds spent reading pixels, preprocessing and running the model.
+    """
+
+    series_id: str
+    path: str
+    source: str
+    status: str
+    study_uid: str | None = None
+    series_uid: str | None = None
+    acquisition: int | None = None
+    n_slices: int | None = None
+    sampled_indices: list[int] = field(default_factory=list)
+    label: str | None = None
+    vote_fractions: dict[str, float] = field(default_factory=dict)
+    mean_probabilities: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
+    tie: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    model_sha256: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+def summarize(predictions: Sequence[ScanPrediction]) -> dict[str, int]:
+    """Counts of ok / skipped / error records and of each predicted label."""
+    out = dict.fromkeys(STATUSES, 0)
+    out.update(dict.fromkeys(PHASE_NAMES, 0))
+    for p in predictions:
+        out[p.status] += 1
+        if p.label:
+            out[p.label] += 1
+    return out
+
+
+def exit_code(predictions: Sequence[ScanPrediction]) -> int:
+    """Exit code of ``ctphase predict``: 0 all classified, 1 some failed, 2 nothing classifiable found."""
+    counts = summarize(predictions)
+    if counts[STATUS_OK] == 0 and counts[STATUS_ERROR] == 0:
+        return 2
+    return 1 if counts[STATUS_ERROR] else 0
