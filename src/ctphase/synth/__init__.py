@@ -9,6 +9,7 @@ or NIfTI studies plus a manifest (what ``ctphase synth`` calls).
 from __future__ import annotations
 
 from .anatomy import Anatomy, PatientParams
+from .dataset import generate_dataset
 from .physiology import SUBPHASE_WINDOWS, effective_time, subphase_at, tissue_tables
 from .render import anatomy_of, render_slices
 from .series import SeriesParams
@@ -23,16 +24,10 @@ __all__ = [
     "Tissue",
     "anatomy_of",
     "effective_time",
+    "generate_dataset",
     "iter_training_slices",
     "patient_params",
     "render_slices",
     "subphase_at",
     "tissue_tables",
 ]
-
-try:  # writers need pydicom / nibabel; keep the fast path importable without them
-    from .dataset import generate_dataset  # noqa: F401
-
-    __all__.append("generate_dataset")
-except ImportError:  # pragma: no cover
-    pass

@@ -372,10 +372,6 @@ class Anatomy:
         d = np.maximum(dr, dl) - 0.22 * np.maximum(Y - 20 * self.s, 0)
         return d
 
-    def scan_extent(self) -> tuple[float, float]:
-        """z range covered by the anatomy model (mm)."""
-        return -700 * self.h, 340 * self.h
-
     # ------------------------------------------------------------------------------------------
     def paint(self, cv: Canvas, z: float, bladder_contrast: float = 0.0, pulm_tex: np.ndarray | None = None,
               tex: np.ndarray | None = None) -> np.ndarray:

@@ -26,7 +26,7 @@ def make_uid(seed: int, *parts: object) -> str:
 
 @dataclass
 class StudyInfo:
-    """Identity and clock of one synthetic study (shared by its series)."""
+    """Identity and clock of one synthetic study (common to all its series)."""
 
     patient_name: str
     patient_id: str

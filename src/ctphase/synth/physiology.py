@@ -1,9 +1,9 @@
 """Contrast physiology: time-attenuation curves, subphases and the 4-class label of a series.
 
 Curves are enhancement (HU above the unenhanced value) at 120 kVp and a reference dose, given
-at key times of an *effective* clock ``tau = t - arrival + 15 s`` (the table of
-shared/DESIGN.md assumes a bolus arriving ~15 s after the start of injection). Enhancement
-scales with dose, cardiac output (peak height) and kVp (x1.6 at 80 kVp, x1.3 at 100, x0.85 at 140).
+at key times of an *effective* clock ``tau = t - arrival + 15 s`` (the curve table assumes a
+bolus arriving ~15 s after the start of injection). Enhancement scales with dose, cardiac
+output (peak height) and kVp (x1.6 at 80 kVp, x1.3 at 100, x0.85 at 140).
 """
 
 from __future__ import annotations
@@ -121,11 +121,6 @@ def label_of(subphase: str) -> Phase:
 def curve(name: str, tau: float) -> float:
     """Enhancement (HU) of curve ``name`` at effective time ``tau`` (reference dose, 120 kVp)."""
     return float(np.interp(tau, _TIMES, _CURVES[name]))
-
-
-def curves_at(tau: float) -> dict[str, float]:
-    """All curves at ``tau``."""
-    return {k: curve(k, tau) for k in _CURVES}
 
 
 def tissue_tables(patient, series) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:

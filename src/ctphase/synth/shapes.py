@@ -251,14 +251,6 @@ class Tube:
         order = np.argsort(self.ctrl[:, 0])
         self.ctrl = self.ctrl[order]
 
-    @property
-    def zmin(self) -> float:
-        return float(self.ctrl[0, 0])
-
-    @property
-    def zmax(self) -> float:
-        return float(self.ctrl[-1, 0])
-
     def at(self, z: float) -> tuple[float, float, float, float, float] | None:
         """``(cx, cy, rx, ry, angle)`` at ``z`` or None outside the z range."""
         c = self.ctrl

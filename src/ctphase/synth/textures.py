@@ -89,9 +89,3 @@ def sample(
     flags = (cv2.INTER_LINEAR if linear else cv2.INTER_NEAREST) | cv2.WARP_INVERSE_MAP
     return cv2.warpAffine(t, m, (len(xs), len(ys)), flags=flags, borderMode=cv2.BORDER_WRAP)
 
-
-def smooth_sample(kind: int, size: int, xs: np.ndarray, ys: np.ndarray, z: float, mm_per_texel: float,
-                  offset: tuple[float, float] = (0, 0)) -> np.ndarray:
-    """Like :func:`sample` but bilinear when texels are larger than pixels (avoids blocky textures)."""
-    px = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
-    return sample(kind, xs, ys, z, mm_per_texel, offset, linear=mm_per_texel > 1.5 * px)
