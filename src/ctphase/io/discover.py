@@ -1,7 +1,7 @@
 """Find the CT series under a set of paths: DICOM folders (any file names, nested) and NIfTI files.
 
 :func:`discover` never stops at a bad input: every file or series that is not used comes back
-as a :class:`~ctphase.io.volume.Skipped` with the reason (``kind="skipped"`` for valid but
+as a :class:`~ctphase.io.series.Skipped` with the reason (``kind="skipped"`` for valid but
 unclassifiable inputs, ``kind="error"`` for broken ones), unless ``strict=True``, which raises
 the first error instead. See :mod:`ctphase.io.dicom` for the grouping and ordering rules.
 
@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 
 from ..errors import DicomReadError, InputError, SeriesError
 from ..sampling import DEFAULT_MIN_SLICES
-from . import dicom
+from .dicom import assemble
+from .dicom_header import MEDIA_STORAGE_DIRECTORY, SliceHeader, read_header
+from .findings import Findings
 from .nifti import is_nifti_path, load_nifti
-from .volume import Series, Skipped
+from .series import Series, Skipped
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +56,13 @@ def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
-def _walk(root: str, sink: dicom._Sink, seen: set[tuple[int, int]]) -> tuple[list[str], list[str]]:
+def _walk(root: str, findings: Findings, seen: set[tuple[int, int]]) -> tuple[list[str], list[str]]:
     """All candidate files under ``root``: (DICOM candidates, NIfTI files), sorted; each file once."""
     files: list[str] = []
     niftis: list[str] = []
 
     def onerror(exc: OSError) -> None:
-        sink.error(DicomReadError(f"cannot list folder: {exc.strerror or exc}", exc.filename or root))
+        findings.error(DicomReadError(f"cannot list folder: {exc.strerror or exc}", exc.filename or root))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -68,20 +70,20 @@ def _walk(root: str, sink: dicom._Sink, seen: set[tuple[int, int]]) -> tuple[lis
             if name.startswith(".") or name.upper() == "DICOMDIR":
                 continue
             p = os.path.join(dirpath, name)
-            _classify_file(p, files, niftis, sink, seen)
+            _classify_file(p, files, niftis, findings, seen)
     return files, niftis
 
 
 def _classify_file(
-    p: str, files: list[str], niftis: list[str], sink: dicom._Sink, seen: set[tuple[int, int]]
+    p: str, files: list[str], niftis: list[str], findings: Findings, seen: set[tuple[int, int]]
 ) -> None:
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        sink.error(DicomReadError("cannot read file: broken symbolic link (its target does not exist)", p))
+        findings.error(DicomReadError("cannot read file: broken symbolic link (its target does not exist)", p))
         return
     except OSError as exc:
-        sink.error(DicomReadError(f"cannot read file: {exc.strerror or exc}", p))
+        findings.error(DicomReadError(f"cannot read file: {exc.strerror or exc}", p))
         return
     if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: never opened
         return
@@ -114,64 +116,91 @@ def discover(
     if int(min_slices) < 1:
         msg = f"min_slices must be >= 1, got {min_slices}"
         raise SeriesError(msg)
-    sink = dicom._Sink(strict)
+    findings = Findings(strict)
+    files, niftis, roots = _candidates(paths, findings)
+    total = len(files) + len(niftis)
+    headers, file_errors = _read_headers(files, findings, progress, total)
+    assemble(headers, min_slices=min_slices, strict=strict, file_errors=file_errors, findings=findings)
+    dicom_series = list(findings.series)
+    nifti_series = _read_niftis(niftis, min_slices, findings, progress, len(files), total)
+    series = sorted(dicom_series + nifti_series, key=lambda s: (s.path, s.series_id))
+    for root, n_files in roots:  # say so when a folder yields nothing at all
+        prefix = os.path.join(os.path.abspath(root), "")
+        if not any(os.path.join(os.path.abspath(r.path), "").startswith(prefix) for r in [*series, *findings.skipped]):
+            extra = f" ({n_files} other file(s) ignored)" if n_files else " (the folder is empty)"
+            findings.skip(root, f"no DICOM or NIfTI files found{extra}")
+    return Discovery(series=series, skipped=findings.skipped, errors=findings.exceptions)
+
+
+def _candidates(
+    paths: PathLike | Iterable[PathLike], findings: Findings
+) -> tuple[list[str], list[str], list[tuple[str, int]]]:
+    """DICOM candidates, NIfTI files, and each given folder with its number of candidate files."""
     files: list[str] = []
     niftis: list[str] = []
-    roots: list[tuple[str, int]] = []  # (given folder, number of candidate files in it)
+    roots: list[tuple[str, int]] = []
     seen: set[tuple[int, int]] = set()
     for p in _as_paths(paths):
         if os.path.isdir(p):
-            f, n = _walk(p, sink, seen)
+            f, n = _walk(p, findings, seen)
             files += f
             niftis += n
             roots.append((p, len(f) + len(n)))
         elif os.path.lexists(p):
-            _classify_file(p, files, niftis, sink, seen)
+            _classify_file(p, files, niftis, findings, seen)
         else:
-            sink.error(InputError("path does not exist", p))
+            findings.error(InputError("path does not exist", p))
+    return files, niftis, roots
 
-    total = len(files) + len(niftis)
-    headers: list[dicom.SliceHeader] = []
+
+def _read_headers(
+    files: list[str], findings: Findings, progress: Callable[[int, int], None] | None, total: int
+) -> tuple[list[SliceHeader], dict[tuple[str, str], list[str]]]:
+    """The DICOM headers, and the names of unreadable files by the (study, series) they belong to."""
+    headers: list[SliceHeader] = []
     file_errors: dict[tuple[str, str], list[str]] = defaultdict(list)
     for i, f in enumerate(files):
         try:
-            h = dicom.read_header(f)
+            h = read_header(f)
         except DicomReadError as exc:
             key = getattr(exc, "group_key", None)
             if key is not None:
                 file_errors[key].append(os.path.basename(f))
-            sink.error(exc)
+            findings.error(exc)
         else:
             if h is None:
                 logger.debug("not DICOM, ignored: %s", f)
-            elif h.sop_class != dicom.MEDIA_STORAGE_DIRECTORY:
+            elif h.sop_class != MEDIA_STORAGE_DIRECTORY:
                 headers.append(h)
         if progress is not None:
             progress(i + 1, total)
-    dicom.assemble(headers, min_slices=min_slices, strict=strict, file_errors=file_errors, sink=sink)
-    dicom_series = list(sink.series)
+    return headers, file_errors
 
-    nifti_series: list[Series] = []
+
+def _read_niftis(
+    niftis: list[str],
+    min_slices: int,
+    findings: Findings,
+    progress: Callable[[int, int], None] | None,
+    done: int,
+    total: int,
+) -> list[Series]:
+    """The NIfTI volumes with at least ``min_slices`` slices; the others reported in ``findings``."""
+    series: list[Series] = []
     for j, f in enumerate(niftis):
         try:
             s = load_nifti(f)
         except InputError as exc:
-            sink.error(exc)
+            findings.error(exc)
         else:
             if s.n_slices < min_slices:
-                sink.skip(f, f"only {s.n_slices} axial slice(s), fewer than min_slices={min_slices}")
-                sink.skipped[-1].n_files = 1
+                reason = f"only {s.n_slices} axial slice(s), fewer than min_slices={min_slices}"
+                findings.skip(f, reason, n_files=1)
             else:
-                nifti_series.append(s)
+                series.append(s)
         if progress is not None:
-            progress(len(files) + j + 1, total)
-    series = sorted(dicom_series + nifti_series, key=lambda s: (s.path, s.series_id))
-    for root, n_files in roots:  # say so when a folder yields nothing at all
-        prefix = os.path.join(os.path.abspath(root), "")
-        if not any(os.path.join(os.path.abspath(r.path), "").startswith(prefix) for r in [*series, *sink.skipped]):
-            extra = f" ({n_files} other file(s) ignored)" if n_files else " (the folder is empty)"
-            sink.skip(root, f"no DICOM or NIfTI files found{extra}")
-    return Discovery(series=series, skipped=sink.skipped, errors=sink.exceptions)
+            progress(done + j + 1, total)
+    return series
 
 
 def load_series(path: PathLike, *, min_slices: int = DEFAULT_MIN_SLICES) -> Series:

@@ -1,4 +1,4 @@
-"""NIfTI CT volumes (``.nii``, ``.nii.gz``) as axial :class:`~ctphase.io.volume.Series`.
+"""NIfTI CT volumes (``.nii``, ``.nii.gz``) as axial :class:`~ctphase.io.series.Series`.
 
 Each file is one series. The voxel axes are matched to RAS+ world axes with
 ``nibabel.orientations.io_orientation`` (the same rule as ``as_closest_canonical``), but
@@ -6,12 +6,12 @@ without loading the volume: slices are taken along the axis closest to S, index 
 inferior, and each slice is laid out like a standard axial DICOM image (LPS, Image
 Orientation (Patient) ``1\\0\\0\\0\\1\\0``): rows run anterior -> posterior, columns patient
 right -> left. Values are scaled by the header's ``scl_slope``/``scl_inter`` (nibabel applies
-them) and taken as HU; values below -1024 (and NaN) become -1024.
+them) and taken as HU; values below -1024 (and NaN) become -1024
+(:data:`~ctphase.io.series.AIR_HU`).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import NiftiReadError
-from .volume import Series
+from .series import AIR_HU, Series
 
-logger = logging.getLogger(__name__)
-
-AIR_HU = -1024.0
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 

@@ -1,4 +1,4 @@
-"""Series types shared by the DICOM and NIfTI readers.
+"""Series types shared by the DICOM and NIfTI readers, and the air value they fill with.
 
 A :class:`Series` is one axial stack of CT slices whose headers are known and whose pixels
 are decoded only on request (:meth:`Series.read_slices`), so that a sampler can pick R% of
@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+AIR_HU = -1024.0
+"""Air in Hounsfield units: padding, out-of-field fill and anything below it read as this value."""
 
 
 @dataclass
@@ -68,7 +71,7 @@ class Series(ABC):
 
         Returns:
             ``(N, rows, columns)`` float32 array in HU, in the order of ``indices``;
-            padding pixels are set to -1024 HU (air).
+            padding pixels are set to :data:`AIR_HU` (-1024 HU, air).
 
         Raises:
             ctphase.errors.InputError: naming the file that could not be decoded.
