@@ -110,7 +110,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         image_type=("DERIVED", "SECONDARY", "REFORMATTED"),
     )
     write_series(root / "coronal_stack", n=10, orientation=CORONAL)
-    found = discover(root)
+    found = discover(root, min_slices=8)
     return Corpus(root, found, good)
 
 
@@ -316,8 +316,9 @@ def test_load_series_raises_typed_errors(corpus: Corpus) -> None:
 
 def test_min_slices_argument(tmp_path: Path) -> None:
     write_series(tmp_path / "s", n=5)
-    assert discover(tmp_path).series == []
+    assert discover(tmp_path, min_slices=8).series == []
     assert discover(tmp_path, min_slices=5).series[0].n_slices == 5
+    assert discover(tmp_path).series[0].n_slices == 5  # io's own default keeps every stack
     with pytest.raises(SeriesError, match="min_slices must be >= 1"):
         discover(tmp_path, min_slices=0)
 

@@ -112,7 +112,7 @@ def test_4d_and_2d_are_errors(tmp_path: Path) -> None:
 
 def test_too_few_slices_and_bad_index(tmp_path: Path) -> None:
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 3), np.int16), np.eye(4)), tmp_path / "thin.nii")
-    found = discover(tmp_path)
+    found = discover(tmp_path, min_slices=8)
     assert found.series == []
     assert found.skipped[0].reason == "only 3 axial slice(s), fewer than min_slices=8"
     s = load_nifti(tmp_path / "thin.nii")

@@ -21,7 +21,7 @@ def labels(realdata_dir: Path) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def found(realdata_dir: Path) -> Discovery:
-    return discover(realdata_dir)
+    return discover(realdata_dir, min_slices=8)
 
 
 def _by_folder(found: Discovery) -> dict[str, object]:

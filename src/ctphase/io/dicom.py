@@ -46,7 +46,7 @@ CT_IMAGE_SOP_CLASSES = {
 def assemble(
     headers: list[SliceHeader],
     *,
-    min_slices: int = 8,
+    min_slices: int = 1,
     strict: bool = False,
     file_errors: dict[tuple[str, str], list[str]] | None = None,
     findings: Findings | None = None,

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import DicomReadError, InputError, SeriesError
-from ..sampling import DEFAULT_MIN_SLICES
 from .dicom import assemble
 from .dicom_header import MEDIA_STORAGE_DIRECTORY, SliceHeader, read_header
 from .findings import Findings
@@ -97,7 +96,7 @@ def _classify_file(
 def discover(
     paths: PathLike | Iterable[PathLike],
     *,
-    min_slices: int = DEFAULT_MIN_SLICES,
+    min_slices: int = 1,
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Discovery:
@@ -105,7 +104,9 @@ def discover(
 
     Args:
         paths: folders to search recursively, DICOM files, or NIfTI files.
-        min_slices: stacks with fewer slices are skipped (reported, not classified).
+        min_slices: stacks with fewer slices are skipped (reported, not classified). Reading
+            applies no sampling policy: the default keeps every stack, and a caller that
+            samples slices passes the sampler's minimum.
         strict: raise the first error (an :class:`~ctphase.errors.InputError`) instead of
             reporting it in ``skipped``.
         progress: called as ``progress(done, total)`` while file headers are read.
@@ -203,11 +204,11 @@ def _read_niftis(
     return series
 
 
-def load_series(path: PathLike, *, min_slices: int = DEFAULT_MIN_SLICES) -> Series:
+def load_series(path: PathLike, *, min_slices: int = 1) -> Series:
     """The one series held by a folder (DICOM) or a NIfTI file.
 
     Files of the series that cannot be read are left out with a warning on the series, as in
-    :func:`discover`.
+    :func:`discover`; ``min_slices`` as there (the default keeps any stack).
 
     Raises:
         InputError: (a subclass) naming the path, when it holds no classifiable series (the
