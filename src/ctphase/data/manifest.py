@@ -1,6 +1,6 @@
 """Reading training/evaluation manifests and splitting them by patient.
 
-Two formats are accepted (shared/DESIGN.md, "Manifest"):
+Two formats are accepted:
 
 - **series manifest**, CSV with columns ``path,label`` and optional ``patient_id,study_id,series_id``
   (extra columns are kept in :attr:`SeriesRecord.extra`). ``path`` is a DICOM series folder or a

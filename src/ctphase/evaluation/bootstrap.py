@@ -24,14 +24,13 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
-from .metrics import _check_pair, auc_reason, check_probs, metrics_from_confusion
+from .metrics import check_pair, auc_reason, check_probs, metrics_from_confusion
+from .results import AucIntervals, ClassificationIntervals, Interval, ScoreIntervals
 
 DEFAULT_N_RESAMPLES = 5000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SEED = 0
 
-Interval = dict[str, Any]
-"""``{"estimate": float|None, "low": float|None, "high": float|None, "n_valid": int}``."""
 
 
 def check_bootstrap_args(n_resamples: int, confidence: float) -> None:
@@ -83,10 +82,10 @@ def percentile_interval(values: np.ndarray, confidence: float = DEFAULT_CONFIDEN
     v = v[np.isfinite(v)]
     est = None if estimate is None or not np.isfinite(estimate) else float(estimate)
     if v.size == 0:
-        return {"estimate": est, "low": None, "high": None, "n_valid": 0}
+        return Interval(est, None, None, 0)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.percentile(v, [100.0 * alpha, 100.0 * (1.0 - alpha)])
-    return {"estimate": est, "low": float(low), "high": float(high), "n_valid": int(v.size)}
+    return Interval(est, float(low), float(high), int(v.size))
 
 
 def _call(metric: Callable[..., Any], yt: np.ndarray, yp: np.ndarray, p: np.ndarray | None) -> Any:
@@ -169,62 +168,33 @@ def _pairwise_auc_counts(scores: np.ndarray, positive: np.ndarray, codes: np.nda
     return a
 
 
-def bootstrap_classification(
-    y_true: Sequence[Any] | np.ndarray,
-    y_pred: Sequence[Any] | np.ndarray,
-    probs: np.ndarray | None = None,
-    *,
-    groups: Sequence[Any] | np.ndarray | None = None,
-    class_names: Sequence[str] = PHASE_NAMES,
-    n_resamples: int = DEFAULT_N_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE,
-    seed: int | None = DEFAULT_SEED,
-    chunk: int = 1000,
-) -> dict[str, Any]:
-    """Vectorised cluster-bootstrap intervals of every metric of ``classification_metrics``.
+class _ClusterParts:
+    """Per-cluster sufficient statistics: each resample's metrics are weighted sums of them."""
 
-    Args:
-        y_true, y_pred: ``(N,)`` labels (indices or names).
-        probs: optional ``(N, K)`` scores; adds one-vs-rest AUC intervals.
-        groups: ``(N,)`` patient id per sample (per slice at slice level); ``None``: no clustering.
-        class_names: the K class names in index order.
-        n_resamples, confidence, seed: resamples B, interval level, RNG seed.
-        chunk: resamples processed at once (bounds memory).
-    Returns:
-        ``{"method", "n_resamples", "confidence", "seed", "n_clusters",
-        "accuracy": Interval, "macro": {"precision"|"recall"|"f1": Interval},
-        "per_class": {name: {"precision"|"recall"|"f1": Interval}},
-        "roc_auc": {"per_class": {name: Interval|None}, "macro": Interval|None}}``;
-        AUC entries are None where the AUC of the full data is undefined.
-    """
-    check_bootstrap_args(n_resamples, confidence)
-    names = tuple(class_names)
-    k = len(names)
-    yt, yp = _check_pair(y_true, y_pred, names)
-    p = None if probs is None else check_probs(probs, yt.size, k)
-    codes, n_clusters = cluster_codes(groups, yt.size)
-    counts = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
-    ones = np.ones((1, n_clusters))
+    def __init__(
+        self, yt: np.ndarray, yp: np.ndarray, p: np.ndarray | None, codes: np.ndarray, n_clusters: int,
+        names: tuple[str, ...],
+    ) -> None:
+        k = self.k = len(names)
+        cm = np.bincount(codes * k * k + yt * k + yp, minlength=n_clusters * k * k).reshape(n_clusters, k * k)
+        self.cm = cm.astype(np.float64)
+        self.auc_classes = [c for c in range(k) if auc_reason(yt, c, names[c], p is not None) is None]
+        self.auc: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for c in self.auc_classes:
+            assert p is not None
+            pos = yt == c
+            self.auc[c] = (
+                _pairwise_auc_counts(p[:, c], pos, codes, n_clusters),
+                np.bincount(codes[pos], minlength=n_clusters).astype(np.float64),
+                np.bincount(codes[~pos], minlength=n_clusters).astype(np.float64),
+            )
 
-    per_cluster_cm = np.bincount(codes * k * k + yt * k + yp, minlength=n_clusters * k * k).reshape(n_clusters, k * k)
-    per_cluster_cm = per_cluster_cm.astype(np.float64)
-
-    auc_classes = [c for c in range(k) if auc_reason(yt, c, names[c], p is not None) is None]
-    auc_parts = {}
-    for c in auc_classes:
-        assert p is not None
-        pos = yt == c
-        auc_parts[c] = (
-            _pairwise_auc_counts(p[:, c], pos, codes, n_clusters),
-            np.bincount(codes[pos], minlength=n_clusters).astype(np.float64),
-            np.bincount(codes[~pos], minlength=n_clusters).astype(np.float64),
-        )
-
-    def _compute(w: np.ndarray) -> dict[str, np.ndarray]:
-        cms = (w @ per_cluster_cm).reshape(-1, k, k)
-        out = metrics_from_confusion(cms)
+    def metrics(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        """Metrics of the resamples whose cluster counts are the rows of ``w`` ``(B, P)``."""
+        k, auc_classes = self.k, self.auc_classes
+        out = metrics_from_confusion((w @ self.cm).reshape(-1, k, k))
         aucs = np.full((w.shape[0], k), np.nan)
-        for c, (a, npos, nneg) in auc_parts.items():
+        for c, (a, npos, nneg) in self.auc.items():
             denom = (w @ npos) * (w @ nneg)
             num = ((w @ a) * w).sum(axis=1)  # w^T A w per resample
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -239,8 +209,42 @@ def bootstrap_classification(
             )
         return out
 
-    est = _compute(ones)
-    parts = [_compute(counts[i : i + chunk]) for i in range(0, n_resamples, chunk)]
+
+def bootstrap_classification(
+    y_true: Sequence[Any] | np.ndarray,
+    y_pred: Sequence[Any] | np.ndarray,
+    probs: np.ndarray | None = None,
+    *,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    class_names: Sequence[str] = PHASE_NAMES,
+    n_resamples: int = DEFAULT_N_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int | None = DEFAULT_SEED,
+    chunk: int = 1000,
+) -> ClassificationIntervals:
+    """Vectorised cluster-bootstrap intervals of every metric of ``classification_metrics``.
+
+    Args:
+        y_true, y_pred: ``(N,)`` labels (indices or names).
+        probs: optional ``(N, K)`` scores; adds one-vs-rest AUC intervals.
+        groups: ``(N,)`` patient id per sample (per slice at slice level); ``None``: no clustering.
+        class_names: the K class names in index order.
+        n_resamples, confidence, seed: resamples B, interval level, RNG seed.
+        chunk: resamples processed at once (bounds memory).
+    Returns:
+        :class:`~ctphase.evaluation.results.ClassificationIntervals`; AUC entries are None
+        where the AUC of the full data is undefined.
+    """
+    check_bootstrap_args(n_resamples, confidence)
+    names = tuple(class_names)
+    k = len(names)
+    yt, yp = check_pair(y_true, y_pred, names)
+    p = None if probs is None else check_probs(probs, yt.size, k)
+    codes, n_clusters = cluster_codes(groups, yt.size)
+    counts = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
+    stats = _ClusterParts(yt, yp, p, codes, n_clusters, names)
+    est = stats.metrics(np.ones((1, n_clusters)))
+    parts = [stats.metrics(counts[i : i + chunk]) for i in range(0, n_resamples, chunk)]
     boot = {key: np.concatenate([part[key] for part in parts]) for key in est}
 
     def iv(key: str, col: int | None = None) -> Interval:
@@ -248,18 +252,23 @@ def bootstrap_classification(
         e = est[key][0] if col is None else est[key][0, col]
         return percentile_interval(values, confidence, float(e))
 
-    return {
-        "method": "percentile; resampling patients with replacement (cluster bootstrap)" if groups is not None
+    def scores(col: int | None = None) -> ScoreIntervals:
+        if col is None:
+            return ScoreIntervals(iv("macro_precision"), iv("macro_recall"), iv("macro_f1"))
+        return ScoreIntervals(iv("precision", col), iv("recall", col), iv("f1", col))
+
+    return ClassificationIntervals(
+        method="percentile; resampling patients with replacement (cluster bootstrap)" if groups is not None
         else "percentile; resampling samples with replacement (no patient ids)",
-        "n_resamples": int(n_resamples),
-        "confidence": float(confidence),
-        "seed": seed,
-        "n_clusters": int(n_clusters),
-        "accuracy": iv("accuracy"),
-        "macro": {m: iv(f"macro_{m}") for m in ("precision", "recall", "f1")},
-        "per_class": {names[c]: {m: iv(m, c) for m in ("precision", "recall", "f1")} for c in range(k)},
-        "roc_auc": {
-            "per_class": {names[c]: (iv("auc", c) if c in auc_parts else None) for c in range(k)},
-            "macro": iv("macro_auc") if auc_classes else None,
-        },
-    }
+        n_resamples=int(n_resamples),
+        confidence=float(confidence),
+        seed=seed,
+        n_clusters=int(n_clusters),
+        accuracy=iv("accuracy"),
+        macro=scores(),
+        per_class={names[c]: scores(c) for c in range(k)},
+        roc_auc=AucIntervals(
+            per_class={names[c]: (iv("auc", c) if c in stats.auc else None) for c in range(k)},
+            macro=iv("macro_auc") if stats.auc_classes else None,
+        ),
+    )

@@ -1,8 +1,10 @@
-"""One call from per-scan slice probabilities to the full evaluation results (shared/DESIGN.md, Evaluation protocol).
+"""One call from per-scan slice probabilities to the full evaluation results.
 
 ``ctphase evaluate`` loads the model and data, computes slice probabilities per scan and
 calls :func:`evaluate_predictions`; :func:`ctphase.evaluation.report.write_report` turns the
-returned dict into metrics.json, report.md and figures.
+returned :class:`~ctphase.evaluation.results.EvaluationResults` into metrics.json, report.md
+and figures. Slice and scan level, the sampling sweep and the timings are computed from the
+same probabilities; patient-clustered bootstrap intervals at both levels.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from ..phases import PHASE_NAMES
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling
 from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification, check_bootstrap_args
 from .metrics import classification_metrics, to_class_indices
-from .scan_level import check_slice_probs, scan_keys, vote_scans
+from .results import (
+    Counts,
+    EvaluationProtocol,
+    EvaluationResults,
+    LevelResults,
+    ScanResult,
+    Timing,
+    TimingStats,
+)
+from .scan_level import ScanVotes, check_slice_probs, scan_keys, vote_scans
 from .sweep import DEFAULT_SWEEP_RATES, DEFAULT_SWEEP_REPEATS, sampling_sweep
 
 RESULTS_SCHEMA = "ctphase.evaluation/1"
@@ -28,7 +39,7 @@ Timings = Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]]
 """Seconds per scan: ``{"read": [...], "preprocess": [...], "model": [...]}`` or one dict per scan."""
 
 
-def summarize_timings(timings: Timings, n_scans: int | None = None) -> dict[str, Any]:
+def summarize_timings(timings: Timings, n_scans: int | None = None) -> Timing:
     """Per-stage summary of seconds per scan.
 
     Args:
@@ -36,8 +47,8 @@ def summarize_timings(timings: Timings, n_scans: int | None = None) -> dict[str,
             are usually read, preprocess, model (others are kept too).
         n_scans: expected S, checked when given.
     Returns:
-        ``{"n_scans": S, "stages": {stage: {"mean", "median", "std", "p95", "min", "max",
-        "total"}}, "total": {...same for the per-scan sum of stages}}`` in seconds.
+        per stage (and for the per-scan sum of the stages) mean, median, std, p95, min, max
+        and total seconds.
     """
     if isinstance(timings, Mapping):
         table = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in timings.items()}
@@ -59,22 +70,22 @@ def summarize_timings(timings: Timings, n_scans: int | None = None) -> dict[str,
             raise ConfigError(msg)
     ordered = [k for k in TIMING_STAGES if k in table] + [k for k in table if k not in TIMING_STAGES]
 
-    def _stats(v: np.ndarray) -> dict[str, float | None]:
+    def _stats(v: np.ndarray) -> TimingStats:
         v = v[np.isfinite(v)]
         if v.size == 0:
-            return dict.fromkeys(("mean", "median", "std", "p95", "min", "max", "total"))
-        return {
-            "mean": float(v.mean()),
-            "median": float(np.median(v)),
-            "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "p95": float(np.percentile(v, 95)),
-            "min": float(v.min()),
-            "max": float(v.max()),
-            "total": float(v.sum()),
-        }
+            return TimingStats(None, None, None, None, None, None, None)
+        return TimingStats(
+            mean=float(v.mean()),
+            median=float(np.median(v)),
+            std=float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            p95=float(np.percentile(v, 95)),
+            min=float(v.min()),
+            max=float(v.max()),
+            total=float(v.sum()),
+        )
 
     total = np.nansum(np.stack([table[k] for k in ordered]), axis=0)
-    return {"n_scans": int(s), "stages": {k: _stats(table[k]) for k in ordered}, "total": _stats(total)}
+    return Timing(int(s), {k: _stats(table[k]) for k in ordered}, _stats(total))
 
 
 def evaluate_predictions(
@@ -96,7 +107,7 @@ def evaluate_predictions(
     dataset: str | None = None,
     model_sha256: str | None = None,
     arguments: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> EvaluationResults:
     """Slice- and scan-level metrics with patient-bootstrap CIs, the R sweep and timings.
 
     Args:
@@ -120,119 +131,105 @@ def evaluate_predictions(
         model_sha256: checkpoint hash, recorded.
         arguments: the run's arguments (CLI options), recorded as given.
     Returns:
-        the results dict (plain Python, JSON-ready) documented in ``ctphase.evaluation``.
+        :class:`~ctphase.evaluation.results.EvaluationResults`.
     """
     names = tuple(class_names)
+    probs, y, keys, groups = _check_inputs(slice_probs, labels, patient_ids, scan_ids, names)
+    check_sampling(sample_rate, min_slices)
+    if n_resamples:
+        check_bootstrap_args(n_resamples, confidence)
+    s = len(probs)
+    timing = None if timings is None else summarize_timings(timings, s)
+    # slice level: every slice carries its scan's label and its scan's patient
+    n_per_scan = np.array([p.shape[0] for p in probs])
+    slice_p = np.concatenate(probs)
+    codes = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    scan_groups = [codes[g] for g in groups]
+    slice_groups = np.repeat(np.array(scan_groups), n_per_scan)
+    slice_y = np.repeat(y, n_per_scan)
+    rate = sample_rate if all_slices else 1.0
+    votes = vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys)
+    boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "names": names}
+    slice_level = _level(slice_y, slice_p.argmax(axis=1), slice_p, slice_groups, **boot)
+    scan_level = _level(y, votes.labels, votes.scores, scan_groups, **boot)
+    scan_level = LevelResults(scan_level.metrics, scan_level.ci, _scan_results(votes, y, keys, n_per_scan, names))
+    sweep, sweep_skipped = None, "disabled" if sweep_rates is None else None
+    if sweep_rates is not None and not all_slices:
+        sweep_skipped = "needs the probabilities of all slices of each scan (all_slices=False)"
+    elif sweep_rates is not None:
+        sweep = sampling_sweep(probs, y, scan_groups, rates=sweep_rates, repeats=sweep_repeats, seed=seed, scan_ids=keys,
+                               min_slices=1, class_names=names, n_resamples=n_resamples, confidence=confidence)
+    per_class = {names[c]: int(np.sum(y == c)) for c in range(len(names))}
+    counts = Counts(int(s), len(codes), int(n_per_scan.sum()), per_class, patient_ids is not None)
+    protocol = _protocol(all_slices, rate, min_slices, seed, n_resamples, confidence)
+    return EvaluationResults(
+        RESULTS_SCHEMA, __version__, model_sha256, dataset, dict(arguments) if arguments is not None else {},
+        list(names), counts, protocol, slice_level, scan_level, sweep, sweep_skipped, timing,
+    )
+
+
+def _protocol(all_slices: bool, rate: float, min_slices: int, seed: int, n_resamples: int,
+              confidence: float) -> EvaluationProtocol:
+    return EvaluationProtocol(
+        all_slices=bool(all_slices),
+        sample_rate=float(rate),
+        min_slices=int(min_slices),
+        vote="majority (tie: highest mean probability, then lowest class index)",
+        scan_score="mean slice probability over the voted slices (used for scan-level ROC AUC)",
+        slice_labels="each slice carries its scan's label",
+        seed=seed,
+        n_resamples=int(n_resamples),
+        confidence=float(confidence),
+        bootstrap="percentile intervals; patients resampled with replacement, all their scans/slices kept",
+    )
+
+
+def _check_inputs(
+    slice_probs: Sequence[np.ndarray], labels: Sequence[Any] | np.ndarray, patient_ids: Sequence[Any] | None,
+    scan_ids: Sequence[str] | None, names: tuple[str, ...],
+) -> tuple[list[np.ndarray], np.ndarray, list[str], list[Any]]:
+    """Validated probabilities, label indices, scan keys and bootstrap groups (each scan its own without ids)."""
     probs = check_slice_probs(slice_probs, len(names))
     s = len(probs)
     y = to_class_indices(labels, names)
     if y.size != s:
         msg = f"labels has {y.size} entries but slice_probs has {s} scans"
         raise ConfigError(msg)
-    check_sampling(sample_rate, min_slices)
-    if n_resamples:
-        check_bootstrap_args(n_resamples, confidence)
     keys = scan_keys(s, scan_ids)
     if patient_ids is not None and len(patient_ids) != s:
         msg = f"patient_ids has {len(patient_ids)} entries but there are {s} scans"
         raise ConfigError(msg)
-    groups = list(range(s)) if patient_ids is None else list(patient_ids)
-    timing = None if timings is None else summarize_timings(timings, s)
+    return probs, y, keys, list(range(s)) if patient_ids is None else list(patient_ids)
 
-    # slice level: every slice carries its scan's label and its scan's patient
-    n_per_scan = np.array([p.shape[0] for p in probs])
-    slice_p = np.concatenate(probs)
-    slice_y = np.repeat(y, n_per_scan)
-    slice_pred = slice_p.argmax(axis=1)
-    slice_groups = np.repeat(np.arange(s), n_per_scan)
-    codes = {g: i for i, g in enumerate(dict.fromkeys(groups))}
-    slice_groups = np.array([codes[g] for g in groups])[slice_groups]
-    scan_groups = [codes[g] for g in groups]
 
-    rate = sample_rate if all_slices else 1.0
-    votes = vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys)
+def _level(
+    y_true: np.ndarray, y_pred: np.ndarray, p: np.ndarray, groups: Sequence[int] | np.ndarray, *,
+    n_resamples: int, confidence: float, seed: int, names: tuple[str, ...],
+) -> LevelResults:
+    ci = (
+        bootstrap_classification(y_true, y_pred, p, groups=groups, class_names=names, n_resamples=n_resamples,
+                                 confidence=confidence, seed=seed)
+        if n_resamples
+        else None
+    )
+    return LevelResults(classification_metrics(y_true, y_pred, p, names), ci)
 
-    def _level(y_true: np.ndarray, y_pred: np.ndarray, p: np.ndarray, g: Sequence[int] | np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {"metrics": classification_metrics(y_true, y_pred, p, names)}
-        out["ci"] = (
-            bootstrap_classification(
-                y_true, y_pred, p, groups=g, class_names=names, n_resamples=n_resamples, confidence=confidence, seed=seed
-            )
-            if n_resamples
-            else None
+
+def _scan_results(votes: ScanVotes, y: np.ndarray, keys: Sequence[str], n_per_scan: np.ndarray,
+                  names: tuple[str, ...]) -> list[ScanResult]:
+    return [
+        ScanResult(
+            scan_id=keys[i],
+            label=names[int(y[i])],
+            predicted=names[int(votes.labels[i])],
+            correct=bool(votes.labels[i] == y[i]),
+            n_slices=int(n_per_scan[i]),
+            n_voted=len(votes.sampled[i]),
+            vote_fractions=[float(v) for v in votes.fractions[i]],
+            mean_probs=[float(v) for v in votes.scores[i]],
+            confidence=float(votes.confidence[i]),
+            tie=bool(votes.ties[i]),
+            voted_indices=[int(j) for j in votes.sampled[i]],
         )
-        return out
-
-    slice_level = _level(slice_y, slice_pred, slice_p, slice_groups)
-    scan_level = _level(y, votes.labels, votes.scores, scan_groups)
-    scan_level["predictions"] = [
-        {
-            "scan_id": keys[i],
-            "label": names[int(y[i])],
-            "predicted": names[int(votes.labels[i])],
-            "correct": bool(votes.labels[i] == y[i]),
-            "n_slices": int(n_per_scan[i]),
-            "n_voted": len(votes.sampled[i]),
-            "vote_fractions": [float(v) for v in votes.fractions[i]],
-            "mean_probs": [float(v) for v in votes.scores[i]],
-            "confidence": float(votes.confidence[i]),
-            "tie": bool(votes.ties[i]),
-            "voted_indices": [int(j) for j in votes.sampled[i]],
-        }
-        for i in range(s)
+        for i in range(len(keys))
     ]
-
-    sweep = None
-    sweep_skipped = None
-    if sweep_rates is None:
-        sweep_skipped = "disabled"
-    elif not all_slices:
-        sweep_skipped = "needs the probabilities of all slices of each scan (all_slices=False)"
-    else:
-        sweep = sampling_sweep(
-            probs,
-            y,
-            scan_groups,
-            rates=sweep_rates,
-            repeats=sweep_repeats,
-            seed=seed,
-            scan_ids=keys,
-            min_slices=1,
-            class_names=names,
-            n_resamples=n_resamples,
-            confidence=confidence,
-        )
-
-    return {
-        "schema": RESULTS_SCHEMA,
-        "ctphase_version": __version__,
-        "model_sha256": model_sha256,
-        "dataset": dataset,
-        "arguments": dict(arguments) if arguments is not None else {},
-        "class_names": list(names),
-        "counts": {
-            "scans": int(s),
-            "patients": len(codes),
-            "slices": int(n_per_scan.sum()),
-            "scans_per_class": {names[c]: int(np.sum(y == c)) for c in range(len(names))},
-            "patient_ids_given": patient_ids is not None,
-        },
-        "protocol": {
-            "all_slices": bool(all_slices),
-            "sample_rate": float(rate),
-            "min_slices": int(min_slices),
-            "vote": "majority (tie: highest mean probability, then lowest class index)",
-            "scan_score": "mean slice probability over the voted slices (used for scan-level ROC AUC)",
-            "slice_labels": "each slice carries its scan's label",
-            "seed": seed,
-            "n_resamples": int(n_resamples),
-            "confidence": float(confidence),
-            "bootstrap": "percentile intervals; patients resampled with replacement, all their scans/slices kept",
-        },
-        "slice_level": slice_level,
-        "scan_level": scan_level,
-        "sweep": sweep,
-        "sweep_skipped": sweep_skipped,
-        "timing": timing,
-        "plots": {},
-    }

@@ -24,6 +24,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, r
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES, Phase
+from .results import ClassificationMetrics, ClassScores, MacroScores, RocAuc, RocCurve
 
 
 def to_class_indices(labels: Sequence[Any] | np.ndarray, class_names: Sequence[str] = PHASE_NAMES) -> np.ndarray:
@@ -77,7 +78,7 @@ def check_probs(probs: Any, n: int, n_classes: int, what: str = "probs") -> np.n
     return p
 
 
-def _check_pair(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     yt = to_class_indices(y_true, class_names)
     yp = to_class_indices(y_pred, class_names)
     if yt.shape != yp.shape:
@@ -109,7 +110,7 @@ def classification_metrics(
     *,
     roc_points: bool = True,
     max_roc_points: int = 1000,
-) -> dict[str, Any]:
+) -> ClassificationMetrics:
     """Accuracy, macro and per-class precision/recall/F1, confusion matrix and one-vs-rest ROC AUC.
 
     Args:
@@ -122,23 +123,15 @@ def classification_metrics(
         max_roc_points: keep at most this many evenly spaced vertices per curve (first and
             last kept), so slice-level curves stay small in JSON.
     Returns:
-        plain-Python dict (JSON-ready; undefined values are ``None``)::
-
-            {"n": int, "accuracy": float,
-             "macro": {"precision", "recall", "f1": float, "classes": [names averaged]},
-             "per_class": {name: {"precision", "recall", "f1": float, "support": int}},
-             "confusion_matrix": K x K ints (rows true, columns predicted),
-             "confusion_matrix_normalized": K x K floats (rows sum to 1; 0-rows stay 0),
-             "roc_auc": {"per_class": {name: float|None}, "macro": float|None,
-                         "reasons": {name: str} (why undefined), "macro_classes": [names]},
-             "roc_curves": {name: {"fpr", "tpr", "thresholds": [float]}} (defined classes only)}
+        :class:`~ctphase.evaluation.results.ClassificationMetrics` (undefined values are ``None``;
+        ROC curves only for the classes whose AUC is defined).
     """
     names = tuple(class_names)
     k = len(names)
     if k < 2:
         msg = f"class_names must name at least 2 classes, got {names}"
         raise ConfigError(msg)
-    yt, yp = _check_pair(y_true, y_pred, names)
+    yt, yp = check_pair(y_true, y_pred, names)
     p = None if probs is None else check_probs(probs, yt.size, k)
     labels = list(range(k))
 
@@ -149,9 +142,29 @@ def classification_metrics(
     rows = cm.sum(axis=1, keepdims=True)
     cm_norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=np.float64), where=rows > 0)
 
+    roc_auc, curves = _roc(yt, p, names, roc_points, max_roc_points)
+    return ClassificationMetrics(
+        n=int(yt.size),
+        accuracy=float(np.mean(yt == yp)),
+        macro=MacroScores(float(mp), float(mr), float(mf), [names[i] for i in present]),
+        per_class={
+            name: ClassScores(float(prec[c]), float(rec[c]), float(f1[c]), int(support[c])) for c, name in enumerate(names)
+        },
+        confusion_matrix=cm.astype(int).tolist(),
+        confusion_matrix_normalized=cm_norm.tolist(),
+        roc_auc=roc_auc,
+        roc_curves=curves,
+    )
+
+
+def _roc(
+    yt: np.ndarray, p: np.ndarray | None, names: tuple[str, ...], roc_points: bool, max_roc_points: int
+) -> tuple[RocAuc, dict[str, RocCurve]]:
+    """One-vs-rest AUC per class (with reasons where undefined), their mean, and the curves."""
+    k = len(names)
     aucs: dict[str, float | None] = {}
     reasons: dict[str, str] = {}
-    curves: dict[str, dict[str, list[float | None]]] = {}
+    curves: dict[str, RocCurve] = {}
     for c, name in enumerate(names):
         why = auc_reason(yt, c, name, p is not None)
         if why is not None:
@@ -166,11 +179,11 @@ def classification_metrics(
             if fpr.size > max_roc_points >= 2:
                 keep = np.unique(np.round(np.linspace(0, fpr.size - 1, max_roc_points)).astype(np.int64))
                 fpr, tpr, thr = fpr[keep], tpr[keep], thr[keep]
-            curves[name] = {
-                "fpr": [float(v) for v in fpr],
-                "tpr": [float(v) for v in tpr],
-                "thresholds": [float(v) if np.isfinite(v) else None for v in thr],
-            }
+            curves[name] = RocCurve(
+                fpr=[float(v) for v in fpr],
+                tpr=[float(v) for v in tpr],
+                thresholds=[float(v) if np.isfinite(v) else None for v in thr],
+            )
     defined = [n for n in names if aucs[n] is not None]
     macro_auc = float(np.mean([aucs[n] for n in defined])) if defined else None
     if defined and len(defined) < k:
@@ -178,24 +191,7 @@ def classification_metrics(
     elif not defined:
         reasons["macro"] = "no class has a defined AUC"
 
-    return {
-        "n": int(yt.size),
-        "accuracy": float(np.mean(yt == yp)),
-        "macro": {"precision": float(mp), "recall": float(mr), "f1": float(mf), "classes": [names[i] for i in present]},
-        "per_class": {
-            name: {
-                "precision": float(prec[c]),
-                "recall": float(rec[c]),
-                "f1": float(f1[c]),
-                "support": int(support[c]),
-            }
-            for c, name in enumerate(names)
-        },
-        "confusion_matrix": cm.astype(int).tolist(),
-        "confusion_matrix_normalized": cm_norm.tolist(),
-        "roc_auc": {"per_class": aucs, "macro": macro_auc, "reasons": reasons, "macro_classes": defined},
-        "roc_curves": curves,
-    }
+    return RocAuc(aucs, macro_auc, reasons, defined), curves
 
 
 def macro_f1(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray, n_classes: int = len(PHASE_NAMES)) -> float:

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
+from .results import RocCurve, Sweep
 
 _DPI = 120
 _PNG_METADATA = {"Software": None}
@@ -81,12 +82,12 @@ def plot_confusion_matrix(
 
 
 def plot_roc_curves(
-    roc_curves: Mapping[str, Mapping[str, Sequence[float]]],
+    roc_curves: Mapping[str, RocCurve],
     path: str | Path,
     aucs: Mapping[str, float | None] | None = None,
     title: str = "One-vs-rest ROC curves",
 ) -> Path:
-    """Write one-vs-rest ROC curves, one line per class (``{"fpr": [...], "tpr": [...]}`` each).
+    """Write one-vs-rest ROC curves, one line per class.
 
     ``aucs`` (class -> AUC) adds the AUC to the legend. Classes without a curve are listed as undefined.
     """
@@ -96,7 +97,7 @@ def plot_roc_curves(
     for name, curve in roc_curves.items():
         auc = None if aucs is None else aucs.get(name)
         label = name if auc is None else f"{name} (AUC {auc:.3f})"
-        ax.plot(curve["fpr"], curve["tpr"], linewidth=1.6, label=label, drawstyle="default")
+        ax.plot(curve.fpr, curve.tpr, linewidth=1.6, label=label, drawstyle="default")
     if aucs is not None:
         for name, auc in aucs.items():
             if name not in roc_curves:
@@ -113,28 +114,24 @@ def plot_roc_curves(
     return _save(fig, path)
 
 
-def plot_sweep(sweep: Mapping[str, Any], path: str | Path, title: str = "Random-sampling sweep") -> Path:
-    """Write scan-level macro F1 against the sampled percentage R: mean line, min-max band, std error bars.
-
-    ``sweep``: the dict returned by :func:`ctphase.evaluation.sweep.sampling_sweep`.
-    """
-    entries = sweep.get("per_rate") or []
+def plot_sweep(sweep: Sweep, path: str | Path, title: str = "Random-sampling sweep") -> Path:
+    """Write scan-level macro F1 against the sampled percentage R: mean line, min-max band, std error bars."""
+    entries = sweep.per_rate
     if not entries:
         msg = "sweep has no per_rate entries to plot"
         raise ConfigError(msg)
-    x = np.array([100.0 * e["rate"] for e in entries])
-    mean = np.array([e["mean"] for e in entries])
-    std = np.array([e["std"] for e in entries])
-    lo = np.array([e["min"] for e in entries])
-    hi = np.array([e["max"] for e in entries])
+    x = np.array([100.0 * e.rate for e in entries])
+    mean = np.array([e.mean for e in entries])
+    std = np.array([e.std for e in entries])
+    lo = np.array([e.min for e in entries])
+    hi = np.array([e.max for e in entries])
     fig = _new_figure(6.4, 4.2)
     ax = fig.subplots()
     ax.fill_between(x, lo, hi, color="tab:blue", alpha=0.2, linewidth=0, label="min-max over draws")
     ax.errorbar(x, mean, yerr=std, color="tab:blue", marker="o", markersize=4, capsize=3, linewidth=1.6, label="mean ± std")
     ax.set_xlabel("sampled slices R (%)")
     ax.set_ylabel("scan-level macro F1")
-    repeats = sweep.get("repeats")
-    ax.set_title(title if repeats is None else f"{title} ({repeats} draws per R)")
+    ax.set_title(f"{title} ({sweep.repeats} draws per R)")
     ax.set_xlim(0, 101)
     ax.set_ylim(max(0.0, float(lo.min()) - 0.05), 1.0 + 0.01)
     ax.grid(True, alpha=0.3)

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..phases import PHASE_NAMES
 from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification
 from .metrics import macro_f1, to_class_indices
+from .results import Spread, Sweep, SweepPoint
 from .scan_level import check_slice_probs, vote_scans
 
 DEFAULT_SWEEP_RATES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 1.00)
@@ -25,14 +26,14 @@ DEFAULT_SWEEP_RATES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.15, 0.20, 0.30, 0.
 DEFAULT_SWEEP_REPEATS = 10
 
 
-def _summary(values: np.ndarray) -> dict[str, Any]:
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "values": [float(v) for v in values],
-    }
+def _spread(values: np.ndarray) -> Spread:
+    return Spread(
+        mean=float(values.mean()),
+        std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+        min=float(values.min()),
+        max=float(values.max()),
+        values=[float(v) for v in values],
+    )
 
 
 def sampling_sweep(
@@ -48,7 +49,7 @@ def sampling_sweep(
     class_names: Sequence[str] = PHASE_NAMES,
     n_resamples: int = DEFAULT_N_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
-) -> dict[str, Any]:
+) -> Sweep:
     """Scan-level macro F1 (and accuracy) for each sampling rate R over repeated seeded draws.
 
     Args:
@@ -65,10 +66,9 @@ def sampling_sweep(
         class_names: the K class names.
         n_resamples, confidence: bootstrap settings for the per-R interval (0 disables it).
     Returns:
-        ``{"rates": [R], "repeats", "seed", "min_slices", "metric": "macro_f1",
-        "per_rate": [{"rate", "mean", "std", "min", "max", "values": [per draw],
-        "accuracy": {"mean", "std", "min", "max", "values"}, "mean_slices": float,
-        "ci": Interval of draw 0 | None}]}``; ``std`` is the sample standard deviation over draws.
+        a :class:`~ctphase.evaluation.results.Sweep`: per R the macro F1 over draws (``std`` is
+        the sample standard deviation), the accuracy, the mean number of voted slices and the
+        interval of draw 0.
     """
     probs = check_slice_probs(slice_probs, len(class_names))
     y = to_class_indices(labels, class_names)
@@ -105,14 +105,7 @@ def sampling_sweep(
             boot = bootstrap_classification(
                 y, first, groups=patient_ids, class_names=class_names, n_resamples=n_resamples, confidence=confidence, seed=seed
             )
-            ci = boot["macro"]["f1"]
-        entry = {"rate": r, **_summary(f1s), "accuracy": _summary(accs), "mean_slices": n_sampled / repeats, "ci": ci}
-        per_rate.append(entry)
-    return {
-        "rates": rate_list,
-        "repeats": int(repeats),
-        "seed": seed,
-        "min_slices": int(min_slices),
-        "metric": "macro_f1",
-        "per_rate": per_rate,
-    }
+            ci = boot.macro.f1
+        f1 = _spread(f1s)
+        per_rate.append(SweepPoint(r, f1.mean, f1.std, f1.min, f1.max, f1.values, _spread(accs), n_sampled / repeats, ci))
+    return Sweep(rate_list, int(repeats), seed, int(min_slices), "macro_f1", per_rate)

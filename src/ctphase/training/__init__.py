@@ -1,32 +1,27 @@
-"""Training: manifests, datasets and the training loop (``ctphase train``)."""
+"""Training a slice classifier (``ctphase train``): configuration, datasets, augmentation, loop, validation.
+
+Manifests and labelled scans live in :mod:`ctphase.data`; this package imports torch when a
+name is first used.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = [
-    "Augment",
-    "Manifest",
-    "SeriesRecord",
-    "SliceRecord",
-    "TrainConfig",
-    "read_manifest",
-    "split_by_patient",
-    "train",
-]
+__all__ = ["Augment", "TrainConfig", "train"]
 
 
-def __getattr__(name: str) -> Any:  # lazy: reading a manifest does not import torch
-    if name in {"Manifest", "SeriesRecord", "SliceRecord", "read_manifest", "split_by_patient"}:
-        from . import manifest
-
-        return getattr(manifest, name)
+def __getattr__(name: str) -> Any:  # lazy: importing ctphase.training does not import torch
     if name == "Augment":
-        from .datasets import Augment
+        from .augment import Augment
 
         return Augment
-    if name in {"TrainConfig", "train"}:
-        from . import loop
+    if name == "TrainConfig":
+        from .config import TrainConfig
 
-        return getattr(loop, name)
+        return TrainConfig
+    if name == "train":
+        from .loop import train
+
+        return train
     raise AttributeError(f"module 'ctphase.training' has no attribute {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from ctphase.errors import ConfigError
 from ctphase.evaluation import (
+    EvaluationResults,
     bootstrap_ci,
     bootstrap_classification,
     classification_metrics,
@@ -23,6 +25,7 @@ from ctphase.evaluation import (
     vote_scans,
     write_report,
 )
+from ctphase.evaluation.results import Counts
 from ctphase.phases import PHASE_NAMES
 from ctphase.sampling import sample_slices, series_seed
 from ctphase.voting import majority_vote
@@ -51,21 +54,21 @@ def test_metrics_match_hand_computed_confusion():
     y_true = [0, 0, 1, 1, 2, 2, 3, 3]
     y_pred = [0, 1, 1, 1, 2, 3, 3, 0]
     m = classification_metrics(y_true, y_pred)
-    assert m["confusion_matrix"] == [[1, 1, 0, 0], [0, 2, 0, 0], [0, 0, 1, 1], [1, 0, 0, 1]]
-    assert m["accuracy"] == pytest.approx(5 / 8)
-    pc = m["per_class"]
-    assert [pc[n]["precision"] for n in PHASE_NAMES] == pytest.approx([0.5, 2 / 3, 1.0, 0.5])
-    assert [pc[n]["recall"] for n in PHASE_NAMES] == pytest.approx([0.5, 1.0, 0.5, 0.5])
-    assert [pc[n]["f1"] for n in PHASE_NAMES] == pytest.approx([0.5, 0.8, 2 / 3, 0.5])
-    assert [pc[n]["support"] for n in PHASE_NAMES] == [2, 2, 2, 2]
-    assert m["macro"]["f1"] == pytest.approx(np.mean([0.5, 0.8, 2 / 3, 0.5]))
-    assert m["confusion_matrix_normalized"][1] == pytest.approx([0, 1, 0, 0])
-    assert m["roc_auc"]["macro"] is None and m["roc_auc"]["reasons"]["arterial"] == "no probabilities given"
+    assert m.confusion_matrix == [[1, 1, 0, 0], [0, 2, 0, 0], [0, 0, 1, 1], [1, 0, 0, 1]]
+    assert m.accuracy == pytest.approx(5 / 8)
+    pc = m.per_class
+    assert [pc[n].precision for n in PHASE_NAMES] == pytest.approx([0.5, 2 / 3, 1.0, 0.5])
+    assert [pc[n].recall for n in PHASE_NAMES] == pytest.approx([0.5, 1.0, 0.5, 0.5])
+    assert [pc[n].f1 for n in PHASE_NAMES] == pytest.approx([0.5, 0.8, 2 / 3, 0.5])
+    assert [pc[n].support for n in PHASE_NAMES] == [2, 2, 2, 2]
+    assert m.macro.f1 == pytest.approx(np.mean([0.5, 0.8, 2 / 3, 0.5]))
+    assert m.confusion_matrix_normalized[1] == pytest.approx([0, 1, 0, 0])
+    assert m.roc_auc.macro is None and m.roc_auc.reasons["arterial"] == "no probabilities given"
 
 
 def test_metrics_accept_names_and_aliases():
     m = classification_metrics(["non_contrast", "portal_venous", "delayed"], [0, 2, 3])
-    assert m["accuracy"] == 1.0
+    assert m.accuracy == 1.0
 
 
 def test_perfect_classifier_and_separable_auc():
@@ -73,11 +76,11 @@ def test_perfect_classifier_and_separable_auc():
     probs = np.full((20, 4), 0.1)
     probs[np.arange(20), y] = 0.7
     m = classification_metrics(y, y, probs)
-    assert m["macro"]["f1"] == 1.0 and m["accuracy"] == 1.0
-    assert all(v == 1.0 for v in m["roc_auc"]["per_class"].values())
-    assert m["roc_auc"]["macro"] == 1.0
-    curve = m["roc_curves"]["venous"]
-    assert curve["fpr"][0] == 0.0 and curve["tpr"][-1] == 1.0
+    assert m.macro.f1 == 1.0 and m.accuracy == 1.0
+    assert all(v == 1.0 for v in m.roc_auc.per_class.values())
+    assert m.roc_auc.macro == 1.0
+    curve = m.roc_curves["venous"]
+    assert curve.fpr[0] == 0.0 and curve.tpr[-1] == 1.0
 
 
 def test_random_scores_auc_near_half():
@@ -85,7 +88,7 @@ def test_random_scores_auc_near_half():
     y = rng.integers(0, 4, 4000)
     probs = rng.dirichlet(np.ones(4), 4000)
     m = classification_metrics(y, probs.argmax(1), probs)
-    for v in m["roc_auc"]["per_class"].values():
+    for v in m.roc_auc.per_class.values():
         assert abs(v - 0.5) < 0.05
 
 
@@ -93,11 +96,11 @@ def test_auc_undefined_for_absent_class_and_macro_over_present():
     y = np.array([0, 0, 1, 1, 2, 2])  # no "other"
     probs = np.eye(4)[y] * 0.6 + 0.1
     m = classification_metrics(y, y, probs)
-    assert m["roc_auc"]["per_class"]["other"] is None
-    assert "no positive" in m["roc_auc"]["reasons"]["other"]
-    assert m["roc_auc"]["macro"] == 1.0 and m["roc_auc"]["macro_classes"] == ["non_contrast", "arterial", "venous"]
-    assert m["macro"]["classes"] == ["non_contrast", "arterial", "venous"]  # absent class not averaged as 0
-    assert m["macro"]["f1"] == 1.0
+    assert m.roc_auc.per_class["other"] is None
+    assert "no positive" in m.roc_auc.reasons["other"]
+    assert m.roc_auc.macro == 1.0 and m.roc_auc.macro_classes == ["non_contrast", "arterial", "venous"]
+    assert m.macro.classes == ["non_contrast", "arterial", "venous"]  # absent class not averaged as 0
+    assert m.macro.f1 == 1.0
 
 
 def test_macro_f1_fast_matches_sklearn():
@@ -137,9 +140,9 @@ def test_bootstrap_contains_estimate_and_narrows_with_more_scans():
     for n in (40, 400):
         y, pred, probs = _dataset(rng, n)
         ci = bootstrap_classification(y, pred, probs, groups=np.arange(n) // 2, n_resamples=2000, seed=0)
-        for iv in (ci["accuracy"], ci["macro"]["f1"], ci["roc_auc"]["macro"]):
-            assert iv["low"] <= iv["estimate"] <= iv["high"]
-        widths.append(ci["macro"]["f1"]["high"] - ci["macro"]["f1"]["low"])
+        for iv in (ci.accuracy, ci.macro.f1, ci.roc_auc.macro):
+            assert iv.low <= iv.estimate <= iv.high
+        widths.append(ci.macro.f1.high - ci.macro.f1.low)
     assert widths[1] < 0.6 * widths[0]
 
 
@@ -154,8 +157,8 @@ def test_fast_bootstrap_equals_generic_with_sklearn_metrics():
     generic = bootstrap_ci(metric, y, pred, probs, groups=groups, n_resamples=300, seed=5)
     fast = bootstrap_classification(y, pred, probs, groups=groups, n_resamples=300, seed=5)
     for key in ("low", "high", "estimate"):
-        assert fast["macro"]["f1"][key] == pytest.approx(generic["f1"][key])
-        assert fast["roc_auc"]["per_class"]["venous"][key] == pytest.approx(generic["auc"][key])
+        assert getattr(fast.macro.f1, key) == pytest.approx(getattr(generic["f1"], key))
+        assert getattr(fast.roc_auc.per_class["venous"], key) == pytest.approx(getattr(generic["auc"], key))
 
 
 def test_clustering_by_patient_widens_interval():
@@ -167,12 +170,12 @@ def test_clustering_by_patient_widens_interval():
     acc = lambda a, b: float(np.mean(a == b))  # noqa: E731
     clustered = bootstrap_ci(acc, y, pred, groups=patients, n_resamples=2000, seed=0)
     independent = bootstrap_ci(acc, y, pred, groups=None, n_resamples=2000, seed=0)
-    assert clustered["estimate"] == independent["estimate"] == pytest.approx(0.6)
-    w_clustered = clustered["high"] - clustered["low"]
-    w_independent = independent["high"] - independent["low"]
+    assert clustered.estimate == independent.estimate == pytest.approx(0.6)
+    w_clustered = clustered.high - clustered.low
+    w_independent = independent.high - independent.low
     assert w_clustered > 2.5 * w_independent
     # resampling patient 0 as a unit: accuracy jumps by 40/(40+60)-sized steps; 1.0 when it is not drawn
-    assert clustered["high"] == pytest.approx(1.0)
+    assert clustered.high == pytest.approx(1.0)
 
 
 def test_bootstrap_survives_degenerate_resamples():
@@ -182,9 +185,9 @@ def test_bootstrap_survives_degenerate_resamples():
     probs = np.eye(4)[pred] * 0.7 + 0.075
     groups = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
     ci = bootstrap_classification(y, pred, probs, groups=groups, n_resamples=500, seed=0)
-    assert ci["roc_auc"]["per_class"]["other"]["n_valid"] < 500
-    assert ci["per_class"]["other"]["f1"]["n_valid"] == 500  # zero_division=0, never undefined
-    assert 0.0 <= ci["macro"]["f1"]["low"] <= ci["macro"]["f1"]["high"] <= 1.0
+    assert ci.roc_auc.per_class["other"].n_valid < 500
+    assert ci.per_class["other"].f1.n_valid == 500  # zero_division=0, never undefined
+    assert 0.0 <= ci.macro.f1.low <= ci.macro.f1.high <= 1.0
 
 
 def test_bootstrap_is_seeded_and_fast():
@@ -197,8 +200,8 @@ def test_bootstrap_is_seeded_and_fast():
     b = bootstrap_classification(y, pred, probs, groups=groups, seed=11)
     c = bootstrap_classification(y, pred, probs, groups=groups, seed=12)
     assert a == b
-    assert a["macro"]["f1"] != c["macro"]["f1"]
-    assert a["n_resamples"] == 5000 and a["n_clusters"] == 34
+    assert a.macro.f1 != c.macro.f1
+    assert a.n_resamples == 5000 and a.n_clusters == 34
 
 
 def test_bootstrap_rejects_bad_arguments():
@@ -232,13 +235,13 @@ def test_sweep_more_slices_help_and_is_deterministic():
     probs = _scan_probs(rng, y, 0.7, (60, 100))
     kw = {"rates": (0.01, 0.05, 0.2, 1.0), "repeats": 5, "seed": 3, "n_resamples": 200}
     sweep = sampling_sweep(probs, y, np.arange(40) // 2, **kw)
-    f1 = {e["rate"]: e for e in sweep["per_rate"]}
-    assert f1[1.0]["mean"] > f1[0.05]["mean"]
-    assert f1[0.2]["mean"] > f1[0.01]["mean"]
-    assert f1[1.0]["mean"] > 0.95 and f1[1.0]["std"] == 0.0
-    assert len(f1[0.05]["values"]) == 5
-    assert f1[0.01]["min"] <= f1[0.01]["mean"] <= f1[0.01]["max"]
-    assert f1[0.01]["mean_slices"] == pytest.approx(1.0)  # min_slices=1
+    f1 = {e.rate: e for e in sweep.per_rate}
+    assert f1[1.0].mean > f1[0.05].mean
+    assert f1[0.2].mean > f1[0.01].mean
+    assert f1[1.0].mean > 0.95 and f1[1.0].std == 0.0
+    assert len(f1[0.05].values) == 5
+    assert f1[0.01].min <= f1[0.01].mean <= f1[0.01].max
+    assert f1[0.01].mean_slices == pytest.approx(1.0)  # min_slices=1
     assert sampling_sweep(probs, y, np.arange(40) // 2, **kw) == sweep
     with pytest.raises(ConfigError, match="outside"):
         sampling_sweep(probs, y, rates=(0.0,))
@@ -268,29 +271,23 @@ def results():
 
 
 def test_evaluate_predictions_layout(results):
-    assert results["counts"] == {
-        "scans": 32,
-        "patients": 16,
-        "slices": results["counts"]["slices"],
-        "scans_per_class": dict.fromkeys(PHASE_NAMES, 8),
-        "patient_ids_given": True,
-    }
-    assert results["slice_level"]["metrics"]["n"] == results["counts"]["slices"]
-    assert results["scan_level"]["metrics"]["n"] == 32
-    assert results["scan_level"]["ci"]["n_clusters"] == 16
-    assert results["slice_level"]["ci"]["n_clusters"] == 16
-    pred = results["scan_level"]["predictions"][0]
-    assert pred["scan_id"] == "1.2.840.0" and pred["n_voted"] >= 8 and "patient" not in json.dumps(pred)
-    assert [e["rate"] for e in results["sweep"]["per_rate"]] == [0.01, 0.1, 0.5, 1.0]
-    assert set(results["timing"]["stages"]) == {"read", "preprocess", "model"}
+    assert results.counts == Counts(32, 16, results.counts.slices, dict.fromkeys(PHASE_NAMES, 8), True)
+    assert results.slice_level.metrics.n == results.counts.slices
+    assert results.scan_level.metrics.n == 32
+    assert results.scan_level.ci.n_clusters == 16
+    assert results.slice_level.ci.n_clusters == 16
+    pred = results.scan_level.predictions[0]
+    assert pred.scan_id == "1.2.840.0" and pred.n_voted >= 8 and "patient" not in json.dumps(asdict(pred))
+    assert [e.rate for e in results.sweep.per_rate] == [0.01, 0.1, 0.5, 1.0]
+    assert set(results.timing.stages) == {"read", "preprocess", "model"}
 
 
 def test_evaluate_with_sampled_slices_skips_sweep():
     rng = np.random.default_rng(9)
     y = np.array([0, 1, 2, 3])
     r = evaluate_predictions(_scan_probs(rng, y, 0.9, (5, 10)), y, all_slices=False, n_resamples=0)
-    assert r["sweep"] is None and "all slices" in r["sweep_skipped"]
-    assert r["protocol"]["sample_rate"] == 1.0 and r["scan_level"]["ci"] is None
+    assert r.sweep is None and "all slices" in r.sweep_skipped
+    assert r.protocol.sample_rate == 1.0 and r.scan_level.ci is None
     with pytest.raises(ConfigError, match="labels has 3"):
         evaluate_predictions(_scan_probs(rng, y, 0.9), y[:3])
     with pytest.raises(ConfigError, match=r"scan 1"):
@@ -304,13 +301,13 @@ def _assert_png(path):
 
 
 def test_plots_are_valid_deterministic_pngs(tmp_path, results):
-    m = results["scan_level"]["metrics"]
-    a = plot_confusion_matrix(m["confusion_matrix"], tmp_path / "cm.png")
-    b = plot_confusion_matrix(m["confusion_matrix"], tmp_path / "cm2.png")
+    m = results.scan_level.metrics
+    a = plot_confusion_matrix(m.confusion_matrix, tmp_path / "cm.png")
+    b = plot_confusion_matrix(m.confusion_matrix, tmp_path / "cm2.png")
     _assert_png(a)
     assert a.read_bytes() == b.read_bytes()
-    _assert_png(plot_roc_curves(m["roc_curves"], tmp_path / "roc.png", m["roc_auc"]["per_class"]))
-    _assert_png(plot_sweep(results["sweep"], tmp_path / "sweep.png"))
+    _assert_png(plot_roc_curves(m.roc_curves, tmp_path / "roc.png", m.roc_auc.per_class))
+    _assert_png(plot_sweep(results.sweep, tmp_path / "sweep.png"))
     with pytest.raises(ConfigError, match="shape"):
         plot_confusion_matrix([[1, 2], [3, 4]], tmp_path / "bad.png")
 
@@ -320,7 +317,8 @@ def test_write_report(tmp_path, results):
     data = json.loads(json_path.read_text())  # strict JSON: no NaN
     assert data["ctphase_version"] and data["model_sha256"] == "deadbeef"
     assert data["arguments"] == {"sample_rate": 0.3}
-    assert data["scan_level"]["metrics"]["accuracy"] == pytest.approx(results["scan_level"]["metrics"]["accuracy"])
+    assert data["scan_level"]["metrics"]["accuracy"] == pytest.approx(results.scan_level.metrics.accuracy)
+    assert EvaluationResults.from_dict(data) == replace(results, plots=data["plots"])  # metrics.json reads back
     md = md_path.read_text()
     for name in PHASE_NAMES:
         assert f"| {name} | " in md

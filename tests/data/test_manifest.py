@@ -8,7 +8,7 @@ import pytest
 
 from ctphase.errors import ConfigError, InputError
 from ctphase.phases import Phase
-from ctphase.training.manifest import ManifestError, SeriesRecord, read_manifest, split_by_patient
+from ctphase.data.manifest import ManifestError, SeriesRecord, read_manifest, split_by_patient
 
 
 def _write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:

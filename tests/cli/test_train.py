@@ -1,0 +1,45 @@
+"""``ctphase train`` in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from training_toys import write_nifti_manifest
+
+ARCH = "resnet10t"  # small and quick on CPU
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Training with ``threads=1`` sets a process-wide torch setting: restore it for other tests."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def toy_manifests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("toy")
+    train_csv = write_nifti_manifest(root / "train", n_patients=4, labels=(0, 1), n_slices=8, seed=0)
+    val_csv = write_nifti_manifest(root / "val", n_patients=2, labels=(0, 1), n_slices=8, seed=1)
+    return train_csv, val_csv
+
+
+def test_train_cli_in_process(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from ctphase.cli import app
+
+    train_csv, val_csv = toy_manifests
+    args = ["train", "--train", str(train_csv), "--val", str(val_csv), "--arch", ARCH, "--size", "32", "--epochs", "1",
+            "--steps-per-epoch", "1", "--batch-size", "4", "--workers", "0", "--threads", "1", "--out", str(tmp_path / "r"), "--loss", "ce",
+            "--window", "50,400", "--window", "500,2000"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["windows"] == [[50.0, 400.0], [500.0, 2000.0]] and cfg["loss"] == "ce"
+    result = CliRunner().invoke(app, ["train", "--train", "synth", "--out", str(tmp_path / "x"), "--train-patients", "10", "--val-patients", "5:20"])
+    assert result.exit_code == 2 and "overlap" in result.output

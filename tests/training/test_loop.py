@@ -1,0 +1,107 @@
+"""The training loop: schedule, configuration errors, checkpoints and resume, learnability."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from training_toys import toy_slice, write_nifti_manifest, write_paper_csv
+
+from ctphase.errors import ConfigError
+from ctphase.training.config import TrainConfig
+from ctphase.training.loop import lr_factor, train
+
+ARCH = "resnet10t"  # small and quick on CPU
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Training with ``threads=1`` sets a process-wide torch setting: restore it for other tests."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_lr_schedule_warmup_then_cosine() -> None:
+    f = [lr_factor(s, 100, 10, 0.01) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    assert f[-1] == pytest.approx(0.01, abs=0.01)
+
+
+def test_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="overlap"):
+        TrainConfig(train_patients=(0, 100), val_patients=(50, 60)).check()
+    with pytest.raises(ConfigError, match="loss"):
+        TrainConfig(loss="mse").check()  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        TrainConfig(arch="vgg99").check()
+    with pytest.raises(ConfigError, match="neither 'synth' nor an existing manifest"):
+        TrainConfig(train=str(tmp_path / "missing.csv")).check()
+
+
+@pytest.fixture(scope="module")
+def toy_manifests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("toy")
+    train_csv = write_nifti_manifest(root / "train", n_patients=4, labels=(0, 1), n_slices=8, seed=0)
+    val_csv = write_nifti_manifest(root / "val", n_patients=2, labels=(0, 1), n_slices=8, seed=1)
+    return train_csv, val_csv
+
+
+def test_train_writes_checkpoints_and_resumes(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    from ctphase.inference import Classifier
+    from ctphase.models import load_checkpoint
+
+    train_csv, val_csv = toy_manifests
+    run = tmp_path / "run"
+    cfg = TrainConfig(
+        train=str(train_csv), val=str(val_csv), out=str(run), arch=ARCH, size=32, epochs=2, batch_size=8,
+        steps_per_epoch=2, num_workers=0, val_slices_per_series=8, lr=2e-3, threads=1,
+    )
+    events: list[str] = []
+    assert train(cfg, on_event=lambda kind, data: events.append(kind)) == run
+    assert {"start", "step", "validate", "epoch"} <= set(events)
+    for name in ("last.safetensors", "best.safetensors", "last_state.pt", "config.json", "metrics.json"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in metrics["epochs"]] == [1, 2]
+    row = metrics["epochs"][0]
+    for key in ("train_loss", "val_slice_acc", "val_slice_f1", "val_scan_f1", "lr", "seconds", "img_per_s"):
+        assert key in row
+    assert json.loads((run / "config.json").read_text())["arch"] == ARCH
+    state = torch.load(run / "last_state.pt", weights_only=True)
+    assert state["epoch"] == 1
+
+    ckpt = load_checkpoint(run / "last.safetensors")
+    assert ckpt.output_activation == "sigmoid" and ckpt.arch == ARCH
+    assert ckpt.meta["data"]["slices_seen"] == 2 * 2 * 8 and ckpt.meta["recipe"]["loss"] == "bce"
+
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(cfg)
+    resumed = TrainConfig(resume=str(run), epochs=3, num_workers=0, threads=1)
+    train(resumed)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in metrics["epochs"]] == [1, 2, 3]
+    assert load_checkpoint(run / "last.safetensors").meta["epoch"] == 3
+    assert torch.load(run / "last_state.pt", weights_only=True)["slices_seen"] == 3 * 2 * 8
+
+    clf = Classifier(run / "best.safetensors", device="cpu", engine="torch", threads=1)
+    probs, _, _ = clf.predict_hu(np.stack([toy_slice(0, 40, np.random.default_rng(0)) for _ in range(3)]))
+    assert probs.shape == (3, 4) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+
+
+def test_loss_decreases_on_separable_toy_data(tmp_path: Path) -> None:
+    csv = write_paper_csv(tmp_path / "data", n_scans=6, labels=(0, 1), n_slices=8)
+    run = tmp_path / "run"
+    cfg = TrainConfig(
+        train=str(csv), val=None, val_fraction=0.34, out=str(run), arch=ARCH, size=32, epochs=4, batch_size=16,
+        num_workers=0, lr=3e-3, warmup_epochs=0.5, loss="ce", augment=False, threads=1,
+    )
+    train(cfg)
+    rows = json.loads((run / "metrics.json").read_text())["epochs"]
+    losses = [r["train_loss"] for r in rows]
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert rows[-1]["val_scans"] == 4  # 2 of 6 studies, 2 scans each
