@@ -127,7 +127,8 @@ def discover(
     series = sorted(dicom_series + nifti_series, key=lambda s: (s.path, s.series_id))
     for root, n_files in roots:  # say so when a folder yields nothing at all
         prefix = os.path.join(os.path.abspath(root), "")
-        if not any(os.path.join(os.path.abspath(r.path), "").startswith(prefix) for r in [*series, *findings.skipped]):
+        used = [s.path for s in series] + [k.path for k in findings.skipped]  # with this loop's own skips
+        if not any(os.path.join(os.path.abspath(u), "").startswith(prefix) for u in used):
             extra = f" ({n_files} other file(s) ignored)" if n_files else " (the folder is empty)"
             findings.skip(root, f"no DICOM or NIfTI files found{extra}")
     return Discovery(series=series, skipped=findings.skipped, errors=findings.exceptions)

@@ -1,4 +1,4 @@
-"""Series types shared by the DICOM and NIfTI readers, and the air value they fill with.
+"""Series types common to the DICOM and NIfTI readers, and the air value they fill with.
 
 A :class:`Series` is one axial stack of CT slices whose headers are known and whose pixels
 are decoded only on request (:meth:`Series.read_slices`), so that a sampler can pick R% of
