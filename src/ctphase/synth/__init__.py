@@ -8,8 +8,9 @@ or NIfTI studies plus a manifest (what ``ctphase synth`` calls).
 
 from __future__ import annotations
 
-from .anatomy import Anatomy, PatientParams
+from .anatomy import Anatomy
 from .dataset import generate_dataset
+from .patient import PatientParams
 from .physiology import SUBPHASE_WINDOWS, effective_time, subphase_at, tissue_tables
 from .render import anatomy_of, render_slices
 from .series import SeriesParams

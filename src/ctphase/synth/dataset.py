@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES, Phase
-from .anatomy import PatientParams
+from .patient import PatientParams
 from .render import render_slices
 from .series import SeriesParams
 from .stream import _parse_phases, patient_params

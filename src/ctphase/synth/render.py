@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 
 from . import scanner, textures
-from .anatomy import Anatomy, PatientParams
+from .anatomy import Anatomy
+from .patient import PatientParams
 from .physiology import tissue_tables
 from .series import SeriesParams
 from .shapes import Canvas
@@ -163,7 +164,7 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
     # arteries and veins (portal tributaries) enhance with their own curves
     h = anat.h
     if -330 * h < z < -95 * h:
-        dens = anat.vessel_density * float(np.interp(z, [-330 * h, -260 * h, -130 * h, -95 * h], [0.3, 1.0, 1.0, 0.5]))
+        dens = anat.body.vessel_density * float(np.interp(z, [-330 * h, -260 * h, -130 * h, -95 * h], [0.3, 1.0, 1.0, 0.5]))
         r1 = int(np.searchsorted(cv.ys, anat.spine_y(z) - 8))
         if r1 > 0:
             t3 = tx[:r1, :, 3]
@@ -198,8 +199,8 @@ def _streaks(hu: np.ndarray, lab: np.ndarray, cv: Canvas, anat: Anatomy, z: floa
         if rr.size > 50 and rng.random() < 0.5:
             j = int(rng.integers(rr.size))
             sources.append((float(cv.xs[cc[j]]), float(cv.ys[rr[j]]), float(rng.uniform(20, 60))))
-        fh = anat.fem_head
-        if abs(z - fh[0][2]) < anat.head_r:
+        fh = anat.pelvis.fem_head
+        if abs(z - fh[0][2]) < anat.pelvis.head_r:
             hu += scanner.band(cv.xs, cv.ys, (fh[0][0], fh[0][1]), (fh[1][0], fh[1][1]), -rng.uniform(25, 70), rng.uniform(3, 8))
         elif -40 < z < 160 * anat.h and rng.random() < 0.5:
             ys = anat.spine_y(z)

@@ -313,3 +313,26 @@ class Chain:
             return
         for i in np.nonzero((self.seg_lo <= z) & (self.seg_hi >= z))[0]:
             yield int(i), self.pts[i], self.pts[i + 1], float(self.radii[i]), float(self.radii[i + 1])
+
+
+def paint_chain(cv: Canvas, z: float, ch: Chain, label: int, wall: float = 0.0, wall_label: int = 0,
+                allowed: tuple[int, ...] | None = None) -> None:
+    """Paint the section of ``ch`` at ``z`` as ``label``.
+
+    With ``wall`` (mm) the capsules grow by ``wall`` painted as ``wall_label`` around the lumen;
+    with ``allowed`` only pixels currently labelled one of ``allowed`` are painted.
+    """
+    for i, p0, p1, r0, r1 in ch.segments(z):
+        r = segment_q(cv, z, p0, p1, r0 + wall, r1 + wall)
+        if r is None:
+            continue
+        box, rho, t, _ = r
+        if wall:
+            rad = r0 + wall + t * (r1 - r0)
+            cv.paint(box, rho < 1, wall_label)
+            inner = rho * rad < rad - wall
+            cv.paint(box, inner, label)
+        elif allowed is not None:
+            cv.paint_if(box, rho < 1, label, allowed)
+        else:
+            cv.paint(box, rho < 1, label)

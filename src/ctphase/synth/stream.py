@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import Phase
-from .anatomy import PatientParams
+from .patient import PatientParams
 from .render import render_slices
 from .series import SeriesParams
 
