@@ -9,6 +9,7 @@ Modules, in reading order:
   duplicates, gaps, acquisitions).
 - ``dicom_pixels``: ``DicomSeries``; stored values to HU, only for the slices asked for.
 - ``nifti``: NIfTI volumes as axial series.
+- ``paper_slices``: the reference paper's pre-windowed 8-bit slice images, read back as HU.
 - ``series``: the ``Series`` and ``Skipped`` types both formats return; ``findings``: the
   ``Findings`` collector that gathers them while reading.
 
@@ -20,6 +21,6 @@ import stays light (numpy only; pydicom and nibabel are imported when first need
 
 from .discover import Discovery, discover, load_series
 from .nifti import is_nifti_path
-from .series import Series, Skipped
+from .series import AIR_HU, Series, Skipped
 
-__all__ = ["Discovery", "Series", "Skipped", "discover", "is_nifti_path", "load_series"]
+__all__ = ["AIR_HU", "Discovery", "Series", "Skipped", "discover", "is_nifti_path", "load_series"]

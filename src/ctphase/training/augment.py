@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
-from ..io.series import AIR_HU
+from ..io import AIR_HU
 
 
 @dataclass(frozen=True)
