@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 from .scanner import to_stored
 from .series import SeriesParams
@@ -73,7 +78,6 @@ def write_dicom_series(
     out_dir.mkdir(parents=True, exist_ok=True)
     n_total = n_total or (first_instance - 1 + hu.shape[0])
     start = start or acquisition_start(study, series, series_number)
-    rows, cols = hu.shape[1:]
     ps = series.pixel_spacing
     x0 = series.center_x - series.fov_mm / 2 + ps / 2
     y0 = series.center_y - series.fov_mm / 2 + ps / 2
@@ -82,82 +86,110 @@ def write_dicom_series(
     recon_delay = dt.timedelta(seconds=20 + (series.noise_seed % 40))
     for k in range(hu.shape[0]):
         inst = first_instance + k
-        sop = make_uid(seed, series_uid, "sop", inst)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         path = out_dir / f"IM{inst:05d}.dcm"
-        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SpecificCharacterSet = "ISO_IR 192"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = sop
-        ds.StudyInstanceUID = study.study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = study.frame_uid
-        ds.Modality = "CT"
-        ds.PatientName = study.patient_name
-        ds.PatientID = study.patient_id
-        ds.PatientSex = study.sex
-        ds.PatientAge = f"{study.age:03d}Y"
-        ds.PatientBirthDate = ""
-        ds.AccessionNumber = study.accession
-        ds.StudyID = study.accession[-6:]
-        ds.ReferringPhysicianName = ""
-        date = study.study_date.strftime("%Y%m%d")
-        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
-        ds.StudyTime = _tm(study.injection_time - dt.timedelta(minutes=10))
-        ds.SeriesTime = _tm(start)
+        ds = _new_dataset(path, make_uid(seed, series_uid, "sop", inst), study, series_uid)
+        _set_patient_and_study(ds, study)
         t_acq = start + dt.timedelta(seconds=scan_seconds * (inst - 1) / max(1, n_total - 1))
-        ds.AcquisitionTime = _tm(t_acq)
-        ds.ContentTime = _tm(t_acq + recon_delay)
-        if study.study_description is not None:
-            ds.StudyDescription = study.study_description
-        if series.series_description is not None:
-            ds.SeriesDescription = series.series_description
-        ds.Manufacturer = series.manufacturer
-        ds.InstitutionName = "SYNTHETIC"
-        ds.BodyPartExamined = "ABDOMEN"
-        if series.contrast_agent is not None:
-            ds.ContrastBolusAgent = series.contrast_agent
-            if series.seconds_after_injection is not None and series.noise_seed % 3 == 0:
-                ds.ContrastBolusStartTime = _tm(study.injection_time)
-                ds.ContrastBolusRoute = "IV"
-        ds.SliceThickness = f"{series.slice_thickness:g}"
-        ds.SpacingBetweenSlices = f"{series.slice_spacing:g}"
-        ds.KVP = str(series.kvp)
-        ds.ConvolutionKernel = series.kernel_name
-        ds.ReconstructionDiameter = f"{series.fov_mm:.1f}"
-        ds.PatientPosition = study.patient_position
-        ds.SeriesNumber = series_number
-        ds.AcquisitionNumber = 1
-        ds.InstanceNumber = inst
-        z = float(z_dicom[k])
-        ds.ImagePositionPatient = [f"{x0:.4f}", f"{y0:.4f}", f"{z:.4f}"]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.SliceLocation = f"{z:.4f}"
-        ds.PositionReferenceIndicator = ""
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows, ds.Columns = rows, cols
-        ds.PixelSpacing = [f"{ps:.6g}", f"{ps:.6g}"]
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        signed = series.dtype == "int16"
-        ds.PixelRepresentation = 1 if signed else 0
-        ds.RescaleIntercept = str(series.rescale_intercept)
-        ds.RescaleSlope = "1"
-        ds.RescaleType = "HU"
-        ds.WindowCenter = "40"
-        ds.WindowWidth = "400"
-        if series.padding_hu is not None and series.circle:
-            pv = int(series.padding_hu - series.rescale_intercept)
-            if (signed and -32768 <= pv <= 32767) or (not signed and 0 <= pv <= 65535):
-                ds.PixelPaddingValue = pv
-        ds.PixelData = stored[k].tobytes()
+        _set_dates_and_times(ds, study, start, t_acq, recon_delay)
+        _set_series_and_acquisition(ds, series, study, series_number, inst)
+        _set_image(ds, series, (x0, y0, float(z_dicom[k])), stored[k])
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def _new_dataset(path: Path, sop: str, study: StudyInfo, series_uid: str) -> FileDataset:
+    """A CT Image Storage file with its SOP, study, series and frame-of-reference identity."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop
+    ds.StudyInstanceUID = study.study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = study.frame_uid
+    ds.Modality = "CT"
+    return ds
+
+
+def _set_patient_and_study(ds: FileDataset, study: StudyInfo) -> None:
+    """Patient module and study identification."""
+    ds.PatientName = study.patient_name
+    ds.PatientID = study.patient_id
+    ds.PatientSex = study.sex
+    ds.PatientAge = f"{study.age:03d}Y"
+    ds.PatientBirthDate = ""
+    ds.AccessionNumber = study.accession
+    ds.StudyID = study.accession[-6:]
+    ds.ReferringPhysicianName = ""
+
+
+def _set_dates_and_times(ds: FileDataset, study: StudyInfo, start: dt.datetime, t_acq: dt.datetime,
+                         recon_delay: dt.timedelta) -> None:
+    """Study, series, acquisition (``t_acq``) and content (reconstruction) dates and times."""
+    date = study.study_date.strftime("%Y%m%d")
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
+    ds.StudyTime = _tm(study.injection_time - dt.timedelta(minutes=10))
+    ds.SeriesTime = _tm(start)
+    ds.AcquisitionTime = _tm(t_acq)
+    ds.ContentTime = _tm(t_acq + recon_delay)
+
+
+def _set_series_and_acquisition(ds: FileDataset, series: SeriesParams, study: StudyInfo, series_number: int,
+                                inst: int) -> None:
+    """Descriptions, equipment, contrast bolus, CT acquisition and numbering."""
+    if study.study_description is not None:
+        ds.StudyDescription = study.study_description
+    if series.series_description is not None:
+        ds.SeriesDescription = series.series_description
+    ds.Manufacturer = series.manufacturer
+    ds.InstitutionName = "SYNTHETIC"
+    ds.BodyPartExamined = "ABDOMEN"
+    if series.contrast_agent is not None:
+        ds.ContrastBolusAgent = series.contrast_agent
+        if series.seconds_after_injection is not None and series.noise_seed % 3 == 0:
+            ds.ContrastBolusStartTime = _tm(study.injection_time)
+            ds.ContrastBolusRoute = "IV"
+    ds.SliceThickness = f"{series.slice_thickness:g}"
+    ds.SpacingBetweenSlices = f"{series.slice_spacing:g}"
+    ds.KVP = str(series.kvp)
+    ds.ConvolutionKernel = series.kernel_name
+    ds.ReconstructionDiameter = f"{series.fov_mm:.1f}"
+    ds.PatientPosition = study.patient_position
+    ds.SeriesNumber = series_number
+    ds.AcquisitionNumber = 1
+    ds.InstanceNumber = inst
+
+
+def _set_image(ds: FileDataset, series: SeriesParams, pos: tuple[float, float, float], stored: np.ndarray) -> None:
+    """Image plane (``pos``: centre of the first pixel, LPS mm), image pixel and modality LUT, pixel data."""
+    x0, y0, z = pos
+    ps = series.pixel_spacing
+    ds.ImagePositionPatient = [f"{x0:.4f}", f"{y0:.4f}", f"{z:.4f}"]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.SliceLocation = f"{z:.4f}"
+    ds.PositionReferenceIndicator = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = stored.shape
+    ds.PixelSpacing = [f"{ps:.6g}", f"{ps:.6g}"]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    signed = series.dtype == "int16"
+    ds.PixelRepresentation = 1 if signed else 0
+    ds.RescaleIntercept = str(series.rescale_intercept)
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.WindowCenter = "40"
+    ds.WindowWidth = "400"
+    if series.padding_hu is not None and series.circle:
+        pv = int(series.padding_hu - series.rescale_intercept)
+        if (signed and -32768 <= pv <= 32767) or (not signed and 0 <= pv <= 65535):
+            ds.PixelPaddingValue = pv
+    ds.PixelData = stored.tobytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -61,6 +62,53 @@ def render_slices(
         ``(len(z), size, size)`` float32 HU, with the padding value outside the reconstruction circle.
     """
     z_mm = np.atleast_1d(np.asarray(z_mm, dtype=np.float64))
+    plan = _plan(patient, series, len(z_mm), size, fov_mm, sub_slices, noise)
+    cv = plan.cv
+    out = np.empty((len(z_mm), size, size), F32)
+    masks = np.empty((len(z_mm), size, size), np.uint8) if return_masks else None
+    outside = scanner.circle_mask(cv.xs, cv.ys, (series.center_x, series.center_y), series.fov_mm / 2) if series.circle else None
+    pad = float(series.padding_hu) if series.padding_hu is not None else -1024.0
+    for i, z in enumerate(z_mm):
+        z = float(z)
+        tx = textures.sample_stack(cv.xs, cv.ys, z, plan.anat.tex_off)
+        tex = F32(0.55) * tx[..., 0] + F32(0.85) * tx[..., 1]  # fine + medium texture
+        hu, lab = _labels_and_hu(plan, z, tx, size)
+        if masks is not None:
+            masks[i] = lab
+        if plan.pv_sig > 0.3:
+            # partial volume at organ boundaries: oblique surfaces cut by a thick slice (and the
+            # nearest-upsampled label map of the fast path) give soft 1-2 px edges
+            hu = cv2.GaussianBlur(hu, (0, 0), sigmaX=plan.pv_sig, borderType=cv2.BORDER_REFLECT)
+        hu += plan.tex_amp[lab] * tex
+        _special(hu, lab, cv, z, plan.extra, tx, plan.lut, plan.anat)
+        hu = scanner.psf_blur(hu, series, cv.px)
+        if noise:
+            _add_noise(hu, lab, plan, patient, series, z, size)
+        if outside is not None:
+            hu[outside] = pad
+        out[i] = hu
+    return (out, masks) if return_masks else out
+
+
+@dataclass
+class _Plan:
+    """What stays fixed over one :func:`render_slices` call."""
+
+    anat: Anatomy
+    cv: Canvas  # output canvas
+    pcv: Canvas  # canvas the labels are painted on (coarser on the fast path, else ``cv``)
+    lut: np.ndarray  # HU per tissue
+    tex_amp: np.ndarray  # texture amplitude per tissue
+    extra: dict  # scalar effects of :func:`~ctphase.synth.physiology.tissue_tables`
+    n_sub: int  # z sub-slices averaged per slice
+    dz: np.ndarray  # their z offsets from the slice centre (mm)
+    pv_sig: float  # in-plane blur (px) standing in for z partial volume when n_sub == 1
+    bank: np.ndarray | None  # shared noise field cropped per slice (fast path)
+
+
+def _plan(patient: PatientParams, series: SeriesParams, n_slices: int, size: int, fov_mm: float | None,
+          sub_slices: int | None, noise: bool) -> _Plan:
+    """Canvases, lookup tables, sub-slice offsets and the shared noise bank of one call."""
     anat = anatomy_of(patient)
     fov = float(fov_mm) if fov_mm is not None else series.fov_mm
     cv = Canvas(size, fov, (series.center_x, series.center_y))
@@ -78,65 +126,52 @@ def render_slices(
     pcv = cv if psize == size else Canvas(psize, fov, (series.center_x, series.center_y))
     # in-plane width (px) of the z partial-volume edge (sub-slices model it explicitly at > 320 px)
     pv_sig = 0.22 * series.slice_thickness / px if n_sub == 1 else 0.0
-    out = np.empty((len(z_mm), size, size), F32)
-    masks = np.empty((len(z_mm), size, size), np.uint8) if return_masks else None
-    off = anat.tex_off
-    outside = scanner.circle_mask(cv.xs, cv.ys, (series.center_x, series.center_y), series.fov_mm / 2) if series.circle else None
-    pad = float(series.padding_hu) if series.padding_hu is not None else -1024.0
     bank = None
-    if noise and size <= 320 and len(z_mm) > 1:
+    if noise and size <= 320 and n_slices > 1:
         # fast path: one correlated noise field per call, random crops per slice
-        brng = np.random.default_rng([series.noise_seed, patient.shape_seed, len(z_mm), size, 7])
+        brng = np.random.default_rng([series.noise_seed, patient.shape_seed, n_slices, size, 7])
         bank = scanner.noise_field(brng, (2 * size, 2 * size), series, px)
-    for i, z in enumerate(z_mm):
-        z = float(z)
-        tx = textures.sample_stack(cv.xs, cv.ys, z, off)
-        t_fine = tx[..., 0]
-        t_med = tx[..., 1]
-        tex = F32(0.55) * t_fine + F32(0.85) * t_med
-        acc = None
-        offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * series.slice_thickness
-        mid = n_sub // 2
-        ptx = tx if pcv is cv else cv2.resize(tx, (psize, psize), interpolation=cv2.INTER_NEAREST)
-        for k, dz in enumerate(offsets):
-            lab = anat.paint(pcv, z + float(dz), extra["bladder_contrast"], ptx[..., 1], ptx)
-            if pcv is not cv:
-                # HU from the coarse label map upsampled linearly (soft edges, no stair steps);
-                # labels nearest
-                hu = cv2.resize(lut[lab], (size, size), interpolation=cv2.INTER_LINEAR)
-                lab = cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST)
-            else:
-                hu = lut[lab]
-            if k == mid and masks is not None:
-                masks[i] = lab
-            acc = hu if acc is None else acc + hu
-            if k == mid:
-                lab_mid = lab.copy() if n_sub > 1 else lab
-        hu = acc * F32(1.0 / n_sub) if n_sub > 1 else acc
-        lab = lab_mid
-        if pv_sig > 0.3:
-            # partial volume at organ boundaries: oblique surfaces cut by a thick slice (and the
-            # nearest-upsampled label map of the fast path) give soft 1-2 px edges
-            hu = cv2.GaussianBlur(hu, (0, 0), sigmaX=pv_sig, borderType=cv2.BORDER_REFLECT)
-        hu += tex_amp[lab] * tex
-        _special(hu, lab, cv, z, extra, tx, lut, anat)
-        hu = scanner.psf_blur(hu, series, px)
-        if noise:
-            rng = np.random.default_rng([series.noise_seed, patient.shape_seed, int(round(z * 1000)) & 0x7FFFFFFF, size])
-            if bank is not None:
-                r0, c0 = rng.integers(0, size, 2)
-                nz = bank[r0:r0 + size, c0:c0 + size]
-                if rng.random() < 0.5:
-                    nz = nz[::-1]
-                hu += nz.T if rng.random() < 0.5 else nz
-            else:
-                hu += scanner.noise_field(rng, hu.shape, series, px)
-            if series.streaks or (lab == T.METAL).any():
-                _streaks(hu, lab, cv, anat, z, rng, series)
-        if outside is not None:
-            hu[outside] = pad
-        out[i] = hu
-    return (out, masks) if return_masks else out
+    dz = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * series.slice_thickness
+    return _Plan(anat, cv, pcv, lut, tex_amp, extra, n_sub, dz, pv_sig, bank)
+
+
+def _labels_and_hu(plan: _Plan, z: float, tx: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noiseless HU (mean over the z sub-slices) and the labels of the middle sub-slice at ``z``."""
+    cv, pcv, lut, n_sub = plan.cv, plan.pcv, plan.lut, plan.n_sub
+    psize = pcv.size
+    acc = None
+    mid = n_sub // 2
+    ptx = tx if pcv is cv else cv2.resize(tx, (psize, psize), interpolation=cv2.INTER_NEAREST)
+    for k, dz in enumerate(plan.dz):
+        lab = plan.anat.paint(pcv, z + float(dz), plan.extra["bladder_contrast"], ptx[..., 1], ptx)
+        if pcv is not cv:
+            # HU from the coarse label map upsampled linearly (soft edges, no stair steps);
+            # labels nearest
+            hu = cv2.resize(lut[lab], (size, size), interpolation=cv2.INTER_LINEAR)
+            lab = cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST)
+        else:
+            hu = lut[lab]
+        acc = hu if acc is None else acc + hu
+        if k == mid:
+            lab_mid = lab.copy() if n_sub > 1 else lab
+    hu = acc * F32(1.0 / n_sub) if n_sub > 1 else acc
+    return hu, lab_mid
+
+
+def _add_noise(hu: np.ndarray, lab: np.ndarray, plan: _Plan, patient: PatientParams, series: SeriesParams,
+               z: float, size: int) -> None:
+    """Add correlated noise (a crop of the shared bank, or a fresh field) and streaks, in place."""
+    rng = np.random.default_rng([series.noise_seed, patient.shape_seed, int(round(z * 1000)) & 0x7FFFFFFF, size])
+    if plan.bank is not None:
+        r0, c0 = rng.integers(0, size, 2)
+        nz = plan.bank[r0:r0 + size, c0:c0 + size]
+        if rng.random() < 0.5:
+            nz = nz[::-1]
+        hu += nz.T if rng.random() < 0.5 else nz
+    else:
+        hu += scanner.noise_field(rng, hu.shape, series, plan.cv.px)
+    if series.streaks or (lab == T.METAL).any():
+        _streaks(hu, lab, plan.cv, plan.anat, z, rng, series)
 
 
 def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict, tx: np.ndarray, lut: np.ndarray,

@@ -103,26 +103,7 @@ class SeriesParams:
         series_index: int = 0,
     ) -> SeriesParams:
         """Draw a series of ``patient``: phase (uniform if None), subphase, time and scanner settings."""
-        if subphase is not None:
-            if subphase != "non_contrast" and subphase not in SUBPHASE_WINDOWS:
-                msg = f"unknown subphase {subphase!r}; expected non_contrast or one of {', '.join(SUBPHASE_WINDOWS)}"
-                raise ConfigError(msg)
-            ph = label_of(subphase)
-        else:
-            ph = Phase(int(rng.integers(0, 4))) if phase is None else _parse_phase(phase)
-            names, probs = zip(*SUBPHASES_BY_PHASE[ph])
-            subphase = str(rng.choice(names, p=np.array(probs) / sum(probs)))
-        if subphase == "non_contrast":
-            t = tau = None
-        else:
-            lo, hi = SUBPHASE_WINDOWS[subphase]
-            u = rng.random()
-            if subphase == "excretory":
-                tau = float(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
-            else:
-                tau = float(lo + u * (hi - lo) * 0.999)
-            t = round(tau + patient.bolus_arrival_s - REF_ARRIVAL_S, 2)
-            tau = t - patient.bolus_arrival_s + REF_ARRIVAL_S
+        subphase, t, tau = _draw_timing(rng, patient, phase, subphase)
         if region is None:
             names = list(REGIONS)
             pr = np.array([REGIONS[n][2] for n in names])
@@ -174,6 +155,31 @@ class SeriesParams:
             noise_seed=int(rng.integers(0, 2**31 - 1)),
             series_index=series_index,
         )
+
+
+def _draw_timing(rng: np.random.Generator, patient: Any, phase: str | Phase | None,
+                 subphase: str | None) -> tuple[str, float | None, float | None]:
+    """Subphase (drawn from ``phase`` unless given), seconds after injection and effective time
+    (both None for non-contrast); the time is rounded to 0.01 s and the effective time follows it."""
+    if subphase is not None:
+        if subphase != "non_contrast" and subphase not in SUBPHASE_WINDOWS:
+            msg = f"unknown subphase {subphase!r}; expected non_contrast or one of {', '.join(SUBPHASE_WINDOWS)}"
+            raise ConfigError(msg)
+    else:
+        ph = Phase(int(rng.integers(0, 4))) if phase is None else _parse_phase(phase)
+        names, probs = zip(*SUBPHASES_BY_PHASE[ph])
+        subphase = str(rng.choice(names, p=np.array(probs) / sum(probs)))
+    if subphase == "non_contrast":
+        return subphase, None, None
+    lo, hi = SUBPHASE_WINDOWS[subphase]
+    u = rng.random()
+    if subphase == "excretory":
+        tau = float(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
+    else:
+        tau = float(lo + u * (hi - lo) * 0.999)
+    t = round(tau + patient.bolus_arrival_s - REF_ARRIVAL_S, 2)
+    tau = t - patient.bolus_arrival_s + REF_ARRIVAL_S
+    return subphase, t, tau
 
 
 def body_width_mm(patient: Any) -> float:
