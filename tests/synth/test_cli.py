@@ -1,0 +1,41 @@
+"""``ctphase synth``: argument errors and a small dataset written from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from synth_output import read_manifest
+from typer.testing import CliRunner
+
+from ctphase.cli import app
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--patients", "0"], "--patients must be >= 1"),
+        (["--patients", "1", "--format", "png"], "--format must be one of"),
+        (["--patients", "1", "--phases", "lunch"], "unknown phase"),
+        (["--patients", "1", "--matrix", "8"], "--matrix must be between"),
+    ],
+)
+def test_cli_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
+    res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), *args])
+    assert res.exit_code == 2
+    assert "error:" in res.output and message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_cli_writes_dataset(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "1", "--matrix", "32",
+                                   "--phases", "arterial,venous", "--seed", "3", "--max-slices", "4",
+                                   "--first-patient", "200000"])
+    assert res.exit_code == 0, res.output
+    rows = read_manifest(tmp_path / "o")
+    assert [r["label"] for r in rows] == ["arterial", "venous"]
+    assert {r["patient_id"] for r in rows} == {"SYNTH200001"}
+    for r in rows:
+        assert len(list((tmp_path / "o" / r["path"]).iterdir())) <= 4
+    res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "1"])
+    assert res.exit_code == 2 and "not empty" in res.output
