@@ -44,7 +44,8 @@ class Gut:
     small_bowel: list[Lumen]
 
 
-def random_walk(rng: np.random.Generator, start, n: int, step: float, box) -> np.ndarray:
+def random_walk(rng: np.random.Generator, start: tuple[float, float, float], n: int, step: float,
+                box: tuple[tuple[float, float], ...]) -> np.ndarray:
     """``n`` points of a smooth 3D random walk from ``start``, reflected inside ``box`` ((lo, hi) per axis)."""
     pts = [np.array(start, float)]
     d = rng.normal(0, 1, 3)

@@ -8,11 +8,17 @@ output (peak height) and kVp (x1.6 at 80 kVp, x1.3 at 100, x0.85 at 140).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..phases import SUBPHASE_TO_PHASE, Phase
 from .tissues import N_TISSUES
 from .tissues import Tissue as T
+
+if TYPE_CHECKING:
+    from .patient import PatientParams
+    from .series import SeriesParams
 
 REF_ARRIVAL_S = 15.0
 
@@ -123,7 +129,7 @@ def curve(name: str, tau: float) -> float:
     return float(np.interp(tau, _TIMES, _CURVES[name]))
 
 
-def tissue_tables(patient, series) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+def tissue_tables(patient: PatientParams, series: SeriesParams) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """HU and texture-amplitude lookup tables (length ``N_TISSUES``) for one series of one patient.
 
     Returns ``(hu, tex, extra)``; ``extra`` holds scalar effects (spleen heterogeneity,

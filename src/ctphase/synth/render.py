@@ -103,12 +103,12 @@ class _Plan:
     n_sub: int  # z sub-slices averaged per slice
     dz: np.ndarray  # their z offsets from the slice centre (mm)
     pv_sig: float  # in-plane blur (px) standing in for z partial volume when n_sub == 1
-    bank: np.ndarray | None  # shared noise field cropped per slice (fast path)
+    bank: np.ndarray | None  # one noise field per call, cropped per slice (fast path)
 
 
 def _plan(patient: PatientParams, series: SeriesParams, n_slices: int, size: int, fov_mm: float | None,
           sub_slices: int | None, noise: bool) -> _Plan:
-    """Canvases, lookup tables, sub-slice offsets and the shared noise bank of one call."""
+    """Canvases, lookup tables, sub-slice offsets and the noise bank of one call."""
     anat = anatomy_of(patient)
     fov = float(fov_mm) if fov_mm is not None else series.fov_mm
     cv = Canvas(size, fov, (series.center_x, series.center_y))
@@ -160,7 +160,7 @@ def _labels_and_hu(plan: _Plan, z: float, tx: np.ndarray, size: int) -> tuple[np
 
 def _add_noise(hu: np.ndarray, lab: np.ndarray, plan: _Plan, patient: PatientParams, series: SeriesParams,
                z: float, size: int) -> None:
-    """Add correlated noise (a crop of the shared bank, or a fresh field) and streaks, in place."""
+    """Add correlated noise (a crop of the noise bank, or a fresh field) and streaks, in place."""
     rng = np.random.default_rng([series.noise_seed, patient.shape_seed, int(round(z * 1000)) & 0x7FFFFFFF, size])
     if plan.bank is not None:
         r0, c0 = rng.integers(0, size, 2)

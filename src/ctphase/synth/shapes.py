@@ -8,6 +8,7 @@ square pixel grid; primitives return a bounding box (row/column slices) plus a n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +83,7 @@ class Wobble:
 
     @classmethod
     def draw(cls, rng: np.random.Generator, strength: float, kmax: int = 5) -> Wobble:
+        """Random harmonics 2..``kmax`` with amplitudes ~ ``strength / k^1.1``."""
         k = np.arange(2, kmax + 1)
         amp = (strength * rng.uniform(0.3, 1.0, len(k)) / k**1.1).astype(F32)
         return cls(amp, rng.uniform(0, 2 * np.pi, len(k)).astype(F32), rng.uniform(-0.02, 0.02, len(k)).astype(F32))
@@ -265,7 +267,8 @@ class Tube:
             row = c[i - 1] * (1 - w) + c[i] * w
         return float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5])
 
-    def q(self, cv: Canvas, z: float, grow: float = 0.0, margin: float = 1.35):
+    def q(self, cv: Canvas, z: float, grow: float = 0.0, margin: float = 1.35
+          ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
         """:func:`ellipse_q` of the section at ``z`` (radii grown by ``grow`` mm), or None."""
         p = self.at(z)
         if p is None:
@@ -307,7 +310,7 @@ class Chain:
         seg_hi = np.maximum(self.pts[:-1, 2], self.pts[1:, 2]) + np.maximum(self.radii[:-1], self.radii[1:])
         self.seg_lo, self.seg_hi = seg_lo, seg_hi
 
-    def segments(self, z: float):
+    def segments(self, z: float) -> Iterator[tuple[int, np.ndarray, np.ndarray, float, float]]:
         """Yield ``(i, p0, p1, r0, r1)`` for segments that may cut the plane at ``z``."""
         if z < self.zlo or z > self.zhi:
             return
