@@ -159,7 +159,9 @@ class Classifier:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         model = build_model(self.checkpoint, self.device)
-        self._model = model.to(memory_format=torch.channels_last)
+        # channels_last is a 2D layout: volume models (5-D inputs) keep the default one
+        self._memory_format = torch.channels_last if self.preprocessing.depth is None else torch.contiguous_format
+        self._model = model.to(memory_format=self._memory_format)
 
     def _init_onnx(self) -> None:
         import onnxruntime as ort
@@ -188,22 +190,22 @@ class Classifier:
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self._memory_format)
             return self._model(x).float().cpu().numpy()
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities of preprocessed slices.
+        """Class probabilities of preprocessed inputs.
 
         Args:
-            x: ``(N, C, size, size)`` float32, as produced by ``self.preprocessing``.
+            x: ``(N, C, size, size)`` float32 slices (``(N, C, depth, size, size)`` volumes for
+                a volume model), as produced by ``self.preprocessing``.
         Returns:
             ``(N, 4)`` float32, rows summing to 1, columns in ``PHASE_NAMES`` order.
         """
-        p = self.preprocessing
+        expected = self.preprocessing.input_shape
         x = np.asarray(x)
-        expected = (p.channels, p.size, p.size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            msg = f"expected slices of shape (N, {p.channels}, {p.size}, {p.size}), got {tuple(x.shape)}"
+        if x.ndim != 1 + len(expected) or tuple(x.shape[1:]) != expected:
+            msg = f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             raise ConfigError(msg)
         k = len(self.class_names)
         if x.shape[0] == 0:
@@ -219,7 +221,7 @@ class Classifier:
         """Preprocess HU slices with the checkpoint's preprocessing and classify them.
 
         Args:
-            hu: ``(N, H, W)`` Hounsfield units.
+            hu: ``(N, H, W)`` Hounsfield units (a volume model: the whole stack, one row out).
         Returns:
             ``(probs (N, 4) float32 in PHASE_NAMES order, seconds_preprocess, seconds_model)``.
         """

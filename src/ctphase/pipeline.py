@@ -48,7 +48,7 @@ def predict_series(
     min_slices: int = DEFAULT_MIN_SLICES,
     seed: int | None = 0,
 ) -> ScanPrediction:
-    """Classify one series: draw R% of its slices, read only those, vote.
+    """Classify one series: draw R% of its slices, read only those, vote (volume models: all slices).
 
     Args:
         series: a discovered series (pixels not yet read).
@@ -57,7 +57,10 @@ def predict_series(
     Raises:
         CTPhaseError: when the sampled slices cannot be read.
     """
-    indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
+    if classifier.preprocessing.depth is None:
+        indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
+    else:  # a volume model (the paper's 3D baseline) sees the whole stack at once
+        indices = np.arange(series.n_slices, dtype=np.int64)
     t0 = time.perf_counter()
     hu = series.read_slices(indices)
     t_read = time.perf_counter() - t0

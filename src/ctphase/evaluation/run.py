@@ -42,6 +42,41 @@ class ClassifiedScans:
     model_sha256: str
 
 
+def evaluation_scans(
+    source: str,
+    checkpoint: str | Path,
+    *,
+    patients: int = 50,
+    patient_offset: int = DEFAULT_SYNTH_PATIENT_OFFSET,
+    seed: int = 0,
+    slices_per_scan: int = 32,
+) -> tuple[list[LabelledScan], str]:
+    """The labelled scans of ``source`` (a manifest CSV, or ``"synth"``) and a name of the data set.
+
+    Synthetic test scans are rendered at the model's input size, at least 256 px, for patients
+    ``patient_offset .. patient_offset + patients - 1`` of the population ``seed``.
+
+    Raises:
+        ConfigError: neither ``"synth"`` nor an existing file, or bad synthetic ranges;
+            ManifestError / InputError: an unusable manifest.
+    """
+    from ..data import scans_from_manifest, synthetic_scans
+    from ..models.checkpoint import load_checkpoint
+
+    if source != "synth":
+        if not Path(source).is_file():
+            raise ConfigError(f"--manifest {source!r} is neither 'synth' nor an existing CSV file")
+        return scans_from_manifest(source), str(source)
+    if patients < 1:
+        raise ConfigError(f"--patients must be >= 1, got {patients}")
+    if patient_offset < 0:
+        raise ConfigError(f"--patient-offset must be >= 0, got {patient_offset}")
+    size = max(256, load_checkpoint(checkpoint).preprocessing.size)
+    scans = synthetic_scans(range(patient_offset, patient_offset + patients), seed=seed, size=size,
+                            slices_per_scan=slices_per_scan)
+    return scans, f"synthetic (patients {patient_offset}..{patient_offset + patients - 1})"
+
+
 def classify_scans(
     scans: Sequence[LabelledScan],
     model: str | Path | Any,

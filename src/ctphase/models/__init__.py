@@ -1,44 +1,44 @@
-"""2D backbones (timm), the checkpoint format and ONNX export.
+"""2D backbones (timm) and other registered architectures, the checkpoint format, output activation, ONNX export.
 
-Importing this package does not import torch; building or loading a model does.
+Importing this package imports nothing heavy (no torch, numpy or OpenCV): each name is loaded from its
+module when first used, so the registry can be read from light code.
 """
 
 from __future__ import annotations
 
-from .activation import OUTPUT_ACTIVATIONS, activate
-from .checkpoint import (
-    FORMAT_VERSION,
-    Checkpoint,
-    build_model,
-    compute_sha256,
-    default_checkpoint_path,
-    load_checkpoint,
-    new_checkpoint,
-    resolve_checkpoint,
-    save_checkpoint,
-)
-from .export import ExportError, embed_onnx, export_onnx
-from .registry import ARCHITECTURES, DEFAULT_ARCH, ArchSpec, create_model, list_architectures, resolve_arch
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ARCHITECTURES",
-    "DEFAULT_ARCH",
-    "FORMAT_VERSION",
-    "OUTPUT_ACTIVATIONS",
-    "ArchSpec",
-    "Checkpoint",
-    "ExportError",
-    "activate",
-    "build_model",
-    "compute_sha256",
-    "create_model",
-    "default_checkpoint_path",
-    "embed_onnx",
-    "export_onnx",
-    "list_architectures",
-    "load_checkpoint",
-    "new_checkpoint",
-    "resolve_checkpoint",
-    "resolve_arch",
-    "save_checkpoint",
-]
+_WHERE: dict[str, str] = {
+    "ARCHITECTURES": "registry",
+    "ArchSpec": "registry",
+    "Checkpoint": "checkpoint",
+    "DEFAULT_ARCH": "registry",
+    "ExportError": "export",
+    "FORMAT_VERSION": "checkpoint",
+    "OUTPUT_ACTIVATIONS": "activation",
+    "activate": "activation",
+    "build_model": "checkpoint",
+    "compute_sha256": "checkpoint",
+    "create_model": "registry",
+    "default_checkpoint_path": "checkpoint",
+    "embed_onnx": "export",
+    "export_checkpoint": "export",
+    "export_onnx": "export",
+    "list_architectures": "registry",
+    "load_checkpoint": "checkpoint",
+    "new_checkpoint": "checkpoint",
+    "register_architecture": "registry",
+    "resolve_arch": "registry",
+    "resolve_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "with_onnx": "export",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module 'ctphase.models' has no attribute {name!r}")

@@ -49,7 +49,7 @@ from ..atomic import atomic_path
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
 from .activation import OUTPUT_ACTIVATIONS
-from .registry import ARCHITECTURES, resolve_arch
+from .registry import ARCHITECTURES, list_architectures, resolve_arch
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -376,7 +376,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(msg)
 
     arch = config.get("arch")
-    if arch not in ARCHITECTURES:
+    if arch not in list_architectures():
         msg = f"{path} uses architecture {arch!r}, unknown to this ctphase (known: {', '.join(ARCHITECTURES)}); upgrade ctphase"
         raise CheckpointError(msg)
     # Hash the configuration as stored, so that checkpoints keep their identity when a later

@@ -1,6 +1,7 @@
 """ONNX export of a checkpoint's network, standalone or embedded in the checkpoint.
 
-The exported graph maps ``input`` ``(batch, C, size, size)`` float32 to ``logits`` ``(batch, K)``
+The exported graph maps ``input`` ``(batch, C, size, size)`` (volume models: ``(batch, C, depth,
+size, size)``) float32 to ``logits`` ``(batch, K)``
 float32, with a dynamic batch axis. The activation (softmax, or sigmoid normalised to sum 1,
 per ``Checkpoint.output_activation``) is applied afterwards in numpy, the same way for both
 engines (:func:`ctphase.models.activation.activate`). The graph's ``metadata_props`` make a standalone
@@ -126,7 +127,7 @@ def _verify(onnx_bytes: bytes, model, ckpt: Checkpoint, atol: float) -> float:  
     opts.log_severity_level = 3
     session = ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
     p = ckpt.preprocessing
-    x = np.random.default_rng(0).random((3, p.channels, p.size, p.size), dtype=np.float32)
+    x = np.random.default_rng(0).random((3, *p.input_shape), dtype=np.float32)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).float().numpy()
     out = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
@@ -179,7 +180,7 @@ def export_onnx(
 
     model = build_model(ckpt, "cpu")
     p = ckpt.preprocessing
-    example = torch.zeros((2, p.channels, p.size, p.size), dtype=torch.float32)
+    example = torch.zeros((2, *p.input_shape), dtype=torch.float32)
     failures: list[str] = []
     onnx_bytes = b""
     for name in order:
@@ -210,9 +211,43 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise CheckpointError(msg) from exc
 
 
-def embed_onnx(ckpt: Checkpoint, opset: int = DEFAULT_OPSET, *, exporter: str = "auto", verify: bool = True) -> Checkpoint:
-    """A copy of ``ckpt`` carrying its ONNX export (same sha256: the model is unchanged)."""
-    data = export_onnx(ckpt, None, opset, exporter=exporter, verify=verify)
-    out = replace(ckpt, onnx=data)
+def with_onnx(ckpt: Checkpoint, onnx_bytes: bytes) -> Checkpoint:
+    """A copy of ``ckpt`` carrying ``onnx_bytes`` (its export; same sha256: the model is unchanged)."""
+    out = replace(ckpt, onnx=onnx_bytes)
     out._sha256.append(ckpt.sha256)
     return out
+
+
+def embed_onnx(ckpt: Checkpoint, opset: int = DEFAULT_OPSET, *, exporter: str = "auto", verify: bool = True) -> Checkpoint:
+    """A copy of ``ckpt`` carrying its ONNX export (same sha256: the model is unchanged)."""
+    return with_onnx(ckpt, export_onnx(ckpt, None, opset, exporter=exporter, verify=verify))
+
+
+def export_checkpoint(
+    model: str | Path,
+    *,
+    onnx_path: str | Path | None = None,
+    embed_path: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "auto",
+) -> tuple[Checkpoint, bytes]:
+    """Export the checkpoint file ``model`` once: a standalone ``.onnx`` and/or a copy of the checkpoint embedding it.
+
+    Returns:
+        (the loaded checkpoint, the ONNX bytes).
+    Raises:
+        ConfigError: neither output given, or an output that is the input file.
+        CheckpointError / ExportError: an unusable checkpoint, a failed export, an unwritable output.
+    """
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    if onnx_path is None and embed_path is None:
+        raise ConfigError("give an ONNX output path and/or a path for the checkpoint with the ONNX export embedded")
+    for out in (onnx_path, embed_path):
+        if out is not None and Path(out).resolve() == Path(model).resolve():
+            raise ConfigError(f"{out} is the input checkpoint; write the output elsewhere")
+    ckpt = load_checkpoint(model)
+    data = export_onnx(ckpt, onnx_path, opset, exporter=exporter)
+    if embed_path is not None:
+        save_checkpoint(with_onnx(ckpt, data), embed_path)
+    return ckpt, data

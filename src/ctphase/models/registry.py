@@ -6,12 +6,18 @@ backbones that are not in the paper are registered for fast CPU inference and tr
 
 ctphase never downloads weights: :func:`create_model` builds randomly initialised networks
 and trained weights come from a ctphase checkpoint (:mod:`ctphase.models.checkpoint`).
+
+Other packages add architectures with :func:`register_architecture`, either when they are
+imported or through the ``ctphase.architectures`` entry-point group (each entry point names a
+module or callable that registers its architectures), which is loaded the first time an
+unknown name is asked for. The reference paper's 3D and GAN baselines (:mod:`ctphase.paper`)
+register themselves this way, so their checkpoints load like any other.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -33,15 +39,18 @@ class ArchSpec:
 
     Attributes:
         name: ctphase name, stored in checkpoints.
-        timm_name: the ``timm.create_model`` name it maps to.
+        timm_name: the ``timm.create_model`` name it maps to ("" when ``factory`` builds it).
         paper: whether the reference paper evaluated it.
         note: one line for ``ctphase models``.
+        factory: ``factory(num_classes=..., in_chans=..., **kwargs)`` for networks that are not
+            timm models; ``None`` for timm backbones.
     """
 
     name: str
     timm_name: str
     paper: bool
     note: str
+    factory: Callable[..., torch.nn.Module] | None = None
 
 
 _SPECS: tuple[ArchSpec, ...] = (
@@ -57,14 +66,46 @@ _SPECS: tuple[ArchSpec, ...] = (
     ArchSpec("efficientnet_lite0", "efficientnet_lite0", False, "fast CPU option, no SE/swish (3.4M params)"),
 )
 
-ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType({s.name: s for s in _SPECS})
-"""Registered backbones by ctphase name (read-only). Parameter counts are for a 4-class head."""
+_REGISTRY: dict[str, ArchSpec] = {s.name: s for s in _SPECS}
+ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(_REGISTRY)
+"""Registered architectures by ctphase name (a read-only live view). Parameter counts are for a 4-class head."""
 
 _ALIASES: dict[str, str] = {s.timm_name: s.name for s in _SPECS if s.timm_name != s.name}
+ENTRY_POINT_GROUP = "ctphase.architectures"
+_plugins_loaded: list[bool] = []
+
+
+def register_architecture(spec: ArchSpec) -> None:
+    """Add an architecture (same spec again is a no-op; another spec under a taken name is an error)."""
+    if not spec.timm_name and spec.factory is None:
+        msg = f"architecture {spec.name!r} needs a timm_name or a factory"
+        raise ConfigError(msg)
+    known = _REGISTRY.get(spec.name)
+    if known is not None and known != spec:
+        msg = f"architecture {spec.name!r} is already registered ({known.note})"
+        raise ConfigError(msg)
+    _REGISTRY[spec.name] = spec
+
+
+def _load_plugins() -> None:
+    """Load the ``ctphase.architectures`` entry points once (each registers its architectures)."""
+    if _plugins_loaded:
+        return
+    _plugins_loaded.append(True)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()
+            if callable(target):
+                target()
+        except Exception:  # noqa: BLE001 - a broken plugin must not break the built-in architectures
+            logger.warning("cannot load ctphase architecture plugin %s", ep.value, exc_info=True)
 
 
 def list_architectures() -> list[str]:
-    """Names accepted by :func:`create_model`, default first."""
+    """Names accepted by :func:`create_model` (built-in first, default first; plugins loaded)."""
+    _load_plugins()
     return list(ARCHITECTURES)
 
 
@@ -82,6 +123,9 @@ def resolve_arch(arch: str) -> str:
         return key
     if key in _ALIASES:
         return _ALIASES[key]
+    if not _plugins_loaded:
+        _load_plugins()
+        return resolve_arch(arch)
     msg = f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}"
     raise ConfigError(msg)
 
@@ -124,15 +168,16 @@ def create_model(
             msg = f"option {forbidden!r} is not allowed: load weights from a ctphase checkpoint instead"
             raise ConfigError(msg)
 
-    import timm
-
     spec = ARCHITECTURES[name]
     try:
-        model = timm.create_model(
-            spec.timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs
-        )
+        if spec.factory is not None:
+            model = spec.factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
+        else:
+            import timm
+
+            model = timm.create_model(spec.timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
     except TypeError as exc:
         msg = f"bad option for architecture {name!r} ({', '.join(sorted(kwargs)) or 'none'}): {exc}"
         raise ConfigError(msg) from exc
-    logger.debug("created %s (timm %s), %d classes, %d channels", name, spec.timm_name, num_classes, in_chans)
+    logger.debug("created %s (%s), %d classes, %d channels", name, spec.timm_name or "factory", num_classes, in_chans)
     return model

@@ -1,6 +1,6 @@
-"""The fixed data of the paper experiments: synthetic DICOM studies written once, read back as arrays.
+"""The fixed data of the paper experiments: synthetic DICOM studies written once, read back as labelled scans.
 
-Every experiment of :mod:`ctphase.bench.experiments` trains and tests on the same three sets,
+Every experiment of :mod:`ctphase.paper.experiments` trains and tests on the same three sets,
 written by the synthetic engine (:func:`ctphase.synth.generate_dataset`) as real DICOM files and
 read back through ctphase's own reader, so the test scans go through exactly the path
 ``ctphase predict`` takes:
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import LabelledScan
 from ..errors import ConfigError, InputError
-from ..phases import PHASE_NAMES
+from ..preprocessing import Preprocessing
 
 BENCH_SEED = 2022
 """Synthetic population of the experiments (the bundled model was trained on population 0)."""
@@ -109,25 +110,6 @@ def get_scale(name: str) -> Scale:
     return SCALES[name]
 
 
-@dataclass
-class Scan:
-    """One test or train series held in memory.
-
-    Attributes:
-        scan_id: series path relative to its set (no patient identifiers).
-        label: class index (canonical order of :data:`ctphase.phases.PHASE_NAMES`).
-        patient: patient key (bootstrap cluster, split unit).
-        hu: ``(Z, H, W)`` float32 Hounsfield units, slices in ascending position.
-        path: the series folder on disk.
-    """
-
-    scan_id: str
-    label: int
-    patient: str
-    hu: np.ndarray
-    path: Path
-
-
 def ensure_split(
     root: Path, split: str, scale: Scale, progress: Callable[[int, int], None] | None = None
 ) -> Path:
@@ -163,10 +145,12 @@ def manifest_rows(manifest: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def load_split(manifest: Path, progress: Callable[[int, int], None] | None = None) -> list[Scan]:
-    """Read every series of a manifest through ctphase's reader, all slices, into memory.
+def load_split(manifest: Path, progress: Callable[[int, int], None] | None = None) -> list[LabelledScan]:
+    """Every series of a manifest read through ctphase's reader, all slices, into memory.
 
-    A cache of the arrays (``scans.npz`` beside the manifest) makes later experiments start fast.
+    Scan ids are the series' paths relative to the manifest (no patient identifiers); groups
+    are the patients. A cache of the arrays (``scans.npz`` beside the manifest) makes later
+    experiments start fast.
 
     Raises:
         InputError: naming the series that could not be read.
@@ -176,48 +160,47 @@ def load_split(manifest: Path, progress: Callable[[int, int], None] | None = Non
     manifest = Path(manifest)
     rows = manifest_rows(manifest)
     cache = manifest.parent / "scans.npz"
+    volumes: list[np.ndarray] = []
     if cache.is_file():
         with np.load(cache) as z:
-            offsets = z["offsets"]
-            hu = z["hu"]
+            offsets, hu = z["offsets"], z["hu"]
         if len(offsets) == len(rows) + 1:
-            return [
-                Scan(r["path"], PHASE_NAMES.index(r["label"]), r["patient_id"],
-                     hu[offsets[i] : offsets[i + 1]].astype(np.float32), manifest.parent / r["path"])
-                for i, r in enumerate(rows)
-            ]
-    scans = []
-    for i, r in enumerate(rows):
-        path = manifest.parent / r["path"]
-        try:
-            vol = load_series(path, min_slices=1).read_volume()
-        except InputError as exc:
-            raise InputError(f"benchmark series cannot be read: {exc}") from None
-        scans.append(Scan(r["path"], PHASE_NAMES.index(r["label"]), r["patient_id"], vol, path))
-        if progress:
-            progress(i + 1, len(rows))
-    if scans and len({s.hu.shape[1:] for s in scans}) == 1:
-        from ..atomic import atomic_path
-
-        offsets = np.cumsum([0] + [len(s.hu) for s in scans])
-        stacked = np.clip(np.concatenate([s.hu for s in scans]), -32768, 32767).astype(np.int16)
-        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
-            np.savez(f, hu=stacked, offsets=offsets)
-    return scans
+            volumes = [hu[offsets[i] : offsets[i + 1]].astype(np.float32) for i in range(len(rows))]
+    if not volumes:
+        for i, r in enumerate(rows):
+            try:
+                volumes.append(load_series(manifest.parent / r["path"], min_slices=1).read_volume())
+            except InputError as exc:
+                raise InputError(f"benchmark series cannot be read: {exc}") from None
+            if progress:
+                progress(i + 1, len(rows))
+        _write_cache(cache, volumes)
+    return [
+        LabelledScan.from_array(r["path"], r["label"], f"patient:{r['patient_id']}", vol, manifest.parent / r["path"])
+        for r, vol in zip(rows, volumes)
+    ]
 
 
-def slice_arrays(scans: Sequence[Scan], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All slices of ``scans`` windowed (50/400) and resized to ``size``, one channel.
+def _write_cache(cache: Path, volumes: Sequence[np.ndarray]) -> None:
+    if not volumes or len({v.shape[1:] for v in volumes}) != 1:
+        return
+    from ..atomic import atomic_path
+
+    offsets = np.cumsum([0] + [len(v) for v in volumes])
+    stacked = np.clip(np.concatenate(volumes), -32768, 32767).astype(np.int16)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+        np.savez(f, hu=stacked, offsets=offsets)
+
+
+def slice_arrays(scans: Sequence[LabelledScan], pp: Preprocessing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All slices of ``scans`` prepared by ``pp``.
 
     Returns:
-        ``x`` ``(N, 1, size, size)`` float32 in [0, 1], ``y`` ``(N,)`` int64 labels and
-        ``scan`` ``(N,)`` int64 index of each slice's scan.
+        ``x`` ``(N, C, size, size)`` float32, ``y`` ``(N,)`` int64 labels and ``scan`` ``(N,)``
+        int64 index of each slice's scan.
     """
-    from ..preprocessing import PAPER_WINDOW, Preprocessing
-
-    pp = Preprocessing(windows=(PAPER_WINDOW,), size=size, channels=1)
-    xs = [pp(s.hu) for s in scans]
-    x = np.concatenate(xs) if xs else np.zeros((0, 1, size, size), np.float32)
-    y = np.concatenate([np.full(len(s.hu), s.label, np.int64) for s in scans]) if scans else np.zeros(0, np.int64)
-    idx = np.concatenate([np.full(len(s.hu), i, np.int64) for i, s in enumerate(scans)]) if scans else np.zeros(0, np.int64)
+    xs = [pp(s.read()) for s in scans]
+    x = np.concatenate(xs) if xs else np.zeros((0, *pp.input_shape), np.float32)
+    y = np.concatenate([np.full(s.n_slices, int(s.label), np.int64) for s in scans]) if scans else np.zeros(0, np.int64)
+    idx = np.concatenate([np.full(s.n_slices, i, np.int64) for i, s in enumerate(scans)]) if scans else np.zeros(0, np.int64)
     return x, y, idx

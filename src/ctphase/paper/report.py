@@ -1,4 +1,4 @@
-"""Assemble the experiment results of a benchmark work folder into one markdown document."""
+"""Assemble the experiment results of a work folder into one markdown page (``ctphase paper report``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..evaluation.results import ClassificationIntervals, Interval, from_dict
 from .experiments import EXPERIMENTS, PAPER
 
 TITLES = {
@@ -22,7 +23,7 @@ TITLES = {
 }
 FIGURES = "results_figures"
 KEEP_MARKER = "<!-- written by hand below: kept when the report is regenerated -->"
-"""Text after this line in an existing report survives ``ctphase bench report`` (the discussion)."""
+"""Text after this line in an existing page survives ``ctphase paper report`` (the discussion)."""
 
 
 def load_results(work: Path) -> dict[str, dict[str, Any]]:
@@ -35,22 +36,23 @@ def load_results(work: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _f1(record: dict[str, Any], level: str) -> Interval:
+    """The macro-F1 interval of one level of a per-class record, read back typed."""
+    return from_dict(ClassificationIntervals, record[level]["ci"]).macro.f1
+
+
 def _summary(res: dict[str, dict[str, Any]]) -> list[str]:
     """Side-by-side lines: the paper's headline figure and ours, where both exist."""
     rows = []
     pc = res.get("per-class", {}).get("json")
     if pc:
-        sl, sc = pc["slice_level"]["ci"]["macro"]["f1"], pc["scan_level"]["ci"]["macro"]["f1"]
-        rows.append(("slice-level macro F1", f"{PAPER['slice_f1']:.2f}",
-                     f"{sl['estimate']:.3f} [{sl['low']:.3f}, {sl['high']:.3f}]", pc["model"]))
-        rows.append(("scan-level macro F1, R=30%", f"{PAPER['scan_f1_r30']:.2f}",
-                     f"{sc['estimate']:.3f} [{sc['low']:.3f}, {sc['high']:.3f}]", pc["model"]))
+        for level, label, paper in (("slice_level", "slice-level", "slice_f1"), ("scan_level", "scan-level", "scan_f1_r30")):
+            rows.append((f"{label} macro F1" + (", R=30%" if level == "scan_level" else ""), f"{PAPER[paper]:.2f}",
+                         _f1(pc, level).format(), pc["model"]))
         ref = pc.get("bundled")
         if ref:
             for level, label, paper in (("slice_level", "slice-level", "slice_f1"), ("scan_level", "scan-level", "scan_f1_r30")):
-                f1 = ref[level]["ci"]["macro"]["f1"]
-                rows.append((f"{label} macro F1, shipped model", f"{PAPER[paper]:.2f}",
-                             f"{f1['estimate']:.3f} [{f1['low']:.3f}, {f1['high']:.3f}]",
+                rows.append((f"{label} macro F1, shipped model", f"{PAPER[paper]:.2f}", _f1(ref, level).format(),
                              "MobileNetV3-small/160, 3 windows, trained longer"))
     bl = res.get("baselines", {}).get("json")
     if bl:
@@ -67,14 +69,14 @@ def _summary(res: dict[str, dict[str, Any]]) -> list[str]:
             rows.append(("inference time per scan, shipped 2D model vs 3DSE", "–",
                          f"{t3 / ts:.1f}x faster ({ts:.3f} s vs {t3:.3f} s)" if ts < t3
                          else f"{ts / t3:.1f}x slower ({ts:.3f} s vs {t3:.3f} s)", "same run, ONNX Runtime"))
-        rows.append(("scan F1, 2D method vs 3DSE", "2D higher", f"{two_d['scan_f1_ci']['estimate']:.3f} vs "
-                     f"{se3d['scan_f1_ci']['estimate']:.3f}", "same data and run"))
+        f2, f3 = (from_dict(Interval, method["scan_f1_ci"]).estimate for method in (two_d, se3d))
+        rows.append(("scan F1, 2D method vs 3DSE", "2D higher", f"{f2:.3f} vs {f3:.3f}", "same data and run"))
     ex = res.get("external", {}).get("json")
     if ex:
         s = ex["summary"]
         ours = ", ".join(f"{k}: {v['correct']}/{v['n']}" for k, v in s.items())
         rows.append(("external validation", f"F1 {PAPER['external_f1'][0]:.2f} and {PAPER['external_f1'][1]:.2f}",
-                     f"series correct: {ours}", "6 real series"))
+                     f"series correct: {ours}", f"{len(ex['series'])} real series"))
     if not rows:
         return []
     lines = ["| figure | paper | ctphase (this run) | note |", "|---|---|---|---|"]
@@ -86,7 +88,7 @@ def render(work: Path) -> str:
     """The markdown document for ``work`` (figure links point to ``results_figures/``)."""
     res = load_results(work)
     if not res:
-        raise ConfigError(f"{work} holds no finished experiments (results/*.json); run `ctphase bench run` first")
+        raise ConfigError(f"{work} holds no finished experiments (results/*.json); run `ctphase paper run` first")
     any_json = next(iter(res.values()))["json"]
     sc, mach = any_json["scale"], any_json["machine"]
     lines = [
@@ -95,7 +97,7 @@ def render(work: Path) -> str:
         "Dao et al. (2022), *Phase Recognition in Contrast-Enhanced CT Scans based on Deep Learning and Random "
         "Sampling*, rerun on ctphase's synthetic CT (real DICOM files written by `ctphase synth`, read back by "
         "ctphase's reader), with the real series of `shared/realdata` kept apart for external validation. "
-        "All tables were generated by `ctphase bench report` from the results of the commands shown; only the "
+        "All tables were generated by `ctphase paper report` from the results of the commands shown; only the "
         "closing discussion is written by hand.",
         "",
         "## Scale of this run",
@@ -119,8 +121,8 @@ def render(work: Path) -> str:
         "Reproduce everything (about the time shown per experiment, on this machine):",
         "",
         "```bash",
-        f"ctphase bench run all --work runs/bench --scale {sc['name']}",
-        "ctphase bench report --work runs/bench --out docs/results.md",
+        f"ctphase paper run all --work runs/paper --scale {sc['name']}",
+        "ctphase paper report --work runs/paper --out docs/results.md",
         "```",
         "",
     ]
@@ -136,12 +138,12 @@ def render(work: Path) -> str:
             continue
         j = res[name]["json"]
         md = res[name]["md"].replace("](figures/", f"]({FIGURES}/")
-        lines += [f"## {TITLES[name]}", "", f"`{j.get('command') or 'ctphase bench run ' + name}` "
+        lines += [f"## {TITLES[name]}", "", f"`{j.get('command') or 'ctphase paper run ' + name}` "
                   f"({j['seconds'] / 60:.1f} min, finished {j['finished']})", "", md.rstrip(), ""]
     return "\n".join(lines)
 
 
-def write_report(work: Path, out: Path) -> Path:
+def write_results_page(work: Path, out: Path) -> Path:
     """Write :func:`render` to ``out`` and copy the figures beside it (``results_figures/``).
 
     If ``out`` exists and holds :data:`KEEP_MARKER`, everything from the marker on is kept.

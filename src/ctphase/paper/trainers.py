@@ -5,8 +5,8 @@ sees exactly ``samples`` training slices (random order, seeded), with the same o
 (Adam, linear warm-up over 5% of the steps, then cosine decay) and the paper's loss (BCE on
 one-hot targets; :class:`ctphase.training.loop.PhaseLoss`). No augmentation: every model gets
 the same pixels. CD-GAN trains its generator and discriminator on the same slices and budget
-(:func:`ctphase.models.baselines.cdgan_train_step`); 3DSE trains on the same series, one
-volume per series.
+(:func:`ctphase.paper.cdgan.cdgan_train_step`); 3DSE trains on the same series, one
+volume per series. The trained networks become ctphase checkpoints in :mod:`ctphase.paper.models`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..training.loop import PhaseLoss, lr_factor, output_activation, predict_probs
+from ..models.activation import activation_for_loss
+from ..training.loop import PhaseLoss, lr_factor
 
 Progress = Callable[[int, int], None]
 LOSS = "bce"
-ACTIVATION = output_activation(LOSS)
+ACTIVATION = activation_for_loss(LOSS)
 WARMUP_FRACTION = 0.05
 
 
@@ -131,14 +132,14 @@ def train_cdgan(
     """Train CD-GAN (AC-GAN form) on ``samples`` real slices: alternating D and G steps.
 
     Args:
-        cdgan: a :class:`ctphase.models.baselines.CDGAN` (its slices are one channel, 128 px).
+        cdgan: a :class:`ctphase.paper.cdgan.CDGAN` (its slices are one channel, 128 px).
         x: ``(N, 1, 128, 128)`` windowed slices in [0, 1]; ``y``: ``(N,)`` labels.
         lr: Adam rate of both networks (betas 0.5, 0.999, as usual for GANs), warm-up + cosine.
     Returns:
         ``{"steps", "samples", "seconds", "images_per_s", "final_loss", "final_acc_real"}``
         (``final_loss``: the discriminator's phase loss on real slices over the last 10% of steps).
     """
-    from ..models.baselines import cdgan_train_step
+    from .cdgan import cdgan_train_step
 
     steps = max(1, samples // batch_size)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -206,7 +207,7 @@ def train_volume_classifier(
     """Train 3DSE on whole resampled scans for ``epochs`` passes.
 
     Args:
-        volumes: ``(V, 1, D, H, W)`` float32 from :func:`ctphase.models.baselines.volume_to_3dse_input`.
+        volumes: ``(V, 1, D, H, W)`` float32, each prepared by the 3DSE checkpoint's preprocessing.
     Returns:
         ``{"steps", "volumes_seen", "seconds", "volumes_per_s", "final_loss"}``.
     """
@@ -214,17 +215,3 @@ def train_volume_classifier(
     dt, loss = _fit(model, volumes, y, steps, batch_size, lr, seed, progress, lambda xb: xb)
     return {"steps": steps, "volumes_seen": steps * batch_size, "seconds": dt,
             "volumes_per_s": steps * batch_size / dt, "final_loss": loss}
-
-
-def predict(model: nn.Module, x: np.ndarray, *, channels: int | None = 3, batch_size: int = 64) -> np.ndarray:
-    """Probabilities ``(N, 4)`` (the training loss's activation) for slices or volumes ``x``.
-
-    Args:
-        x: ``(N, 1, S, S)`` slices (repeated to ``channels`` as a view, no copy) or
-            ``(N, 1, D, H, W)`` volumes (``channels=None``).
-    """
-    xt = torch.from_numpy(x)
-    if channels is not None and xt.shape[1] != channels:
-        xt = xt.expand(-1, channels, -1, -1)
-    return predict_probs(model, xt, ACTIVATION, torch.device("cpu"), batch_size=batch_size,
-                         channels_last=channels is not None)

@@ -1,0 +1,54 @@
+"""``ctphase export`` (a checkpoint to ONNX) and ``ctphase models`` (the registered architectures)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from ..errors import ConfigError, CTPhaseError
+from .common import fail, refuse_existing
+
+
+def models() -> None:
+    """List the registered model architectures (the paper's backbones and baselines, fast CPU options)."""
+    from ..models.registry import ARCHITECTURES, DEFAULT_ARCH, list_architectures
+
+    for name in list_architectures():
+        spec = ARCHITECTURES[name]
+        tags = ("default, " if spec.name == DEFAULT_ARCH else "") + ("paper" if spec.paper else "extra")
+        source = f"timm:{spec.timm_name}" if spec.timm_name else "ctphase"
+        typer.echo(f"{spec.name:<20} {source:<29} [{tags}] {spec.note}")
+
+
+class Exporter(str, Enum):
+    auto = "auto"
+    dynamo = "dynamo"
+    legacy = "legacy"
+
+
+def export(
+    model: Path = typer.Option(..., "--model", "-m", help="ctphase checkpoint (.safetensors) to export."),
+    onnx_out: Path | None = typer.Option(None, "--onnx", help="Write the standalone ONNX model here."),
+    embed: Path | None = typer.Option(None, "--embed", help="Write a copy of the checkpoint with the ONNX export embedded here."),
+    opset: int = typer.Option(18, "--opset", min=11, max=23, help="ONNX opset (the dynamo exporter needs >= 18)."),
+    exporter: Exporter = typer.Option(Exporter.auto, "--exporter", help="dynamo (torch default), legacy (TorchScript, faster) or auto."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Export a checkpoint to ONNX: a standalone .onnx file and/or a checkpoint that embeds it."""
+    from ..models.export import export_checkpoint
+
+    if onnx_out is None and embed is None:
+        raise typer.BadParameter("give --onnx OUT.onnx and/or --embed OUT.safetensors", param_hint="--onnx/--embed")
+    for out in (onnx_out, embed):
+        refuse_existing(out, overwrite, "path")
+    try:
+        ckpt, data = export_checkpoint(model, onnx_path=onnx_out, embed_path=embed, opset=opset, exporter=exporter.value)
+    except (CTPhaseError, OSError) as exc:
+        # a bad option combination is a usage error (2); an unusable model or a failed export is 1
+        fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+    if onnx_out is not None:
+        typer.echo(f"wrote {onnx_out} ({len(data) / 1e6:.1f} MB, {ckpt.arch}, sha256 {ckpt.sha256[:12]})")
+    if embed is not None:
+        typer.echo(f"wrote {embed} (checkpoint with embedded ONNX, sha256 {ckpt.sha256[:12]})")

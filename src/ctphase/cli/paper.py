@@ -1,0 +1,83 @@
+"""``ctphase paper run`` and ``ctphase paper report``: the reference paper's experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from ..errors import CTPhaseError
+from .common import console, fail, progress
+
+app = typer.Typer(
+    help="Rerun the reference paper's experiments (architectures, input size, per-class CIs, sampling rate, "
+    "3DSE/CD-GAN/header baselines, external validation) and write the results page.",
+    no_args_is_help=True,
+)
+
+
+@app.command("run")
+def run(
+    experiments: list[str] = typer.Argument(..., help="Experiments to run, or 'all': architectures, input-size, "
+                                            "per-class, sampling, baselines, header, external."),
+    work: Path = typer.Option(Path("runs/paper"), "--work", help="Folder for data, models and results (resumable)."),
+    scale: str = typer.Option("cpu", "--scale", help="cpu (under 2 h on 2 CPU cores) or tiny (seconds; for tests)."),
+    realdata: Path | None = typer.Option(None, "--realdata", help="Real series for 'external' (labels.csv + one folder per series)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of training and slice draws."),
+) -> None:
+    """Run experiments of the paper on ctphase's benchmark data; results go to WORK/results/NAME.{json,md}.
+
+    Trained models are kept in WORK/models as ctphase checkpoints and shared by the experiments:
+    a stopped run resumes.
+    """
+    from ..paper.data import get_scale
+    from ..paper.experiments import EXPERIMENTS, run_experiment
+    from ..paper.workspace import Workspace
+
+    names = list(EXPERIMENTS) if experiments == ["all"] else experiments
+    bad = [n for n in names if n not in EXPERIMENTS]
+    if bad:
+        fail(f"unknown experiment {', '.join(bad)}; choose from {', '.join(EXPERIMENTS)} or all", 2)
+    options = f"--work {work} --scale {scale}" + (f" --realdata {realdata}" if realdata else "") + (f" --seed {seed}" if seed else "")
+    failed = []
+    with progress() as bars:
+        tasks: dict[str, int] = {}
+
+        def tick(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = bars.add_task(task, total=total)
+                if not console.is_terminal:
+                    console.print(f"{task} ...", highlight=False)
+            bars.update(tasks[task], completed=done, total=total)
+
+        try:
+            ws = Workspace(work, get_scale(scale), realdata=realdata, progress=tick, seed=seed)
+        except (CTPhaseError, OSError) as exc:
+            fail(str(exc), 2)
+        for name in names:
+            try:
+                res, _ = run_experiment(ws, name, command=f"ctphase paper run {name} {options}")
+            except (CTPhaseError, OSError) as exc:
+                console.print(f"[bold red]error:[/] {name}: {escape(str(exc))}", highlight=False, soft_wrap=True)
+                failed.append(name)
+                continue
+            console.print(f"{name}: done in {res['seconds'] / 60:.1f} min -> {work / 'results' / (name + '.md')}",
+                          highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report(
+    work: Path = typer.Option(Path("runs/paper"), "--work", help="The folder given to `ctphase paper run`."),
+    out: Path = typer.Option(Path("docs/results.md"), "--out", "-o", help="Markdown file to write (figures go beside it)."),
+) -> None:
+    """Collect the finished experiments of WORK into one markdown page with the commands that made it."""
+    from ..paper.report import write_results_page
+
+    try:
+        path = write_results_page(work, out)
+    except (CTPhaseError, OSError) as exc:
+        fail(str(exc), 2)
+    console.print(f"wrote {path}")

@@ -1,0 +1,121 @@
+"""``ctphase train``: train a slice classifier from scratch into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import Progress
+
+from ..errors import CTPhaseError
+from ..preprocessing import PAPER_WINDOW
+from .common import Device, console, fail, fail_with, progress
+
+
+def _parse_window(text: str) -> tuple[float, float]:
+    try:
+        c, w = (float(v) for v in text.split(","))
+    except ValueError:
+        fail(f"--window {text!r} must be CENTER,WIDTH in HU, e.g. 50,400", 2)
+    return c, w
+
+
+def _parse_range(text: str, option: str) -> tuple[int, int]:
+    """``"N"`` -> (0, N); ``"A:B"`` or ``"A-B"`` -> (A, B) (stop exclusive)."""
+    try:
+        if ":" in text or "-" in text.lstrip("-"):
+            a, b = text.replace(":", "-").split("-")
+            return int(a), int(b)
+        return 0, int(text)
+    except ValueError:
+        fail(f"{option} {text!r} must be N (patients 0..N-1) or START:STOP", 2)
+    raise AssertionError  # unreachable
+
+
+class _Reporter:
+    """Training events as a progress bar and one line per epoch."""
+
+    def __init__(self, bars: Progress) -> None:
+        self.bars = bars
+        self.task: list[Any] = []
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "start":
+            console.print(f"training {data['arch']} at {data['size']} px on {data['device']}: epochs {data['start_epoch'] + 1}.."
+                          f"{data['epochs']}, {data['steps']} steps/epoch -> {data['run']}", highlight=False)
+        elif kind == "step":
+            if not self.task:
+                self.task.append(self.bars.add_task("", total=data["steps"]))
+            self.bars.update(self.task[0], completed=data["step"], total=data["steps"],
+                             description=f"epoch {data['epoch']}/{data['epochs']} loss {data['loss']:.4f} "
+                             f"lr {data['lr']:.2e} {data['img_per_s']:.0f} img/s")
+        elif kind == "validate" and self.task:
+            self.bars.update(self.task[0], description=f"epoch {data['epoch']}: validating {data['scans']} scans")
+        elif kind == "epoch":
+            if self.task:
+                self.bars.remove_task(self.task.pop())
+            nan = float("nan")
+            console.print(
+                f"epoch {data['epoch']}: loss {data['train_loss']:.4f}  "
+                f"val slice acc {data.get('val_slice_acc', nan):.3f} F1 {data.get('val_slice_f1', nan):.3f}  "
+                f"scan acc {data.get('val_scan_acc', nan):.3f} F1 {data.get('val_scan_f1', nan):.3f}  "
+                f"{data['img_per_s']:.0f} img/s {data['seconds']:.0f}s{'  [best]' if data.get('best') else ''}",
+                highlight=False,
+            )
+
+
+def train(
+    train_source: str = typer.Option("synth", "--train", help="Training data: a manifest CSV or 'synth'."),
+    val_source: str | None = typer.Option(
+        None, "--val", help="Validation: a manifest CSV or 'synth' (default: 'synth' for synthetic training, else a 20% patient split)."
+    ),
+    arch: str = typer.Option("efficientnet_b2", "--arch", help="Backbone (see `ctphase models`)."),
+    size: int = typer.Option(224, "--size", help="Input size in pixels."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Epochs [default: 15]; with --resume, the new total."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to create (holds checkpoints, config.json, metrics.json)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Slices per batch."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (Adam)."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
+    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear warm-up length, then cosine annealing."),
+    loss: str = typer.Option("bce", "--loss", help="bce (paper: sigmoid, BCE on one-hot) or ce (softmax cross-entropy)."),
+    window: list[str] | None = typer.Option(None, "--window", help="CENTER,WIDTH in HU; repeat for one channel per window [default: 50,400]."),
+    steps_per_epoch: int | None = typer.Option(None, "--steps-per-epoch", help="Batches per epoch (synthetic stream: default 500; manifests: cap)."),
+    train_patients: str = typer.Option("5000", "--train-patients", help="Synthetic training patients: N or START:STOP."),
+    val_patients: str = typer.Option("100000:100032", "--val-patients", help="Synthetic validation patients (disjoint from training); each is rendered in all 4 phases."),
+    synth_reuse: int = typer.Option(1, "--synth-reuse", min=1, help="Use each rendered synthetic slice N times (differently augmented): more img/s when rendering is the bottleneck."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
+    hflip: bool = typer.Option(False, "--hflip", help="Allow left-right flips (off by default: anatomy is lateralised)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data and augmentation."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    workers: int = typer.Option(1, "--workers", min=0, help="DataLoader worker processes."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads (default: torch's; 1 is often fastest on a busy CPU)."),
+    amp: str = typer.Option("auto", "--amp", help="Mixed precision on CUDA: auto, bf16, fp16 or off."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue the run in RUN_DIR from its last epoch."),
+) -> None:
+    """Train a slice classifier from scratch; writes RUN_DIR/{best,last}.safetensors, config.json, metrics.json.
+
+    Examples: ``ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0``;
+    ``ctphase train --resume runs/b0 --epochs 20``.
+    """
+    from ..training.config import TrainConfig
+    from ..training.loop import train as run_training
+
+    if resume is None and out is None:
+        fail("--out RUN_DIR is required (or --resume RUN_DIR)", 2)
+    cfg = TrainConfig(
+        train=train_source, val="synth" if val_source is None and train_source == "synth" else val_source,
+        out=str(out or resume), arch=arch, size=size, windows=[_parse_window(w) for w in window] if window else [PAPER_WINDOW],
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+        loss=loss,  # type: ignore[arg-type]
+        steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
+        val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, augment=not no_augment,
+        hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp,
+        resume=str(resume) if resume else None,
+    )
+    with progress() as bars:
+        try:
+            run = run_training(cfg, on_event=_Reporter(bars))
+        except (CTPhaseError, OSError) as exc:
+            fail_with(exc)
+    console.print(f"done: {run / 'best.safetensors'}")
