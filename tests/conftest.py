@@ -5,15 +5,20 @@
 - ``realdata_dir``: the shared real-CT folder (``<repo>/../shared/realdata``), tests using it
   are marked ``@pytest.mark.realdata`` and skip when it is absent. Never copy it into the repo.
 - Small DICOM fixtures: ``ct_series`` (one tiny axial CT series, written once per test).
+- ``checkpoint`` (a tiny resnet18 checkpoint) and ``corpus`` (good DICOM and NIfTI series beside
+  an MR series, random bytes and a truncated series), written once per session for the pipeline
+  and ``ctphase predict`` tests.
 
 Add new fixtures in their own section below; keep heavy builders in helper modules.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -43,3 +48,33 @@ def ct_series(tmp_path: Path):
     from dicom_factory import write_series
 
     return write_series(tmp_path / "ct", n=12, shuffle=True, seed=1)
+
+
+# --------------------------------------------------------------------------- prediction corpus
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    from model_factory import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors", arch="resnet18", size=32)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """Three good series (two DICOM, one NIfTI) beside an MR series, random bytes and a truncated series."""
+    import nibabel as nib
+    from dicom_factory import write_series
+
+    root = tmp_path_factory.mktemp("corpus")
+    write_series(root / "study1" / "a", n=20, shuffle=True, names=lambda i: f"IM{i * 7 % 20:04d}", seed=1)
+    write_series(root / "study1" / "b" / "deep", n=30, nested=True, seed=2)
+    write_series(root / "mr", n=12, modality="MR", sop_class="1.2.840.10008.5.1.4.1.1.4", seed=3)
+    (root / "junk").mkdir()
+    (root / "junk" / "noise.dcm").write_bytes(os.urandom(4000))
+    bad = write_series(root / "broken", n=10, seed=4)
+    data = bad.paths[3].read_bytes()
+    bad.paths[3].write_bytes(data[: len(data) - 500])  # one truncated slice inside a series
+    vol = np.random.default_rng(0).normal(0, 100, (24, 24, 16)).astype(np.float32)
+    nib.save(nib.Nifti1Image(vol, np.diag([0.8, 0.8, 2.5, 1.0])), str(root / "vol.nii.gz"))
+    return root

@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
-from dicom_factory import write_series
-from model_factory import make_checkpoint
-from typer.testing import CliRunner
 
 import ctphase
-from ctphase.cli import app
 from ctphase.errors import ModelNotAvailableError
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import classify
 from ctphase.prediction import exit_code
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors", arch="resnet18", size=32)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """Three good series (two DICOM, one NIfTI) beside an MR series, random bytes and a truncated series."""
-    root = tmp_path_factory.mktemp("corpus")
-    write_series(root / "study1" / "a", n=20, shuffle=True, names=lambda i: f"IM{i * 7 % 20:04d}", seed=1)
-    write_series(root / "study1" / "b" / "deep", n=30, nested=True, seed=2)
-    write_series(root / "mr", n=12, modality="MR", sop_class="1.2.840.10008.5.1.4.1.1.4", seed=3)
-    (root / "junk").mkdir()
-    (root / "junk" / "noise.dcm").write_bytes(os.urandom(4000))
-    bad = write_series(root / "broken", n=10, seed=4)
-    data = bad.paths[3].read_bytes()
-    bad.paths[3].write_bytes(data[: len(data) - 500])  # one truncated slice inside a series
-    vol = np.random.default_rng(0).normal(0, 100, (24, 24, 16)).astype(np.float32)
-    nib.save(nib.Nifti1Image(vol, np.diag([0.8, 0.8, 2.5, 1.0])), str(root / "vol.nii.gz"))
-    return root
-
-
 def bad_name(corpus: Path) -> str:
+    """File name of the truncated slice inside ``corpus/broken`` (see the ``corpus`` fixture)."""
     return sorted((corpus / "broken").iterdir())[3].name
 
 
@@ -120,77 +91,3 @@ def test_no_model_error_names_the_fix(corpus, monkeypatch):
 
 def test_top_level_api_is_lazy():
     assert ctphase.classify is classify
-
-
-# --------------------------------------------------------------------------- CLI
-
-runner = CliRunner()
-
-
-def test_cli_json_to_stdout(corpus, checkpoint):
-    res = runner.invoke(app, ["predict", str(corpus), "--model", str(checkpoint), "--format", "json"])
-    assert res.exit_code == 1, res.output  # the corpus holds broken files
-    record = json.loads(res.stdout)
-    assert record["summary"]["ok"] == 4 and record["summary"]["error"] >= 2
-    assert record["arguments"]["sample_rate"] == 0.3
-    assert "Traceback" not in res.output
-
-
-def test_cli_csv_output_file_and_no_overwrite(corpus, checkpoint, tmp_path):
-    out = tmp_path / "res.csv"
-    res = runner.invoke(app, ["predict", str(corpus / "study1"), "--model", str(checkpoint), "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert len(rows) == 2 and all(r["label"] in PHASE_NAMES for r in rows)
-    before = out.read_text()
-    res = runner.invoke(app, ["predict", str(corpus / "study1"), "--model", str(checkpoint), "-o", str(out)])
-    assert res.exit_code == 2 and "exists" in res.output
-    assert out.read_text() == before
-
-
-def test_cli_table(corpus, checkpoint):
-    res = runner.invoke(app, ["predict", str(corpus / "study1"), "--model", str(checkpoint)])
-    assert res.exit_code == 0, res.output
-    assert "ctphase predictions" in res.stdout
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--sample-rate", "1.5"], "sample rate must be in (0, 1]"),
-        (["--min-slices", "0"], "min_slices must be >= 1"),
-        (["--device", "tpu"], "tpu"),
-    ],
-)
-def test_cli_usage_errors(corpus, checkpoint, args, message):
-    res = runner.invoke(app, ["predict", str(corpus / "study1"), "--model", str(checkpoint), *args])
-    assert res.exit_code == 2
-    assert message in res.output
-    assert "Traceback" not in res.output
-
-
-def test_cli_missing_path_and_missing_model(tmp_path, checkpoint):
-    res = runner.invoke(app, ["predict", str(tmp_path / "nope"), "--model", str(checkpoint)])
-    assert res.exit_code == 2 and "no such file or folder" in res.output
-    res = runner.invoke(app, ["predict", str(tmp_path), "--model", str(tmp_path / "missing.safetensors")])
-    assert res.exit_code == 2 and "missing.safetensors" in res.output
-
-
-def test_cli_nothing_found(tmp_path, checkpoint):
-    (tmp_path / "empty").mkdir()
-    res = runner.invoke(app, ["predict", str(tmp_path / "empty"), "--model", str(checkpoint), "-f", "json"])
-    assert res.exit_code == 2
-    assert json.loads(res.stdout)["summary"]["ok"] == 0
-
-
-def test_cli_error_messages_are_not_read_as_markup(tmp_path, checkpoint):
-    odd = tmp_path / "[bold]scan[red]"
-    res = runner.invoke(app, ["predict", str(odd), "--model", str(checkpoint)])
-    assert res.exit_code == 2
-    assert "[bold]scan[red]" in res.output
-
-
-def test_strict_mode_stops_at_first_broken_series(corpus, checkpoint):
-    res = runner.invoke(app, ["predict", str(corpus / "broken"), "--model", str(checkpoint), "--strict"])
-    assert res.exit_code == 1
-    assert "truncated" in res.output and "Traceback" not in res.output

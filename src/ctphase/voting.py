@@ -52,13 +52,3 @@ def majority_vote(probs: np.ndarray) -> Vote:
     label = int(tied[np.argmax(mean[tied])])  # argmax takes the first (lowest index) on equal means
     fractions = counts / n
     return Vote(label, fractions, mean, float(fractions[label]), bool(len(tied) > 1))
-
-
-def soft_vote(probs: np.ndarray) -> Vote:
-    """Label by the highest mean probability (fractions still report the hard votes)."""
-    probs = _check(probs)
-    n, k = probs.shape
-    counts = np.bincount(probs.argmax(axis=1), minlength=k)
-    mean = probs.mean(axis=0)
-    label = int(np.argmax(mean))
-    return Vote(label, counts / n, mean, float(mean[label]), bool(np.sum(mean == mean[label]) > 1))

@@ -7,14 +7,14 @@ exact slices a prediction run with the same seed, R and ``min_slices`` classifie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..sampling import DEFAULT_MIN_SLICES, check_sampling, sample_slices, series_seed
-from ..voting import Vote, majority_vote
+from ..voting import majority_vote
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,6 @@ def vote_scans(
     min_slices: int = DEFAULT_MIN_SLICES,
     scan_ids: Sequence[str] | None = None,
     repeat: int = 0,
-    vote: Callable[[np.ndarray], Vote] = majority_vote,
 ) -> ScanVotes:
     """Sample R of each scan's slices (seeded) and vote them into scan predictions.
 
@@ -98,7 +97,6 @@ def vote_scans(
         min_slices: draw at least this many slices per scan (capped at ``n_i``).
         scan_ids: stable scan keys (series ids); default: the scan's position.
         repeat: index of an independent repeated draw (0 is the main draw).
-        vote: :func:`ctphase.voting.majority_vote` (default) or ``soft_vote``.
     Returns:
         :class:`ScanVotes` for the S scans.
     """
@@ -115,7 +113,7 @@ def vote_scans(
     sampled = []
     for i, (p, key) in enumerate(zip(probs, keys)):
         idx = sample_slices(p.shape[0], sample_rate, min_slices, series_seed(int(seed) + int(repeat), key))
-        v = vote(p[idx])
+        v = majority_vote(p[idx])
         labels[i], scores[i], fractions[i], confidence[i], ties[i] = v.label, v.mean_probs, v.fractions, v.confidence, v.tie
         sampled.append(idx)
     return ScanVotes(labels, scores, fractions, confidence, ties, sampled)

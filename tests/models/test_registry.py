@@ -17,7 +17,22 @@ def test_registry_has_the_paper_backbones_and_default_first() -> None:
     names = list_architectures()
     assert names[0] == DEFAULT_ARCH == "efficientnet_b2"
     assert PAPER <= set(names)
-    assert {n for n, s in ARCHITECTURES.items() if s.paper} == PAPER
+    # the paper's 2D backbones come from timm; its 3D and GAN baselines are plugins of ctphase.paper
+    assert {n for n, s in ARCHITECTURES.items() if s.paper and s.timm_name} == PAPER
+    assert {n for n, s in ARCHITECTURES.items() if s.factory is not None} == {"3dse", "cdgan"}
+
+
+def test_a_registered_architecture_builds_and_a_clash_is_refused() -> None:
+    from ctphase.models.registry import ArchSpec, register_architecture
+
+    spec = ArchSpec("tiny_linear", "", False, "test only", lambda num_classes, in_chans: torch.nn.Linear(in_chans, num_classes))
+    register_architecture(spec)
+    register_architecture(spec)  # the same spec again: nothing happens
+    assert isinstance(create_model("tiny_linear", in_chans=2), torch.nn.Linear)
+    with pytest.raises(ConfigError, match="already registered"):
+        register_architecture(ArchSpec("tiny_linear", "resnet18", False, "another"))
+    with pytest.raises(ConfigError, match="timm_name or a factory"):
+        register_architecture(ArchSpec("nothing", "", False, "no way to build it"))
 
 
 def test_resolve_accepts_timm_names_and_case() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import ctphase
 from ctphase.inference import Classifier
 from ctphase.models.checkpoint import default_checkpoint_path, load_checkpoint
 from ctphase.phases import PHASE_NAMES
@@ -20,7 +21,7 @@ from ctphase.pipeline import classify
 MIN_REAL_CORRECT = 5  # measured: 5/6 (ts_petct_dicom_venous is called other; see the model card)
 MIN_SYNTH_CORRECT = 13  # measured: 14/16 (one other->venous, one arterial->other); one vote of slack
 
-CARD = Path(__file__).resolve().parents[1] / "src" / "ctphase" / "weights" / "MODEL_CARD.md"
+CARD = Path(ctphase.__file__).resolve().parent / "weights" / "MODEL_CARD.md"
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,16 @@
-"""``ctphase evaluate`` in-process, and the evaluation orchestration (ctphase.evaluation.run)."""
+"""``ctphase evaluate`` in-process."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from model_factory import make_checkpoint
-from training_toys import toy_source, write_nifti_manifest, write_paper_csv
+from training_toys import write_nifti_manifest
 from typer.testing import CliRunner
 
 from ctphase.cli import app
-from ctphase.evaluation.run import classify_scans, run_evaluation, scans_from_manifest, scans_from_synth
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,26 +56,6 @@ def test_evaluate_cli_errors(tmp_path: Path, ckpt: Path) -> None:
     bad.write_text("path,label\n.,purple\n")
     result = CliRunner().invoke(app, ["evaluate", "--manifest", str(bad), "--model", str(ckpt), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "purple" in result.output
-
-
-def test_paper_slices_are_grouped_into_scans(tmp_path: Path, ckpt: Path) -> None:
-    csv = write_paper_csv(tmp_path / "p", n_scans=2, labels=(1, 2), n_slices=3)
-    scans = scans_from_manifest(csv)
-    assert len(scans) == 4 and {s.patient for s in scans} == {"study0", "study1"}
-    assert sorted(s.label for s in scans) == [1, 1, 2, 2]  # paper's 1 Venous/2 Arterial -> canonical 2/1
-    done = classify_scans(scans, ckpt, device="cpu")
-    assert [p.shape for p in done.slice_probs] == [(3, 4)] * 4
-    res = run_evaluation(scans, ckpt, None, n_resamples=0, device="cpu")
-    assert res["counts"]["slices"] == 12 and res["sweep"] is None
-
-
-def test_synthetic_scans(ckpt: Path) -> None:
-    scans = scans_from_synth(2, patient_offset=7, slices_per_scan=3, size=32, source=toy_source)
-    assert [s.scan_id for s in scans[:4]] == ["synth/7/non_contrast", "synth/7/arterial", "synth/7/venous", "synth/7/other"]
-    hu = scans[1].read()
-    assert hu.shape == (3, 32, 32) and hu.dtype == np.float32
-    res = run_evaluation(scans, ckpt, None, n_resamples=20, device="cpu")
-    assert res["counts"]["scans"] == 8 and res["counts"]["patients"] == 2
 
 
 @pytest.mark.slow

@@ -1,9 +1,10 @@
+"""The slice sampler: how many, which, seeded by series."""
+
 import numpy as np
 import pytest
 
 from ctphase.errors import ConfigError
 from ctphase.sampling import n_samples, sample_slices, series_seed
-from ctphase.voting import majority_vote, soft_vote
 
 
 @pytest.mark.parametrize(
@@ -45,49 +46,3 @@ def test_series_seed_independent_of_order():
 def test_bad_sampling_args(rate, min_slices):
     with pytest.raises(ConfigError, match=r"sample rate|min_slices"):
         sample_slices(10, rate, min_slices)
-
-
-def _onehot_probs(labels, k=4, p=0.7):
-    probs = np.full((len(labels), k), (1 - p) / (k - 1))
-    probs[np.arange(len(labels)), labels] = p
-    return probs
-
-
-def test_majority_vote_counts():
-    v = majority_vote(_onehot_probs([2, 2, 2, 1, 0]))
-    assert v.label == 2 and not v.tie
-    np.testing.assert_allclose(v.fractions, [0.2, 0.2, 0.6, 0.0])
-    assert v.confidence == pytest.approx(0.6)
-
-
-def test_majority_vote_tie_rule_highest_mean_probability():
-    probs = np.array(
-        [
-            [0.05, 0.9, 0.03, 0.02],  # arterial, very confident
-            [0.05, 0.9, 0.03, 0.02],
-            [0.05, 0.4, 0.5, 0.05],  # venous, barely
-            [0.05, 0.4, 0.5, 0.05],
-        ]
-    )
-    v = majority_vote(probs)
-    assert v.tie and v.label == 1
-    # swap the arterial and venous columns: now venous (index 2) is the confident tied class
-    v2 = majority_vote(probs[:, [0, 2, 1, 3]])
-    assert v2.tie and v2.label == 2
-
-
-def test_majority_vote_full_tie_lowest_index():
-    probs = np.array([[0.6, 0.4, 0, 0], [0.4, 0.6, 0, 0]])
-    v = majority_vote(probs)
-    assert v.tie and v.label == 0
-
-
-def test_soft_vote_differs_from_majority():
-    probs = np.array([[0.0, 0.51, 0.49, 0], [0, 0.51, 0.49, 0], [0, 0.0, 1.0, 0]])
-    assert majority_vote(probs).label == 1
-    assert soft_vote(probs).label == 2
-
-
-def test_vote_rejects_bad_shapes():
-    with pytest.raises(ConfigError, match="shape"):
-        majority_vote(np.zeros((0, 4)))

@@ -1,0 +1,51 @@
+"""Evaluation orchestration: every slice classified once, then scored (ctphase.evaluation.run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from model_factory import make_checkpoint
+from training_toys import toy_source, write_paper_csv
+
+from ctphase.data import scans_from_manifest, synthetic_scans
+from ctphase.errors import ConfigError
+from ctphase.evaluation.run import classify_scans, evaluation_scans, run_evaluation
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One torch thread: on a busy 2-core machine oversubscribed threads are many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.safetensors", arch="resnet10t", size=32)
+
+
+def test_paper_slices_are_classified_and_scored(tmp_path: Path, ckpt: Path) -> None:
+    scans = scans_from_manifest(write_paper_csv(tmp_path / "p", n_scans=2, labels=(1, 2), n_slices=3))
+    done = classify_scans(scans, ckpt, device="cpu")
+    assert [p.shape for p in done.slice_probs] == [(3, 4)] * 4
+    assert set(done.timings[0]) == {"read", "preprocess", "model"}
+    res = run_evaluation(scans, ckpt, None, n_resamples=0, device="cpu")
+    assert res.counts.slices == 12 and res.counts.patients == 2 and res.sweep is None
+
+
+def test_synthetic_scans_are_evaluated_by_patient(ckpt: Path) -> None:
+    scans = synthetic_scans(range(7, 9), slices_per_scan=3, size=32, source=toy_source)
+    res = run_evaluation(scans, ckpt, None, n_resamples=20, device="cpu")
+    assert res.counts.scans == 8 and res.counts.patients == 2 and res.counts.patient_ids_given
+
+
+def test_evaluation_scans_checks_the_source(tmp_path: Path, ckpt: Path) -> None:
+    with pytest.raises(ConfigError, match="neither 'synth' nor an existing CSV"):
+        evaluation_scans(str(tmp_path / "none.csv"), ckpt)
+    with pytest.raises(ConfigError, match="--patients must be >= 1"):
+        evaluation_scans("synth", ckpt, patients=0)
