@@ -84,7 +84,8 @@ SUBPHASE_TO_PHASE: dict[str, Phase] = {
     "urographic": Phase.OTHER,
     "others": Phase.OTHER,
 }
-"""Fine subphases (and common aliases) mapped to the 4-class scheme, per shared/DESIGN.md."""
+"""Fine subphases (and common aliases) mapped to the 4-class scheme: early/late arterial -> arterial;
+portal venous, nephrographic -> venous; transitional, delayed, equilibrium, excretory -> other."""
 
 # Paper's class order: 0 Non, 1 Venous, 2 Arterial, 3 Others.
 _PAPER_ORDER: tuple[Phase, ...] = (Phase.NON_CONTRAST, Phase.VENOUS, Phase.ARTERIAL, Phase.OTHER)

@@ -319,22 +319,8 @@ def _sniff(path: Path) -> None:
         raise CheckpointError(msg)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read and verify a checkpoint written by :func:`save_checkpoint`. Never unpickles.
-
-    Raises:
-        CheckpointError: missing file, not a checkpoint, unsupported format version, hash
-            mismatch (corrupt or edited file), unknown architecture or bad class names.
-    """
-    path = Path(path)
-    if not path.exists():
-        msg = f"checkpoint {path} does not exist; pass the path of a ctphase .safetensors checkpoint"
-        raise CheckpointError(msg)
-    if path.is_dir():
-        msg = f"checkpoint {path} is a directory; pass the path of a ctphase .safetensors checkpoint"
-        raise CheckpointError(msg)
-    _sniff(path)
-
+def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], torch.Tensor | None]:
+    """Metadata, weights and embedded ONNX tensor of a ctphase checkpoint file (format checked)."""
     from safetensors import safe_open
 
     try:
@@ -360,6 +346,26 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         msg = f"{path} is not a readable ctphase checkpoint ({type(exc).__name__}: {exc})"
         raise CheckpointError(msg) from exc
 
+    return metadata, state, onnx_tensor
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint written by :func:`save_checkpoint`. Never unpickles.
+
+    Raises:
+        CheckpointError: missing file, not a checkpoint, unsupported format version, hash
+            mismatch (corrupt or edited file), unknown architecture or bad class names.
+    """
+    path = Path(path)
+    if not path.exists():
+        msg = f"checkpoint {path} does not exist; pass the path of a ctphase .safetensors checkpoint"
+        raise CheckpointError(msg)
+    if path.is_dir():
+        msg = f"checkpoint {path} is a directory; pass the path of a ctphase .safetensors checkpoint"
+        raise CheckpointError(msg)
+    _sniff(path)
+
+    metadata, state, onnx_tensor = _read_safetensors(path)
     try:
         config = json.loads(metadata["config"])
         meta_json = metadata["meta"]
