@@ -41,7 +41,8 @@ def measure(arch: str, size: int, *, source: str, seconds: float, warmup: int, b
             workers: int, channels_last: bool) -> tuple[float, int]:
     """Steady-state training images/s and the number of timed steps."""
     import ctphase.synth
-    from ctphase.training.loop import TrainConfig, train
+    from ctphase.training.config import TrainConfig
+    from ctphase.training.loop import train
 
     if source == "toy":
         ctphase.synth.iter_training_slices = _toy_source  # type: ignore[assignment]

@@ -78,3 +78,43 @@ def corpus(tmp_path_factory) -> Path:
     vol = np.random.default_rng(0).normal(0, 100, (24, 24, 16)).astype(np.float32)
     nib.save(nib.Nifti1Image(vol, np.diag([0.8, 0.8, 2.5, 1.0])), str(root / "vol.nii.gz"))
     return root
+
+
+# --------------------------------------------------------------------------- models and training data
+
+
+@pytest.fixture
+def restore_torch_threads():
+    """Training with ``threads=1`` sets a process-wide torch setting: restore it after the test."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def one_torch_thread(restore_torch_threads):
+    """One torch thread for the test: on a busy 2-core machine oversubscribed threads are many times slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised resnet10t checkpoint at 32 px (quick on CPU)."""
+    from model_factory import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("small") / "m.safetensors", arch="resnet10t", size=32)
+
+
+@pytest.fixture(scope="session")
+def toy_manifests(tmp_path_factory) -> tuple[Path, Path]:
+    """Training and validation series manifests of separable toy NIfTI volumes (4 and 2 patients)."""
+    from training_toys import write_nifti_manifest
+
+    root = tmp_path_factory.mktemp("toy")
+    train_csv = write_nifti_manifest(root / "train", n_patients=4, labels=(0, 1), n_slices=8, seed=0)
+    val_csv = write_nifti_manifest(root / "val", n_patients=2, labels=(0, 1), n_slices=8, seed=1)
+    return train_csv, val_csv

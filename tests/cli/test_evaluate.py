@@ -6,33 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from model_factory import make_checkpoint
 from training_toys import write_nifti_manifest
 from typer.testing import CliRunner
 
 from ctphase.cli import app
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One torch thread: on a busy 2-core machine oversubscribed threads are many times slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.safetensors", arch="resnet10t", size=32)
-
-
-def test_evaluate_cli_on_a_series_manifest(tmp_path: Path, ckpt: Path) -> None:
+def test_evaluate_cli_on_a_series_manifest(tmp_path: Path, small_checkpoint: Path) -> None:
     manifest = write_nifti_manifest(tmp_path / "data", n_patients=3, labels=(0, 1, 2), n_slices=10)
     out = tmp_path / "eval"
-    args = ["evaluate", "--manifest", str(manifest), "--model", str(ckpt), "--out", str(out), "--bootstrap", "50",
+    args = ["evaluate", "--manifest", str(manifest), "--model", str(small_checkpoint), "--out", str(out), "--bootstrap", "50",
             "--sweep", "--device", "cpu"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -49,19 +35,19 @@ def test_evaluate_cli_on_a_series_manifest(tmp_path: Path, ckpt: Path) -> None:
     assert CliRunner().invoke(app, [*args, "--overwrite", "--bootstrap", "0"]).exit_code == 0
 
 
-def test_evaluate_cli_errors(tmp_path: Path, ckpt: Path) -> None:
-    result = CliRunner().invoke(app, ["evaluate", "--manifest", str(tmp_path / "none.csv"), "--model", str(ckpt), "--out", str(tmp_path / "o")])
+def test_evaluate_cli_errors(tmp_path: Path, small_checkpoint: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--manifest", str(tmp_path / "none.csv"), "--model", str(small_checkpoint), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "neither 'synth' nor an existing CSV" in result.output
     bad = tmp_path / "bad.csv"
     bad.write_text("path,label\n.,purple\n")
-    result = CliRunner().invoke(app, ["evaluate", "--manifest", str(bad), "--model", str(ckpt), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(app, ["evaluate", "--manifest", str(bad), "--model", str(small_checkpoint), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "purple" in result.output
 
 
 @pytest.mark.slow
-def test_evaluate_cli_synth_engine(tmp_path: Path, ckpt: Path) -> None:
+def test_evaluate_cli_synth_engine(tmp_path: Path, small_checkpoint: Path) -> None:
     out = tmp_path / "e"
-    args = ["evaluate", "--manifest", "synth", "--model", str(ckpt), "--out", str(out), "--patients", "1",
+    args = ["evaluate", "--manifest", "synth", "--model", str(small_checkpoint), "--out", str(out), "--patients", "1",
             "--slices-per-scan", "4", "--bootstrap", "20", "--device", "cpu"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

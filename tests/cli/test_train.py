@@ -6,26 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from training_toys import write_nifti_manifest
 
 ARCH = "resnet10t"  # small and quick on CPU
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """Training with ``threads=1`` sets a process-wide torch setting: restore it for other tests."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def toy_manifests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("toy")
-    train_csv = write_nifti_manifest(root / "train", n_patients=4, labels=(0, 1), n_slices=8, seed=0)
-    val_csv = write_nifti_manifest(root / "val", n_patients=2, labels=(0, 1), n_slices=8, seed=1)
-    return train_csv, val_csv
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def test_train_cli_in_process(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_toys import toy_slice, write_nifti_manifest, write_paper_csv
+from training_toys import toy_slice, write_paper_csv
 
 from ctphase.errors import ConfigError
 from ctphase.training.config import TrainConfig
@@ -17,12 +17,7 @@ from ctphase.training.loop import lr_factor, train
 ARCH = "resnet10t"  # small and quick on CPU
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """Training with ``threads=1`` sets a process-wide torch setting: restore it for other tests."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def test_lr_schedule_warmup_then_cosine() -> None:
@@ -41,14 +36,6 @@ def test_config_errors(tmp_path: Path) -> None:
         TrainConfig(arch="vgg99").check()
     with pytest.raises(ConfigError, match="neither 'synth' nor an existing manifest"):
         TrainConfig(train=str(tmp_path / "missing.csv")).check()
-
-
-@pytest.fixture(scope="module")
-def toy_manifests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("toy")
-    train_csv = write_nifti_manifest(root / "train", n_patients=4, labels=(0, 1), n_slices=8, seed=0)
-    val_csv = write_nifti_manifest(root / "val", n_patients=2, labels=(0, 1), n_slices=8, seed=1)
-    return train_csv, val_csv
 
 
 def test_train_writes_checkpoints_and_resumes(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:

@@ -2,7 +2,7 @@
 
 This is what a curator does with a spreadsheet of DICOM tags, written down as explicit rules so
 that its accuracy can be measured next to the image-based classifiers. It reads only the tags
-ctphase keeps in ``Series.meta`` (:data:`ctphase.io.dicom.META_KEYWORDS`): SeriesDescription,
+ctphase keeps in ``Series.meta`` (:data:`ctphase.io.dicom_header.META_KEYWORDS`): SeriesDescription,
 ContrastBolusAgent, ContrastBolusRoute, ContrastBolusStartTime and AcquisitionTime (DICOM
 PS3.3 C.7.6.4 Contrast/Bolus Module and C.7.6.1 General Image Module). Headers are typed by
 hand and often wrong or missing: the baseline follows its rules and nothing else, and says
@@ -373,7 +373,7 @@ def header_baseline_predictions(
     """Header-only predictions for many series, using each study's series as timing context.
 
     Args:
-        series_list: :class:`ctphase.io.volume.Series` objects (``meta``, ``study_uid``,
+        series_list: :class:`ctphase.io.Series` objects (``meta``, ``study_uid``,
             ``description``) or plain dicts of tags (study from ``StudyInstanceUID``). Series
             without a study are predicted alone.
         contrast_default: see :func:`predict_from_header`.
