@@ -33,13 +33,14 @@ def test_scales_and_unknown_scale():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """Every synthetic experiment at the tiny scale, run once for the module."""
+    """Every synthetic experiment at the tiny scale, run once for the module (~15 s: its tests are slow)."""
     work = tmp_path_factory.mktemp("paper")
     ws = Workspace(work, get_scale("tiny"))
     out = {name: run_experiment(ws, name, command=f"ctphase paper run {name}") for name in EXPERIMENTS if name != "external"}
     return work, ws, out
 
 
+@pytest.mark.slow
 def test_architectures_cover_the_paper_models_with_equal_budget(tiny_run):
     work, ws, out = tiny_run
     res, md = out["architectures"]
@@ -56,6 +57,7 @@ def test_architectures_cover_the_paper_models_with_equal_budget(tiny_run):
     assert record["resnet18@32"]["slice"]["f1_ci"]["estimate"] == res["resnet18@32"]["slice"]["f1_ci"].estimate
 
 
+@pytest.mark.slow
 def test_every_trained_model_is_a_checkpoint_with_its_preprocessing(tiny_run):
     work, ws, _ = tiny_run
     for key in ("resnet18@32", "efficientnet_b2@48", "cdgan@128", "3dse"):
@@ -71,6 +73,7 @@ def test_every_trained_model_is_a_checkpoint_with_its_preprocessing(tiny_run):
     np.testing.assert_allclose(probs, ws.model("3dse").probs[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_paper_checkpoint_runs_in_ctphase_predict(tiny_run):
     work, ws, _ = tiny_run
     series = ws.scans("test")[0].path
@@ -84,6 +87,7 @@ def test_a_paper_checkpoint_runs_in_ctphase_predict(tiny_run):
             assert pred["sampled_indices"] == list(range(pred["n_slices"]))
 
 
+@pytest.mark.slow
 def test_input_size_reuses_the_architecture_model_and_adds_sizes(tiny_run):
     _, _, out = tiny_run
     res, md = out["input-size"]
@@ -92,6 +96,7 @@ def test_input_size_reuses_the_architecture_model_and_adds_sizes(tiny_run):
     assert "32 x 32" in md and "48 x 48" in md
 
 
+@pytest.mark.slow
 def test_per_class_and_sampling_use_the_chosen_model(tiny_run):
     work, ws, out = tiny_run
     pc, md = out["per-class"]
@@ -113,6 +118,7 @@ def test_per_class_and_sampling_use_the_chosen_model(tiny_run):
     assert sw["sweep"].per_rate[-1].std == 0.0
 
 
+@pytest.mark.slow
 def test_baselines_time_every_method_in_the_same_run(tiny_run):
     _, _, out = tiny_run
     res, md = out["baselines"]
@@ -126,6 +132,7 @@ def test_baselines_time_every_method_in_the_same_run(tiny_run):
     assert "time vs 2D" in md and "| 1.00 |" in md
 
 
+@pytest.mark.slow
 def test_header_baseline_scores_every_test_series(tiny_run):
     _, ws, out = tiny_run
     res, md = out["header"]
@@ -136,6 +143,7 @@ def test_header_baseline_scores_every_test_series(tiny_run):
     assert "image model" in md
 
 
+@pytest.mark.slow
 def test_results_page_collects_every_experiment_and_copies_figures(tiny_run, tmp_path):
     work, _, _ = tiny_run
     out = write_results_page(work, tmp_path / "docs" / "results.md")
@@ -148,6 +156,7 @@ def test_results_page_collects_every_experiment_and_copies_figures(tiny_run, tmp
     assert f"]({FIGURES}/sampling_sweep_efficientnet_b2_48.png)" in text
 
 
+@pytest.mark.slow
 def test_finished_models_are_reused_not_retrained(tiny_run):
     work, _, _ = tiny_run
     path = work / "models" / "efficientnet_b2@48.safetensors"
@@ -157,12 +166,14 @@ def test_finished_models_are_reused_not_retrained(tiny_run):
     assert len(run.probs) == 4 and all(p.shape[1] == 4 for p in run.probs)
 
 
+@pytest.mark.slow
 def test_a_work_folder_of_another_scale_is_refused(tiny_run):
     work, _, _ = tiny_run
     with pytest.raises(ConfigError, match="scale 'tiny', not 'cpu'"):
         Workspace(work, get_scale("cpu"))
 
 
+@pytest.mark.slow
 def test_results_page_keeps_the_hand_written_discussion(tiny_run, tmp_path):
     work, _, _ = tiny_run
     out = tmp_path / "results.md"
@@ -199,6 +210,7 @@ def test_cli_external_without_real_data_fails_cleanly(tmp_path, realdata):
     assert "Traceback" not in r.output
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_external_validation_on_the_real_series(tiny_run, realdata_dir: Path):
     work, _, _ = tiny_run

@@ -61,6 +61,7 @@ def test_slice_trainer_learns_a_separable_task_within_its_budget():
     assert (p.argmax(1) == yt).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_volume_trainer_learns_3dse_on_toy_volumes():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -75,6 +76,7 @@ def test_volume_trainer_learns_3dse_on_toy_volumes():
     assert (p.argmax(1) == y).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_cdgan_trainer_trains_the_discriminator_phase_head():
     torch.manual_seed(0)
     x, y = _toy_slices(64, size=128)
