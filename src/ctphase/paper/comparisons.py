@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data import read_manifest
 from ..errors import ConfigError
 from ..evaluation import EvaluationResults, Interval
 from ..phases import PHASE_NAMES
-from .data import manifest_rows
 from .models import BUNDLED, CDGAN_KEY, SE3D
 from .tables import ci, num, table
 from .workspace import SAMPLE_RATE, TimedMethod, Workspace
@@ -89,7 +89,7 @@ def baselines(ws: Workspace) -> tuple[dict[str, Any], str]:
                      f"{t['model']:.3f}", f"{t['total'] / ref:.2f}", "–" if train is None else f"{train['seconds'] / 60:.1f}"])
     n_timing = ws.scale.timing_slices
     md = (f"Scan-level F1 on the {len(ws.scans('test'))} test series; time per scan = median over "
-          f"{ws.scale.timing_repeats} passes over {len(manifest_rows(ws.manifest('timing')))} full-length "
+          f"{ws.scale.timing_repeats} passes over {len(read_manifest(ws.manifest('timing')))} full-length "
           f"{ws.scale.timing_matrix}x{ws.scale.timing_matrix} series of up to {n_timing} slices, read from DICOM "
           f"through `ctphase.pipeline.predict_series` (the trained models: PyTorch, {torch.get_num_threads()} threads, "
           f"batch {TIMING_BATCH}, after one warm-up pass; 'read' includes discovering the series and parsing its headers). The "

@@ -19,14 +19,13 @@ so the bundled model has seen none of these patients either.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data import LabelledScan
+from ..data import LabelledScan, read_manifest
 from ..errors import ConfigError, InputError
 from ..preprocessing import Preprocessing
 
@@ -139,12 +138,6 @@ def ensure_split(
     )
 
 
-def manifest_rows(manifest: Path) -> list[dict[str, str]]:
-    """Rows of a ``ctphase synth`` manifest."""
-    with open(manifest, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def load_split(manifest: Path, progress: Callable[[int, int], None] | None = None) -> list[LabelledScan]:
     """Every series of a manifest read through ctphase's reader, all slices, into memory.
 
@@ -158,26 +151,26 @@ def load_split(manifest: Path, progress: Callable[[int, int], None] | None = Non
     from ..io import load_series
 
     manifest = Path(manifest)
-    rows = manifest_rows(manifest)
+    records = read_manifest(manifest).records
     cache = manifest.parent / "scans.npz"
     volumes: list[np.ndarray] = []
     if cache.is_file():
         with np.load(cache) as z:
             offsets, hu = z["offsets"], z["hu"]
-        if len(offsets) == len(rows) + 1:
-            volumes = [hu[offsets[i] : offsets[i + 1]].astype(np.float32) for i in range(len(rows))]
+        if len(offsets) == len(records) + 1:
+            volumes = [hu[offsets[i] : offsets[i + 1]].astype(np.float32) for i in range(len(records))]
     if not volumes:
-        for i, r in enumerate(rows):
+        for i, r in enumerate(records):
             try:
-                volumes.append(load_series(manifest.parent / r["path"], min_slices=1).read_volume())
+                volumes.append(load_series(r.path, min_slices=1).read_volume())
             except InputError as exc:
                 raise InputError(f"benchmark series cannot be read: {exc}") from None
             if progress:
-                progress(i + 1, len(rows))
+                progress(i + 1, len(records))
         _write_cache(cache, volumes)
     return [
-        LabelledScan.from_array(r["path"], r["label"], f"patient:{r['patient_id']}", vol, manifest.parent / r["path"])
-        for r, vol in zip(rows, volumes)
+        LabelledScan.from_array(r.path.relative_to(manifest.parent).as_posix(), r.label, r.group, vol, r.path)
+        for r, vol in zip(records, volumes)
     ]
 
 

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from ..data import LabelledScan
+from ..data import LabelledScan, read_manifest
 from ..errors import ConfigError
 from ..evaluation import EvaluationResults
 from ..preprocessing import Preprocessing
-from .data import SPLITS, Scale, ensure_split, load_split, manifest_rows, slice_arrays
+from .data import SPLITS, Scale, ensure_split, load_split, slice_arrays
 from .models import BUNDLED, SCORE_BATCH, classifier_for, parse_key, train_model
 
 SAMPLE_RATE = 0.3
@@ -212,7 +212,7 @@ class Workspace:
 
     def time_methods(self, methods: dict[str, TimedMethod]) -> dict[str, dict[str, float]]:
         """Median seconds per scan (and its read/preprocess/model split) of each method on the timing set."""
-        paths = [self.work / "data" / "timing" / r["path"] for r in manifest_rows(self.manifest("timing"))]
+        paths = [r.path for r in read_manifest(self.manifest("timing")).records]
         out = {}
         total = len(methods) * (self.scale.timing_repeats + 1) * len(paths)
         done = 0
