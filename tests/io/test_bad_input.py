@@ -333,3 +333,16 @@ def test_truncated_compressed_file(tmp_path: Path) -> None:
     assert sk.path == str(info.paths[0]) and sk.kind == "error"
     assert sk.reason == "file is truncated: the encapsulated (compressed) PixelData has no end delimiter"
     assert found.series[0].n_slices == 8
+
+
+@pytest.mark.parametrize("cut", range(1, 13))
+def test_file_ending_inside_the_pixel_data_element_header(tmp_path: Path, cut: int) -> None:
+    """Every cut within the PixelData element's tag, VR and length is a named error, never a crash."""
+    info = write_series(tmp_path / "s", n=10, seed=1)
+    data = info.paths[2].read_bytes()
+    pos = data.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010), little endian
+    info.paths[2].write_bytes(data[: pos + cut])
+    found = discover([tmp_path / "s"], min_slices=1)
+    assert [s.n_slices for s in found.series] == [9]
+    (bad,) = found.skipped
+    assert bad.kind == "error" and bad.path == str(info.paths[2]) and "truncated" in bad.reason

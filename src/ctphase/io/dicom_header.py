@@ -408,7 +408,10 @@ def _padding(v: Any, pixel_representation: int) -> int | None:
 
 def _check_pixel_element(h: SliceHeader, pos: int, hdr: bytes, size: int, tail: bytes) -> None:
     """Detect truncated pixel data from the element header and the file size (no decoding)."""
-    length, vpos = pixel_value_span(hdr, pos, explicit=h.transfer_syntax != IMPLICIT_LE)
+    try:
+        length, vpos = pixel_value_span(hdr, pos, explicit=h.transfer_syntax != IMPLICIT_LE)
+    except struct.error:
+        raise DicomReadError("file is truncated: it ends inside the PixelData element header", h.path) from None
     if length == UNDEFINED_LENGTH:  # encapsulated (PS3.5 A.4): must end with a sequence delimiter
         if _SEQUENCE_DELIMITER not in tail:
             msg = "file is truncated: the encapsulated (compressed) PixelData has no end delimiter"
