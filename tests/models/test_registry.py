@@ -72,3 +72,14 @@ def test_every_arch_builds_and_runs(arch: str) -> None:
         out = model(torch.randn(2, 1, 32, 32))
     assert out.shape == (2, 4)
     assert torch.isfinite(out).all()
+
+
+def test_the_paper_baselines_are_found_through_the_entry_point_in_a_fresh_process() -> None:
+    """A fresh interpreter that never imported ctphase.paper still builds its architectures (plugin entry point)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ctphase.models.registry import resolve_arch; "
+            "assert 'ctphase.paper' not in sys.modules; print(resolve_arch('3dse'), resolve_arch('cdgan'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3dse", "cdgan"]
