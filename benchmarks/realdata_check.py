@@ -1,4 +1,4 @@
-"""External check on the six real series of ../shared/realdata (never pooled with synthetic results).
+"""External check on the real series of a labelled folder such as ../shared/realdata (never pooled with synthetic results).
 
 Prints, for each real series, the true phase, the predicted phase and the vote fractions at
 R=30% (seed 0, as ``ctphase predict``), then the same over ``--draws`` random draws of the
@@ -35,7 +35,8 @@ def main() -> None:
         raise SystemExit(f"real data not found at {args.realdata}")
     rows = list(csv.DictReader(open(args.realdata / "labels.csv")))
     out = []
-    print(f"{'series':<28}{'truth':<14}{'pred':<14}{'votes nc/art/ven/oth':<26}{'correct draws':>14}")
+    w = max(len("series"), *(len(r["name"]) for r in rows)) + 2
+    print(f"{'series':<{w}}{'truth':<14}{'pred':<14}{'votes nc/art/ven/oth':<26}{'correct draws':>14}")
     for row in rows:
         folder = args.realdata / row["folder"]
         (pred,) = [p for p in classify([folder], model=args.model, sample_rate=args.sample_rate, seed=0) if p.status == "ok"]
@@ -44,7 +45,7 @@ def main() -> None:
             (p,) = [p for p in classify([folder], model=args.model, sample_rate=args.sample_rate, seed=s) if p.status == "ok"]
             correct += p.label == row["phase"]
         fr = " ".join(f"{v:.2f}" for v in pred.vote_fractions.values())
-        print(f"{row['name']:<28}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}")
+        print(f"{row['name']:<{w}}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}")
         out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "n_slices": pred.n_slices,
                     "vote_fractions": pred.vote_fractions, "mean_probabilities": pred.mean_probabilities,
                     "correct_draws": correct, "draws": args.draws, "model_sha256": pred.model_sha256})
