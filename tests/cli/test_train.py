@@ -28,3 +28,23 @@ def test_train_cli_in_process(tmp_path: Path, toy_manifests: tuple[Path, Path]) 
     assert cfg["windows"] == [[50.0, 400.0], [500.0, 2000.0]] and cfg["loss"] == "ce"
     result = CliRunner().invoke(app, ["train", "--train", "synth", "--out", str(tmp_path / "x"), "--train-patients", "10", "--val-patients", "5:20"])
     assert result.exit_code == 2 and "overlap" in result.output
+
+
+def test_train_cli_resume_keeps_or_extends_the_runs_epochs(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from ctphase.cli import app
+
+    train_csv, val_csv = toy_manifests
+    run = tmp_path / "r"
+    args = ["train", "--train", str(train_csv), "--val", str(val_csv), "--arch", ARCH, "--size", "32", "--epochs", "1",
+            "--steps-per-epoch", "1", "--batch-size", "4", "--workers", "0", "--threads", "1", "--out", str(run)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    same = CliRunner().invoke(app, ["train", "--resume", str(run), "--workers", "0", "--threads", "1"])
+    assert same.exit_code == 0, same.output  # no --epochs: the run's own number, already done
+    assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["epochs"]] == [1]
+    more = CliRunner().invoke(app, ["train", "--resume", str(run), "--epochs", "2", "--workers", "0", "--threads", "1"])
+    assert more.exit_code == 0, more.output
+    assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["epochs"]] == [1, 2]
+    gone = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
+    assert gone.exit_code == 2 and "cannot resume" in gone.output
