@@ -23,9 +23,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions of a new file
     try:
         yield tmp
+        # mkstemp (and writers that recreate the file, such as safetensors) make 0600 files:
+        # give the result the usual permissions of a new file
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
