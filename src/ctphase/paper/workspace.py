@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,14 +147,19 @@ class Workspace:
         per_scan = [probs[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
         return ModelRun(key, meta["train"], seconds, len(probs), meta["n_params"], per_scan, cpath)
 
+    def _classify_test(self, clf: Any) -> tuple[list[np.ndarray], float]:
+        """Probabilities of every test input through ``clf``, and the seconds spent preparing and classifying."""
+        from ..evaluation.run import classify_scans
+
+        done = classify_scans(self.scans("test"), clf)
+        return done.slice_probs, sum(t["preprocess"] + t["model"] for t in done.timings)
+
     def _score(self, checkpoint: Path, out: Path) -> None:
         """Probabilities of every test input through the product's Classifier, written to ``out``."""
         from ..atomic import atomic_path
 
-        clf = classifier_for(checkpoint)
-        t0 = time.perf_counter()
-        per_scan = [np.asarray(clf.predict_hu(s.read())[0], np.float32) for s in self.scans("test")]
-        seconds = time.perf_counter() - t0
+        probs, seconds = self._classify_test(classifier_for(checkpoint))
+        per_scan = [p.astype(np.float32) for p in probs]
         offsets = np.cumsum([0] + [len(q) for q in per_scan])
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, probs=np.concatenate(per_scan), offsets=offsets, seconds=seconds)
@@ -181,10 +185,8 @@ class Workspace:
     def _bundled_run(self) -> ModelRun:
         """Probabilities of every test slice from the shipped model (its own preprocessing; nothing trained)."""
         if self._bundled is None:
-            clf = self.classifier(BUNDLED)
-            t0 = time.perf_counter()
-            probs = [np.asarray(clf.predict_hu(s.read())[0], np.float64) for s in self.scans("test")]
-            self._bundled = ModelRun(BUNDLED, None, time.perf_counter() - t0, sum(len(p) for p in probs), None, probs, None)
+            probs, seconds = self._classify_test(self.classifier(BUNDLED))
+            self._bundled = ModelRun(BUNDLED, None, seconds, sum(len(p) for p in probs), None, probs, None)
         return self._bundled
 
     def evaluate(self, key: str, *, sweep: bool = False, min_slices: int = 1) -> EvaluationResults:
