@@ -121,7 +121,7 @@ def render(work: Path) -> str:
         "Reproduce everything (about the time shown per experiment, on this machine):",
         "",
         "```bash",
-        f"ctphase paper run all --work runs/paper --scale {sc['name']} --realdata ../shared/realdata",
+        f"ctphase paper run all --work runs/paper --scale {sc['name']} --realdata REALDATA  # labels.csv + one folder per real series",
         "ctphase paper report --work runs/paper --out docs/results.md",
         "```",
         "",
