@@ -254,7 +254,7 @@ class _Run:
         save_checkpoint(ckpt, path)  # atomic
 
 
-def _prepare_run(config: TrainConfig) -> tuple[_Run, bool]:
+def _prepare_run(config: TrainConfig) -> _Run:
     cfg, run, resuming = resolve_config(config)
     cfg.check()
     device = torch.device(resolve_device(cfg.device))
@@ -273,7 +273,7 @@ def _prepare_run(config: TrainConfig) -> tuple[_Run, bool]:
     state = _Run.create(cfg, run, pp, data, device)
     if resuming:
         state.resume()
-    return state, resuming
+    return state
 
 
 def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
@@ -284,7 +284,7 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
         CheckpointError: a resumed run whose state files are missing or unreadable.
     """
     emit = on_event or (lambda kind, data: None)
-    r, _ = _prepare_run(config)
+    r = _prepare_run(config)
     cfg, data = r.cfg, r.data
     loss_fn = PhaseLoss(cfg.loss, len(PHASE_NAMES), cfg.label_smoothing)
     activation = activation_for_loss(cfg.loss)
