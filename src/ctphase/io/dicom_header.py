@@ -57,6 +57,7 @@ HEADER_TAGS: dict[int, tuple[str, str]] = {
     0x0020000E: ("SeriesInstanceUID", "UI"),
     0x00200011: ("SeriesNumber", "IS"),
     0x00200012: ("AcquisitionNumber", "IS"),
+    0x00200013: ("InstanceNumber", "IS"),
     0x00200032: ("ImagePositionPatient", "DS"),
     0x00200037: ("ImageOrientationPatient", "DS"),
     0x00200052: ("FrameOfReferenceUID", "UI"),
@@ -86,6 +87,7 @@ META_KEYWORDS = (
     "ImageType",
     "Manufacturer",
     "ConvolutionKernel",
+    "InstanceNumber",
 )
 
 _FIRST_CHUNK = 1 << 16
