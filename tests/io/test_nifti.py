@@ -53,7 +53,8 @@ def test_any_voxel_order_gives_dicom_layout(tmp_path: Path, hu: np.ndarray, code
     nib.save(img, path)
     s = load_series(path, min_slices=1)
     assert isinstance(s, NiftiSeries)
-    assert s.source == "nifti" and s.path == str(path) and s.series_id == str(path)
+    assert s.source == "nifti" and s.path == str(path)
+    assert s.series_id == s.content_id and s.content_id.startswith("nifti:") and len(s.content_id) == 22
     assert s.n_slices == 9 and s.shape == (32, 24)
     assert s.pixel_spacing == pytest.approx((PS, PS))
     np.testing.assert_allclose(s.slice_positions, -40.0 + DZ * np.arange(9), atol=1e-4)

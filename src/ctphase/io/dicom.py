@@ -27,13 +27,16 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from ..errors import DicomReadError, InputError, SeriesError
+from ..qc import gap_flags
 from .dicom_header import MEDIA_STORAGE_DIRECTORY, SliceHeader
 from .dicom_pixels import DicomSeries
+from .dicom_recon import split_reconstructions
 from .findings import Findings
 from .series import Series, Skipped
 
 AXIAL_MAX_ANGLE_DEG = 30.0
-GAP_FACTOR = 1.5
+STRAY_MAX_IMAGES = 8
+"""A smaller cluster of another orientation or size with fewer images is a stray reformat, left out."""
 POSITION_TOL_MM = 0.01
 
 CT_IMAGE_SOP_CLASSES = {
@@ -79,23 +82,36 @@ def assemble(
 
 
 def _assemble_group(hs: list[SliceHeader], min_slices: int, findings: Findings, bad_files: list[str]) -> None:
-    """The files of one series UID (or fallback key): one stack per orientation and acquisition."""
+    """The files of one series UID (or fallback key): one stack per acquisition and reconstruction.
+
+    A series yields one record, unless it is split into acquisitions (``/acqN``) or
+    reconstructions (``/recN``), each with its own series id.
+    """
     hs = sorted(hs, key=lambda h: h.path)
     folder = _common_dir(hs)
     hs = _drop_unusable(hs, folder, findings, bad_files)
     if not hs:
         return
     warnings = _group_warnings(hs, bad_files)
-    stacks = _axial_stacks(hs, folder, min_slices, findings, warnings)
-    for cl in stacks:
+    stacks = _axial_stacks(hs, folder, findings, warnings)
+    parts: list[tuple[int | None, str | None, list[SliceHeader]]] = []
+    for matrix, cl in stacks:
         normal = _stack_normal(cl)
         if normal[2] < 0:
             normal = -normal
         for acq, part in _split_acquisitions(cl, normal):
             try:
-                _finish(part, acq, folder, list(warnings), min_slices, findings, len(stacks) > 1)
+                recons = split_reconstructions(part, normal, folder)
             except InputError as exc:
                 findings.error(exc, part, len(part))
+                continue
+            parts += [(acq, ", ".join(x for x in (matrix, rec) if x) or None, sub) for rec, sub in recons]
+    numbered = len({acq for acq, _, _ in parts}) < len(parts)  # reconstructions share an acquisition
+    for k, (acq, rec, part) in enumerate(parts):
+        try:
+            _finish(part, acq, (k + 1, rec) if numbered else None, folder, list(warnings), min_slices, findings)
+        except InputError as exc:
+            findings.error(exc, part, len(part))
 
 
 def _drop_unusable(
@@ -150,84 +166,113 @@ def _group_warnings(hs: list[SliceHeader], bad_files: list[str]) -> list[str]:
 
 
 def _axial_stacks(
-    hs: list[SliceHeader], folder: str, min_slices: int, findings: Findings, warnings: list[str]
-) -> list[list[SliceHeader]]:
-    """Split by size and orientation; report stray reformats (with a warning) and non-axial stacks."""
+    hs: list[SliceHeader], folder: str, findings: Findings, warnings: list[str]
+) -> list[tuple[str | None, list[SliceHeader]]]:
+    """Split by size and orientation: the axial stacks, each labelled by its matrix when there are several.
+
+    Non-axial stacks and small clusters of another orientation or size (stray reformats,
+    screenshots) inside a series with an axial stack are left out with a warning on that
+    series; a series with no axial stack at all is reported once, as skipped.
+    """
     clusters = _cluster_geometry(hs)
     largest = len(clusters[0])
-    stacks: list[list[SliceHeader]] = []
+    axial: list[list[SliceHeader]] = []
+    left_out: list[list[SliceHeader]] = []
     for cl in clusters:
-        normal = _stack_normal(cl)
-        plane = _plane_name(normal)
-        if cl is not clusters[0] and len(cl) < min_slices and len(cl) < largest:
-            reason = (
-                f"{len(cl)} {plane} image(s) of {cl[0].rows}x{cl[0].cols} pixels inside a series of "
-                f"{largest} images with another orientation or size (reformat or localizer): {_names(cl)}; "
-                "left out of the stack"
-            )
-            findings.skip(folder, reason, cl)
-            warnings.append(
-                f"left out {len(cl)} {plane} image(s) with a different orientation or size: {_names(cl)}"
-            )
-            continue
-        if _angle_from_z(normal) > AXIAL_MAX_ANGLE_DEG:
-            reason = (
-                f"non-axial stack: {len(cl)} {plane} images (slice normal {_angle_from_z(normal):.0f} deg from the "
-                f"z axis, more than {AXIAL_MAX_ANGLE_DEG:.0f}); ctphase reads axial slices only"
-            )
-            findings.skip(folder, reason, cl)
-            continue
-        stacks.append(cl)
-    return stacks
+        stray = cl is not clusters[0] and len(cl) < STRAY_MAX_IMAGES and len(cl) < largest
+        if stray or _angle_from_z(_stack_normal(cl)) > AXIAL_MAX_ANGLE_DEG:
+            left_out.append(cl)
+        else:
+            axial.append(cl)
+    if not axial:
+        planes = "; ".join(
+            f"{_cluster_note(cl)} (slice normal {_angle_from_z(_stack_normal(cl)):.0f} deg from the z axis)"
+            for cl in left_out
+        )
+        reason = f"non-axial stack: {planes}; ctphase reads axial slices (at most {AXIAL_MAX_ANGLE_DEG:.0f} deg)"
+        findings.skip(folder, reason, hs)
+        return []
+    for cl in left_out:
+        warnings.append(f"left out {_cluster_note(cl)} with a different orientation or size: {_names(cl)}")
+    if len(axial) == 1:
+        return [(None, axial[0])]
+    return [(f"matrix={cl[0].rows}x{cl[0].cols}", cl) for cl in axial]
+
+
+def _cluster_note(cl: list[SliceHeader]) -> str:
+    normal = _stack_normal(cl)
+    return f"{len(cl)} {_plane_name(normal)} image(s) of {cl[0].rows}x{cl[0].cols} pixels"
 
 
 def _finish(
     hs: list[SliceHeader],
     acq: int | None,
+    recon: tuple[int, str | None] | None,
     folder: str,
     warnings: list[str],
     min_slices: int,
     findings: Findings,
-    several_shapes: bool,
 ) -> None:
     """Order one stack, drop duplicates, check its size and add it as a :class:`DicomSeries`."""
     label = f" (acquisition {acq})" if acq is not None else ""
+    if recon is not None:
+        what = f"reconstruction {recon[0]}" + (f" ({recon[1]})" if recon[1] else "")
+        label += f" ({what})"
+        warnings.append(f"the series holds several stacks (reconstructions); this is {what}, classified on its own")
     hs, pos = _sort_positions(hs, warnings, folder)
     hs, pos = _drop_duplicates(hs, pos, warnings, folder)
     if len(hs) < min_slices:
         findings.skip(folder, f"only {len(hs)} slice(s){label}, fewer than min_slices={min_slices}", hs)
         return
-    warnings.extend(_gap_warnings(pos))
-    no_rescale = [h for h in hs if not h.has_rescale]
-    if no_rescale:  # read with slope 1, intercept 0 (PS3.3 C.11.1; see ctphase.io.dicom_pixels)
-        warnings.append(
-            f"RescaleSlope/RescaleIntercept missing in {len(no_rescale)} file(s) ({_names(no_rescale)}): "
-            "assumed slope 1, intercept 0 (stored values taken as HU)"
-        )
-    if several_shapes:
-        warnings.append("the series holds several stacks of different size or orientation; this is one of them")
     first = hs[0]
-    ps = Counter(h.pixel_spacing for h in hs).most_common(1)[0][0]
     meta = dict(first.meta)
     if acq is not None:
         meta["AcquisitionNumber"] = str(acq)
-    findings.series.append(
-        DicomSeries(
-            source="dicom",
-            path=folder,
-            n_slices=len(hs),
-            shape=(first.rows, first.cols),
-            pixel_spacing=ps,
-            slice_positions=pos.astype(np.float64),
-            study_uid=first.study_uid or None,
-            series_uid=first.series_uid or None,
-            acquisition=acq,
-            description=first.meta.get("SeriesDescription"),
-            warnings=warnings,
-            meta=meta,
-            slices=hs,
-        )
+    series = DicomSeries(
+        source="dicom",
+        path=folder,
+        n_slices=len(hs),
+        shape=(first.rows, first.cols),
+        pixel_spacing=Counter(h.pixel_spacing for h in hs).most_common(1)[0][0],
+        slice_positions=pos.astype(np.float64),
+        study_uid=first.study_uid or None,
+        series_uid=first.series_uid or None,
+        acquisition=acq,
+        reconstruction=recon[1] if recon else None,
+        reconstruction_index=recon[0] if recon else None,
+        description=first.meta.get("SeriesDescription"),
+        warnings=warnings,
+        meta=meta,
+        slices=hs,
     )
+    _flag_headers(series, hs)
+    findings.series.append(series)
+
+
+def _flag_headers(series: DicomSeries, hs: list[SliceHeader]) -> None:
+    """The quality flags the headers alone raise (see :mod:`ctphase.qc`)."""
+    for name, message in gap_flags(series.slice_positions):
+        series.flag(name, message)
+    no_rescale = [h for h in hs if not h.has_rescale]
+    if no_rescale:  # read with slope 1, intercept 0 (PS3.3 C.11.1; see ctphase.io.dicom_pixels)
+        series.flag(
+            "missing_rescale",
+            f"RescaleSlope/RescaleIntercept missing in {len(no_rescale)} file(s) ({_names(no_rescale)}): "
+            "assumed slope 1, intercept 0 (stored values taken as HU)",
+        )
+    if any(h.iop is None for h in hs):
+        series.flag("no_orientation", "ImageOrientationPatient missing: assumed axial slices")
+    spacings = Counter(h.pixel_spacing for h in hs)
+    if len(spacings) > 1:
+        shown = ", ".join(f"{_spacing(ps)} ({n})" for ps, n in spacings.most_common(3))
+        series.flag(
+            "inconsistent_spacing",
+            f"the slices' pixel spacing differs ({shown} mm); slices are resized as if they had the most common one",
+        )
+
+
+def _spacing(ps: tuple[float, float] | None) -> str:
+    return "unknown" if ps is None else f"{ps[0]:g}x{ps[1]:g}"
 
 
 def _stack_normal(cl: list[SliceHeader]) -> np.ndarray:
@@ -293,8 +338,6 @@ def _sort_positions(
     normal = _normal(ref) if ref is not None else np.array([0.0, 0.0, 1.0])
     if normal[2] < 0:
         normal = -normal
-    if ref is None:
-        warnings.append("ImageOrientationPatient missing: assumed axial slices")
     no_ipp = [h for h in headers if h.ipp is None]
     if not no_ipp:
         pos = np.array([float(np.dot(h.ipp, normal)) for h in headers])  # type: ignore[arg-type]
@@ -340,22 +383,6 @@ def _drop_duplicates(
     return [headers[i] for i in keep], pos[keep]
 
 
-def _gap_warnings(pos: np.ndarray) -> list[str]:
-    if len(pos) < 3:
-        return []
-    d = np.diff(pos)
-    med = float(np.median(d))
-    gaps = np.flatnonzero(d > GAP_FACTOR * med)
-    out = [
-        f"gap of {d[g]:.1f} mm between slices {g} and {g + 1} (at {pos[g]:.1f} -> {pos[g + 1]:.1f} mm); "
-        f"median spacing {med:.2f} mm: slices are not evenly spaced, index-based sampling is uneven here"
-        for g in gaps[:3]
-    ]
-    if len(gaps) > 3:
-        out.append(f"{len(gaps) - 3} more gap(s) larger than {GAP_FACTOR}x the median spacing")
-    return out
-
-
 def _split_acquisitions(headers: list[SliceHeader], normal: np.ndarray) -> list[tuple[int | None, list[SliceHeader]]]:
     """Split by AcquisitionNumber only when the acquisitions cover overlapping z ranges (repeated scans).
 
@@ -395,4 +422,4 @@ def _describe_modality(headers: list[SliceHeader]) -> str:
     return f"Modality {h.modality or '(none)'}, SOP Class {cls}"
 
 
-__all__ = ["AXIAL_MAX_ANGLE_DEG", "CT_IMAGE_SOP_CLASSES", "GAP_FACTOR", "POSITION_TOL_MM", "assemble"]
+__all__ = ["AXIAL_MAX_ANGLE_DEG", "CT_IMAGE_SOP_CLASSES", "POSITION_TOL_MM", "STRAY_MAX_IMAGES", "assemble"]

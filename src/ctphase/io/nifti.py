@@ -8,10 +8,17 @@ Orientation (Patient) ``1\\0\\0\\0\\1\\0``): rows run anterior -> posterior, col
 right -> left. Values are scaled by the header's ``scl_slope``/``scl_inter`` (nibabel applies
 them) and taken as HU; values below -1024 (and NaN) become -1024
 (:data:`~ctphase.io.series.AIR_HU`).
+
+A NIfTI series is identified by its content, not its path: ``content_id`` is ``nifti:`` and the
+first 16 hex digits of the SHA-256 of the file's bytes, so the series id, and the slice draw
+seeded by it, are the same however the path is typed. A file without qform and sform (both
+codes 0) is read with nibabel's fallback affine (voxel sizes, no rotation) and flagged
+``no_orientation``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,7 +148,7 @@ def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
     warnings: list[str] = []
     if n > 1 and not np.all(np.diff(positions) > 0):
         warnings.append("slice positions along S are not strictly increasing (unusual affine)")
-    return NiftiSeries(
+    series = NiftiSeries(
         source="nifti",
         path=path,
         n_slices=n,
@@ -157,4 +164,33 @@ def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
         col_axis=col_axis,
         col_flip=col_dir > 0,  # voxel index runs towards R: flip so that columns run R -> L
         n_dims=len(shape),
+        content_id=content_id(path),
     )
+    if not _has_orientation(img.header):
+        series.flag(
+            "no_orientation",
+            "no orientation in the header (qform_code and sform_code are 0): axes, slice direction and "
+            f"spacing assumed from voxel order and sizes ({series.meta['orientation']})",
+        )
+    return series
+
+
+def _has_orientation(header: Any) -> bool:
+    try:
+        return int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0
+    except (KeyError, TypeError, ValueError):  # not a NIfTI-1/2 header: nibabel gave its own affine
+        return False
+
+
+def content_id(path: str) -> str:
+    """``nifti:`` + the first 16 hex digits of the SHA-256 of the file's bytes.
+
+    Raises:
+        NiftiReadError: when the file cannot be read.
+    """
+    try:
+        with open(path, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as exc:
+        raise NiftiReadError(f"cannot read file: {exc.strerror or exc}", path) from None
+    return f"nifti:{digest[:16]}"

@@ -31,8 +31,15 @@ class Series(ABC):
         slice_positions: ``(n_slices,)`` position of each slice along the normal, mm, ascending.
         study_uid, series_uid: DICOM identity (``None`` for NIfTI).
         acquisition: AcquisitionNumber when the DICOM series was split by acquisition.
+        reconstruction: what sets this stack apart when one DICOM series held several
+            reconstructions at the same positions (e.g. ``"ConvolutionKernel=BONE"``); its
+            ``rec`` number is part of the series id.
+        content_id: an identity computed from the file's bytes (NIfTI), so that the id and
+            the slice draw do not depend on how the path was typed.
         description: SeriesDescription (free text typed at the scanner; never trusted for the label).
         warnings: non-fatal problems found while assembling the stack (gaps, dropped images, ...).
+        qc: names of the quality flags the headers raise (:data:`ctphase.qc.QC_FLAGS`); each
+            flag's reason is in ``warnings``.
     """
 
     source: str
@@ -47,16 +54,33 @@ class Series(ABC):
     description: str | None = None
     warnings: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    reconstruction: str | None = None
+    reconstruction_index: int | None = None
+    content_id: str | None = None
+    qc: list[str] = field(default_factory=list)
 
     @property
     def series_id(self) -> str:
-        """A stable, patient-anonymous identity: UIDs (and acquisition) for DICOM, the path for NIfTI."""
+        """A stable, patient-anonymous identity that does not depend on how a path was typed.
+
+        DICOM: ``study_uid/series_uid``, plus ``/acqN`` or ``/recN`` when one series UID held
+        several acquisitions or reconstructions. NIfTI: its :attr:`content_id`. The path only
+        when neither exists.
+        """
         if self.series_uid:
             sid = f"{self.study_uid}/{self.series_uid}"
             if self.acquisition is not None:
                 sid += f"/acq{self.acquisition}"
+            if self.reconstruction_index is not None:
+                sid += f"/rec{self.reconstruction_index}"
             return sid
-        return self.path
+        return self.content_id or self.path
+
+    def flag(self, name: str, message: str) -> None:
+        """Raise quality flag ``name`` (once) and record ``message`` in the warnings."""
+        if name not in self.qc:
+            self.qc.append(name)
+        self.warnings.append(message)
 
     @property
     def slice_spacing(self) -> float | None:
