@@ -39,7 +39,7 @@ def test_classify_mixed_corpus(corpus, checkpoint):
     broken = next(p for p in ok if p.n_slices == 9)
     assert any("could not be read" in w for w in broken.warnings)
     nifti = next(p for p in ok if p.source == "nifti")
-    assert nifti.series_id.endswith("vol.nii.gz") and nifti.n_slices == 16
+    assert nifti.path.endswith("vol.nii.gz") and nifti.series_id.startswith("nifti:") and nifti.n_slices == 16
     skipped = " | ".join(p.error for p in by_status["skipped"])
     assert "not CT (Modality MR" in skipped
     errors = {Path(p.path).name: p.error for p in by_status["error"]}

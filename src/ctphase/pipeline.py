@@ -19,7 +19,8 @@ import numpy as np
 from .errors import CTPhaseError, SeriesError
 from .io import Series, Skipped
 from .phases import PHASE_NAMES
-from .prediction import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ScanPrediction
+from .prediction import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, UNCERTAIN, ScanPrediction
+from .qc import PixelCheck, is_untrustworthy
 from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, sample_slices, series_seed
 from .voting import majority_vote
 
@@ -40,6 +41,10 @@ class PhaseClassifier(Protocol):
         ...
 
 
+READ_CHUNK = 32
+"""Sampled slices decoded, checked and classified at once: memory stays bounded whatever the series' size."""
+
+
 def predict_series(
     series: Series,
     classifier: PhaseClassifier,
@@ -47,31 +52,60 @@ def predict_series(
     sample_rate: float = DEFAULT_SAMPLE_RATE,
     min_slices: int = DEFAULT_MIN_SLICES,
     seed: int | None = 0,
+    chunk: int = READ_CHUNK,
 ) -> ScanPrediction:
-    """Classify one series: draw R% of its slices, read only those, vote (volume models: all slices).
+    """Classify one series: draw R% of its slices, read, check and classify them in chunks, vote.
+
+    A series with fewer than ``min_slices`` slices is classified from all of them and flagged
+    ``few_slices``. Quality flags (:mod:`ctphase.qc`) that make the images untrustworthy turn
+    the final ``label`` into ``uncertain``; the vote stays in ``image_label``. A volume model
+    (the paper's 3D baseline) reads the whole stack at once.
 
     Args:
         series: a discovered series (pixels not yet read).
         classifier: a :class:`PhaseClassifier` (e.g. :class:`ctphase.inference.Classifier`).
         seed: run seed; the draw for this series is seeded by ``(seed, series_id)``.
+        chunk: slices decoded and classified at once.
     Raises:
         CTPhaseError: when the sampled slices cannot be read.
     """
-    if classifier.preprocessing.depth is None:
-        indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
-    else:  # a volume model (the paper's 3D baseline) sees the whole stack at once
+    volume = classifier.preprocessing.depth is not None
+    if volume:
         indices = np.arange(series.n_slices, dtype=np.int64)
-    t0 = time.perf_counter()
-    hu = series.read_slices(indices)
-    t_read = time.perf_counter() - t0
-    probs, t_pre, t_model = classifier.predict_hu(hu)
-    vote = majority_vote(probs)
+    else:
+        indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
+    check = PixelCheck()
+    parts: list[np.ndarray] = []
+    t_read = t_pre = t_model = 0.0
+    slices = series.iter_slices(indices, len(indices) if volume else chunk)
+    while True:
+        t0 = time.perf_counter()
+        hu = next(slices, None)
+        t_read += time.perf_counter() - t0
+        if hu is None:
+            break
+        check.update(hu)
+        probs, tp, tm = classifier.predict_hu(hu)
+        parts.append(probs)
+        t_pre, t_model = t_pre + tp, t_model + tm
+        del hu
+    vote = majority_vote(np.concatenate(parts))
+    identity = _identity(series)
+    qc, warnings = identity["qc"], identity["warnings"]
+    if series.n_slices < min_slices:
+        qc.append("few_slices")
+        warnings.append(f"only {series.n_slices} slice(s), fewer than min_slices={min_slices}: all classified (low evidence)")
+    for name, message in check.flags():
+        qc.append(name)
+        warnings.append(message)
     names = list(PHASE_NAMES)
+    image_label = names[vote.label]
     return ScanPrediction(
-        **_identity(series),
+        **identity,
         status=STATUS_OK,
         sampled_indices=[int(i) for i in indices],
-        label=names[vote.label],
+        label=UNCERTAIN if is_untrustworthy(qc) else image_label,
+        image_label=image_label,
         vote_fractions={n: round(float(v), 6) for n, v in zip(names, vote.fractions)},
         mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
         confidence=round(vote.confidence, 6),
@@ -90,7 +124,9 @@ def _identity(series: Series) -> dict[str, Any]:
         "study_uid": series.study_uid,
         "series_uid": series.series_uid,
         "acquisition": series.acquisition,
+        "reconstruction": series.reconstruction,
         "n_slices": series.n_slices,
+        "qc": list(series.qc),
         "warnings": list(series.warnings),
     }
 
@@ -158,7 +194,8 @@ def classify(
         paths: files or folders; DICOM files of any name (nested folders) and .nii/.nii.gz files.
         model: checkpoint path; ``None`` uses the bundled default model.
         sample_rate: fraction R of each series' slices to classify, in (0, 1].
-        min_slices: sample at least this many slices; series with fewer slices are skipped.
+        min_slices: sample at least this many slices; series with fewer slices are classified
+            from all of them and flagged ``few_slices``.
         seed: seed of the slice draw (``None`` for a fresh random draw each run).
         batch_size: slices per forward pass.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -179,7 +216,6 @@ def classify(
     classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
     found = discover(
         list(paths),
-        min_slices=min_slices,
         strict=strict,
         progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None,
     )

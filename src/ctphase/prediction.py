@@ -17,6 +17,9 @@ STATUS_OK = "ok"
 STATUS_SKIPPED = "skipped"
 STATUS_ERROR = "error"
 STATUSES: tuple[str, ...] = (STATUS_OK, STATUS_SKIPPED, STATUS_ERROR)
+UNCERTAIN = "uncertain"
+"""The final label of a classified series whose answer cannot be trusted (see :mod:`ctphase.qc`)."""
+LABELS: tuple[str, ...] = (*PHASE_NAMES, UNCERTAIN)
 
 
 @dataclass
@@ -24,9 +27,14 @@ class ScanPrediction:
     """The result for one series.
 
     Attributes:
-        series_id: ``study_uid/series_uid[/acqN]`` for DICOM, the file path for NIfTI.
+        series_id: ``study_uid/series_uid[/acqN][/recN]`` for DICOM, ``nifti:<content hash>`` for
+            NIfTI (never the path as typed); other inputs that are not series: their path.
+        path: where the series was read from, as given (a separate field from the identity).
         status: ``"ok"`` (classified), ``"skipped"`` (not a classifiable CT series) or ``"error"``.
-        label: winning phase name (``None`` unless status is ok).
+        label: the final answer: a phase name, or ``"uncertain"`` when a quality flag makes
+            the images untrustworthy (``None`` unless status is ok).
+        image_label: the phase the slices voted for, whatever the quality flags say.
+        qc: quality flag names (:data:`ctphase.qc.QC_FLAGS`); their reasons are in ``warnings``.
         vote_fractions, mean_probabilities: per phase name.
         sampled_indices: slice indices (0 = lowest position along the slice normal) that were classified.
         timings: seconds spent reading pixels, preprocessing and running the model.
@@ -39,9 +47,12 @@ class ScanPrediction:
     study_uid: str | None = None
     series_uid: str | None = None
     acquisition: int | None = None
+    reconstruction: str | None = None
     n_slices: int | None = None
     sampled_indices: list[int] = field(default_factory=list)
     label: str | None = None
+    image_label: str | None = None
+    qc: list[str] = field(default_factory=list)
     vote_fractions: dict[str, float] = field(default_factory=dict)
     mean_probabilities: dict[str, float] = field(default_factory=dict)
     confidence: float | None = None
@@ -57,9 +68,9 @@ class ScanPrediction:
 
 
 def summarize(predictions: Sequence[ScanPrediction]) -> dict[str, int]:
-    """Counts of ok / skipped / error records and of each predicted label."""
+    """Counts of ok / skipped / error records and of each final label (phases and ``uncertain``)."""
     out = dict.fromkeys(STATUSES, 0)
-    out.update(dict.fromkeys(PHASE_NAMES, 0))
+    out.update(dict.fromkeys(LABELS, 0))
     for p in predictions:
         out[p.status] += 1
         if p.label:

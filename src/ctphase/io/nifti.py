@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +63,26 @@ class NiftiSeries(Series):
 
     def read_slices(self, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
         """Decode the given axial slices (all when ``None``) to HU, ``(N, rows, cols)`` float32."""
+        idx = list(range(self.n_slices)) if indices is None else [int(i) for i in np.asarray(indices).reshape(-1)]
+        return self._read(self._open(keep_open=False), idx)
+
+    def iter_slices(self, indices: np.ndarray | list[int], chunk: int) -> Iterator[np.ndarray]:
+        """As :meth:`Series.iter_slices`, with the file opened once (a .nii.gz is decompressed in one pass)."""
+        idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+        proxy = self._open(keep_open=True)
+        for start in range(0, len(idx), max(1, int(chunk))):
+            yield self._read(proxy, idx[start : start + chunk])
+
+    def _open(self, keep_open: bool) -> Any:
         import nibabel as nib
 
-        idx = list(range(self.n_slices)) if indices is None else [int(i) for i in np.asarray(indices).reshape(-1)]
+        try:
+            return nib.load(self.path, keep_file_open=keep_open).dataobj
+        except Exception as exc:  # nibabel raises many types on broken files
+            msg = f"cannot read voxel data ({type(exc).__name__}: {exc})"
+            raise NiftiReadError(msg, self.path) from None
+
+    def _read(self, proxy: Any, idx: list[int]) -> np.ndarray:
         for i in idx:
             if not 0 <= i < self.n_slices:
                 msg = f"slice index {i} out of range for a volume of {self.n_slices} slices"
@@ -73,8 +91,6 @@ class NiftiSeries(Series):
         if not idx:
             return out
         try:
-            img = nib.load(self.path)
-            proxy = img.dataobj
             extra = (0,) * (self.n_dims - 3)
             vox = [self._voxel_index(i) for i in idx]
             if self.path.lower().endswith(".gz"):
@@ -90,8 +106,6 @@ class NiftiSeries(Series):
                     sl = [slice(None)] * 3
                     sl[self.s_axis] = v
                     out[k] = self._to_image(np.asanyarray(proxy[(*sl, *extra)]))
-        except NiftiReadError:
-            raise
         except Exception as exc:  # nibabel/gzip/numpy raise many types on broken files
             msg = f"cannot read voxel data ({type(exc).__name__}: {exc})"
             raise NiftiReadError(msg, self.path) from None

@@ -9,6 +9,7 @@ along the slice normal (inferior to superior for a standard axial DICOM series).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,16 @@ class Series(ABC):
         Raises:
             ctphase.errors.InputError: naming the file that could not be decoded.
         """
+
+    def iter_slices(self, indices: np.ndarray | list[int], chunk: int) -> Iterator[np.ndarray]:
+        """Decode ``indices`` in consecutive parts of at most ``chunk`` slices, so that memory stays bounded.
+
+        Yields:
+            ``(len(part), rows, columns)`` float32 HU arrays, together in the order of ``indices``.
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        for start in range(0, len(idx), max(1, int(chunk))):
+            yield self.read_slices(idx[start : start + chunk])
 
     def read_volume(self) -> np.ndarray:
         """All slices, ``(n_slices, rows, columns)`` float32 HU."""
