@@ -129,11 +129,17 @@ class SliceHeader:
     pixel_length: int | None = None
     series_key: str = ""  # grouping key when SeriesInstanceUID is missing (anonymised exports)
     meta: dict[str, str] = field(default_factory=dict)
+    opener: Any = field(default=None, repr=False, compare=False)  # a file inside an archive: see open_file()
 
     @property
     def name(self) -> str:
         """The file name, for messages."""
         return os.path.basename(self.path)
+
+    def open_file(self) -> BinaryIO:
+        """The file's bytes as a binary stream: the file on disk, or the archive member that
+        ``path`` addresses (``opener``, see :mod:`ctphase.io.archive`), the archive reopened."""
+        return open(self.path, "rb") if self.opener is None else self.opener.open()
 
 
 @dataclass
@@ -149,8 +155,13 @@ class _FileScan:
     tail: bytes = b""  # the last 4 KiB of the file, for encapsulated pixel data
 
 
-def read_header(path: str | os.PathLike[str]) -> SliceHeader | None:
+def read_header(
+    path: str | os.PathLike[str], *, stream: BinaryIO | None = None, size: int | None = None
+) -> SliceHeader | None:
     """Read the header of one file, up to but not including its pixel data.
+
+    ``stream`` (with its length ``size``) reads an already open file instead, a member of an
+    archive whose address is ``path`` (:mod:`ctphase.io.archive`); the caller sets ``opener``.
 
     Returns ``None`` when the file is not DICOM (no 'DICM' marker at byte 128 and no plausible
     raw dataset start), so that unrelated files in a folder are ignored.
@@ -162,8 +173,11 @@ def read_header(path: str | os.PathLike[str]) -> SliceHeader | None:
     path = os.fspath(path)
     named_dicom = path.lower().endswith(DICOM_SUFFIXES)
     try:
-        with open(path, "rb") as fh:
-            scan = _scan_file(fh, path, named_dicom)
+        if stream is not None:
+            scan = _scan_file(stream, path, named_dicom, _stream_size(stream) if size is None else size)
+        else:
+            with open(path, "rb") as fh:
+                scan = _scan_file(fh, path, named_dicom, os.fstat(fh.fileno()).st_size)
     except DicomReadError:
         raise
     except IsADirectoryError:
@@ -187,12 +201,17 @@ def read_header(path: str | os.PathLike[str]) -> SliceHeader | None:
     return _make_header(path, scan)
 
 
-def _scan_file(fh: BinaryIO, path: str, named_dicom: bool) -> _FileScan | None:
-    """Header values of an open file: the fast parser, or pydicom for what it leaves alone.
+def _stream_size(fh: BinaryIO) -> int:
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    return size
+
+
+def _scan_file(fh: BinaryIO, path: str, named_dicom: bool, size: int) -> _FileScan | None:
+    """Header values of an open file of ``size`` bytes: the fast parser, or pydicom for what it leaves alone.
 
     Returns ``None`` for a file that is not DICOM and not named like it.
     """
-    size = os.fstat(fh.fileno()).st_size
     buf = fh.read(_FIRST_CHUNK)
     preamble = buf[128:132] == b"DICM"
     if not preamble and not looks_like_raw_dataset(buf):
@@ -216,7 +235,7 @@ def _scan_file(fh: BinaryIO, path: str, named_dicom: bool) -> _FileScan | None:
         if not to_pydicom and not preamble and not named_dicom:
             return None
         # The fast parser is only an accelerator: whatever it cannot parse, pydicom decides.
-        values, has_pixels = _fallback(path, None if to_pydicom else str(exc))
+        values, has_pixels = _fallback(fh, path, None if to_pydicom else str(exc))
         scan = _FileScan(values, has_pixels, preamble, size)
     except (NeedMore, struct.error):
         if not preamble and not named_dicom:
@@ -251,9 +270,9 @@ def _decode_value(vr: str, raw: bytes) -> Any:
     return [s.strip(" \x00") for s in text.split("\\")] if text else []
 
 
-def _fallback(path: str, fast_reason: str | None = None) -> tuple[dict[str, Any], bool]:
+def _fallback(fh: BinaryIO, path: str, fast_reason: str | None = None) -> tuple[dict[str, Any], bool]:
     try:
-        return _values_from_pydicom(path)
+        return _values_from_pydicom(fh)
     except Exception as exc:  # pydicom raises many types on broken input
         if fast_reason is not None:
             raise DicomReadError(f"not a valid DICOM file: {fast_reason}", path) from None
@@ -261,11 +280,12 @@ def _fallback(path: str, fast_reason: str | None = None) -> tuple[dict[str, Any]
         raise DicomReadError(msg, path) from None
 
 
-def _values_from_pydicom(path: str) -> tuple[dict[str, Any], bool]:
+def _values_from_pydicom(fh: BinaryIO) -> tuple[dict[str, Any], bool]:
     """Fallback header reader for encodings the fast parser leaves alone (big endian, deflated)."""
     import pydicom
 
-    ds = pydicom.dcmread(path, force=True, defer_size=1024)
+    fh.seek(0)
+    ds = pydicom.dcmread(fh, force=True, defer_size=1024)
     values: dict[str, Any] = {}
     for tag, (kw, vr) in HEADER_TAGS.items():
         if tag >> 16 == 0x0002:

@@ -98,7 +98,7 @@ def _stored_values(h: SliceHeader) -> np.ndarray:
     """Decode one slice's stored values ``(rows, cols)``: direct read for native 16-bit data, pydicom otherwise."""
     if h.pixel_offset is not None and h.bits_allocated == 16 and h.samples == 1 and h.frames == 1:
         n = h.rows * h.cols
-        with open(h.path, "rb") as fh:
+        with h.open_file() as fh:  # the file, or the archive member it names
             fh.seek(h.pixel_offset)
             raw = fh.read(2 * n)
         if len(raw) < 2 * n:
@@ -113,8 +113,8 @@ def _stored_values(h: SliceHeader) -> np.ndarray:
         return arr
     import pydicom
 
-    ds = pydicom.dcmread(h.path, force=True)
-    arr = ds.pixel_array
+    with h.open_file() as fh:
+        arr = pydicom.dcmread(fh, force=True).pixel_array
     if arr.shape != (h.rows, h.cols):
         msg = f"decoded pixel array has shape {arr.shape}, expected ({h.rows}, {h.cols})"
         raise DicomReadError(msg, h.path)
