@@ -353,3 +353,210 @@ def truncate(path: str | os.PathLike[str], keep: int) -> None:
     """Cut a file to its first ``keep`` bytes (negative: drop that many from the end)."""
     data = Path(path).read_bytes()
     Path(path).write_bytes(data[:keep])
+
+
+ENHANCED_CT_STORAGE = UID("1.2.840.10008.5.1.4.1.1.2.1")
+
+
+@dataclass
+class EnhancedInfo:
+    """What :func:`write_enhanced_ct` wrote. Arrays are in ascending slice-position order."""
+
+    path: Path
+    hu: np.ndarray  # (n, rows, cols) float32 expected HU
+    positions: np.ndarray  # (n,) position along the slice normal (mm)
+    frame_of_slice: np.ndarray  # (n,) 0-based frame index holding each position-ordered slice
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def _item(**attrs: object) -> Dataset:
+    """A sequence item; text values of binary float attributes (VR FD/FL) are converted."""
+    from pydicom.datadict import dictionary_VR
+
+    item = Dataset()
+    for k, v in attrs.items():
+        if dictionary_VR(k) in ("FD", "FL"):
+            v = [float(x) for x in v] if isinstance(v, list) else float(v)  # type: ignore[arg-type,union-attr]
+        setattr(item, k, v)
+    return item
+
+
+def _enhanced_file_level(ds: Dataset, *, study_uid: str, series_uid: str, sop_uid: str, n: int) -> None:
+    """The modules of an Enhanced CT Image (PS3.3 A.38) that do not depend on the pixels."""
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+    ds.SOPClassUID = ENHANCED_CT_STORAGE
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20240101"
+    ds.StudyTime = ds.SeriesTime = "101000"
+    ds.ContentTime = "101500"
+    ds.AcquisitionDateTime = "20240101101500.000"
+    ds.AccessionNumber = ""
+    ds.Modality = "CT"
+    ds.Manufacturer = "ctphase-tests"
+    ds.ManufacturerModelName = "synthetic"
+    ds.DeviceSerialNumber = "0"
+    ds.SoftwareVersions = "1"
+    ds.InstitutionName = "nowhere"
+    ds.ReferringPhysicianName = ""
+    ds.SeriesDescription = "enhanced test series"
+    ds.PatientName = "SECRET^PATIENT"
+    ds.PatientID = "SECRET-ID-42"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = "1"
+    ds.SeriesNumber = 3
+    ds.InstanceNumber = 1
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[study_uid, "frame"])
+    ds.PositionReferenceIndicator = ""
+    ds.ContentQualification = "RESEARCH"
+    ds.ImageComments = "synthetic"
+    ds.BurnedInAnnotation = "NO"
+    ds.LossyImageCompression = "00"
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.AcquisitionNumber = 1
+    ds.AcquisitionDuration = 10.0
+    ds.PatientPosition = "FFS"
+    ds.PixelPresentation = "MONOCHROME"
+    ds.VolumetricProperties = "VOLUME"
+    ds.VolumeBasedCalculationTechnique = "NONE"
+    ds.NumberOfFrames = n
+    ds.AcquisitionContextSequence = []
+    ds.ContrastBolusAgentSequence = [
+        _item(
+            CodeValue="387314000", CodingSchemeDesignator="SCT", CodeMeaning="Iopamidol",
+            ContrastBolusAgentNumber=1, ContrastBolusVolume="100", ContrastBolusIngredientConcentration="300",
+            ContrastBolusAdministrationRouteSequence=[_code("47625008", "SCT", "Intravenous route")],
+            ContrastBolusIngredientCodeSequence=[_code("44588005", "SCT", "Iodine")],
+        )
+    ]
+    dim_uid = generate_uid(entropy_srcs=[sop_uid, "dimension"])
+    ds.DimensionOrganizationSequence = [_item(DimensionOrganizationUID=dim_uid)]
+    ds.DimensionIndexSequence = [
+        _item(DimensionOrganizationUID=dim_uid, DimensionIndexPointer=0x00209057,
+              FunctionalGroupPointer=0x00209111, DimensionDescriptionLabel="In-Stack Position"),
+    ]
+    ds.DimensionOrganizationType = "3D"
+
+
+def _enhanced_shared(orientation: Sequence[float], pixel_spacing: tuple[float, float]) -> Dataset:
+    """The Shared Functional Groups item: orientation, pixel measures, CT acquisition groups."""
+    shared = Dataset()
+    shared.PlaneOrientationSequence = [_item(ImageOrientationPatient=[f"{v:.6f}" for v in orientation])]
+    shared.PixelMeasuresSequence = [_item(PixelSpacing=[f"{v:.4f}" for v in pixel_spacing], SliceThickness="2.5")]
+    shared.FrameAnatomySequence = [
+        _item(FrameLaterality="U", AnatomicRegionSequence=[_code("818981001", "SCT", "Abdomen")])
+    ]
+    shared.IrradiationEventIdentificationSequence = [_item(IrradiationEventUID=generate_uid())]
+    shared.CTImageFrameTypeSequence = [
+        _item(FrameType=["ORIGINAL", "PRIMARY", "VOLUME", "NONE"], PixelPresentation="MONOCHROME",
+              VolumetricProperties="VOLUME", VolumeBasedCalculationTechnique="NONE")
+    ]
+    shared.CTAcquisitionTypeSequence = [_item(AcquisitionType="SPIRAL", ConstantVolumeFlag="NO",
+                                              FluoroscopyFlag="NO")]
+    shared.CTAcquisitionDetailsSequence = [
+        _item(DataCollectionDiameter="500", GantryDetectorTilt="0", TableHeight="150", RotationDirection="CW",
+              RevolutionTime="0.5", SingleCollimationWidth="0.625", TotalCollimationWidth="40")
+    ]
+    shared.CTTableDynamicsSequence = [_item(TableSpeed="80", TableFeedPerRotation="40", SpiralPitchFactor="1")]
+    shared.CTGeometrySequence = [_item(DistanceSourceToDetector="1000", DistanceSourceToDataCollectionCenter="540")]
+    shared.CTReconstructionSequence = [
+        _item(ReconstructionAlgorithm="FILTER_BACK_PROJ", ConvolutionKernel="SOFT", ConvolutionKernelGroup="SOFT_TISSUE",
+              ReconstructionDiameter="400",
+              ReconstructionPixelSpacing=[f"{v:.4f}" for v in pixel_spacing], ReconstructionAngle="360",
+              ImageFilter="NONE")
+    ]
+    shared.CTExposureSequence = [_item(ExposureTimeInms="500", XRayTubeCurrentInmA="200", ExposureInmAs="100",
+                                       ExposureModulationType="NONE")]
+    shared.CTXRayDetailsSequence = [_item(KVP="120", FocalSpots=["1.2"], FilterType="BODY", FilterMaterial=["ALUMINUM"])]
+    shared.ContrastBolusUsageSequence = [_item(ContrastBolusAgentNumber=1, ContrastBolusAgentAdministered="YES",
+                                              ContrastBolusAgentDetected="NO")]
+    return shared
+
+
+def write_enhanced_ct(
+    path: str | os.PathLike[str],
+    *,
+    n: int = 12,
+    rows: int = 64,
+    cols: int = 64,
+    spacing: float = 2.5,
+    orientation: Sequence[float] = AXIAL,
+    origin: Sequence[float] = (-25.6, -25.6, -40.0),
+    pixel_spacing: tuple[float, float] = (0.8, 0.8),
+    slopes: Sequence[float] | None = None,
+    intercepts: Sequence[float] | None = None,
+    shuffle: bool = False,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    seed: int = 0,
+    edit: Callable[[Dataset], None] | None = None,
+) -> EnhancedInfo:
+    """Write one Enhanced CT Image Storage file (PS3.3 A.38) of ``n`` frames; return the HU truth.
+
+    Frame ``k`` sits at ``origin + pos * normal`` with per-frame Plane Position and Pixel Value
+    Transformation (the rescale differs between frames: ``slopes``/``intercepts``, by default
+    alternating slope 1/2 and intercept -1024/-1000); orientation and pixel spacing are shared.
+    ``shuffle`` stores the frames in random position order. ``transfer_syntax`` as in
+    :func:`save` (RLE Lossless encodes every frame). ``edit`` is called on the dataset before
+    saving, to break things.
+    """
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    slopes_a = np.asarray(slopes if slopes is not None else [1.0 + (i % 2) for i in range(n)], float)
+    intercepts_a = np.asarray(intercepts if intercepts is not None else [-1024.0 + 24 * (i % 2) for i in range(n)], float)
+    hu_true = default_hu(n, rows, cols, seed)
+    pos = np.arange(n, dtype=np.float64) * spacing
+    order = rng.permutation(n) if shuffle else np.arange(n)  # order[k] = position index stored in frame k
+    normal = normal_of(orientation)
+    stored = np.empty((n, rows, cols), np.uint16)
+    expected = np.empty((n, rows, cols), np.float32)
+    per_frame = []
+    for k, i in enumerate(order):
+        st = np.round((hu_true[i] - intercepts_a[k]) / slopes_a[k]).astype(np.uint16)
+        stored[k] = st
+        expected[i] = expected_hu(st, slopes_a[k], intercepts_a[k])
+        xyz = np.asarray(origin, float) + pos[i] * normal
+        per_frame.append(
+            _item(
+                FrameContentSequence=[_item(StackID="1", InStackPositionNumber=int(i + 1), DimensionIndexValues=[int(i + 1)],
+                                            FrameAcquisitionDateTime="20240101101500.000",
+                                            FrameReferenceDateTime="20240101101500.000",
+                                            FrameAcquisitionDuration="500")],
+                PlanePositionSequence=[_item(ImagePositionPatient=[f"{v:.4f}" for v in xyz])],
+                CTPositionSequence=[_item(TablePosition=float(xyz[2]), DataCollectionCenterPatient=[0.0, 0.0, float(xyz[2])],
+                                          ReconstructionTargetCenterPatient=[0.0, 0.0, float(xyz[2])])],
+                PixelValueTransformationSequence=[_item(RescaleIntercept=f"{intercepts_a[k]:g}",
+                                                        RescaleSlope=f"{slopes_a[k]:g}", RescaleType="HU")],
+                FrameVOILUTSequence=[_item(WindowCenter="40", WindowWidth="400")],
+            )
+        )
+    study_uid, series_uid, sop_uid = generate_uid(), generate_uid(), generate_uid()
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ENHANCED_CT_STORAGE
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    _enhanced_file_level(ds, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid, n=n)
+    ds.SharedFunctionalGroupsSequence = [_enhanced_shared(orientation, pixel_spacing)]
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = stored.astype("<u2").tobytes()
+    if edit is not None:
+        edit(ds)
+    save(ds, path, transfer_syntax=transfer_syntax)
+    frame_of_slice = np.empty(n, dtype=np.int64)
+    frame_of_slice[order] = np.arange(n)
+    return EnhancedInfo(path, expected, pos, frame_of_slice, study_uid, series_uid, sop_uid)

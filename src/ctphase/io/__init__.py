@@ -4,7 +4,8 @@ Modules, in reading order:
 
 - ``discover``: walks the given paths, reads each candidate file once, returns a :class:`Discovery`.
 - ``dicom_header``: one ``SliceHeader`` per DICOM file, pixel data left unread
-  (``dicom_elements`` is its byte-level data element parser).
+  (``dicom_elements`` is its byte-level data element parser; ``dicom_enhanced`` gives an
+  Enhanced CT file one header per frame).
 - ``dicom``: groups slice headers into axial series (orientation, order along the slice normal,
   duplicates, gaps, acquisitions).
 - ``dicom_pixels``: ``DicomSeries``; stored values to HU, only for the slices asked for.

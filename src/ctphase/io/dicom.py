@@ -3,7 +3,8 @@
 DICOM reading happens in three steps, so that a sampler can pick R% of the slices and only
 those are decoded:
 
-1. :func:`ctphase.io.dicom_header.read_header` reads each file's header, not its pixel data.
+1. :func:`ctphase.io.dicom_header.read_headers` reads each file's header, not its pixel data
+   (one header per frame of an Enhanced CT file, :mod:`ctphase.io.dicom_enhanced`).
 2. :func:`assemble` (this module) groups the headers into series (Study + Series Instance
    UID), drops what is not a CT image stack (other modalities, localizers, non-image objects,
    stray reformats), splits by orientation and, where acquisitions overlap, by Acquisition
@@ -117,7 +118,7 @@ def _assemble_group(hs: list[SliceHeader], min_slices: int, findings: Findings, 
 def _drop_unusable(
     hs: list[SliceHeader], folder: str, findings: Findings, bad_files: list[str]
 ) -> list[SliceHeader]:
-    """Report and leave out what is not a single-frame greyscale CT image with pixel data."""
+    """Report and leave out what is not a greyscale CT image (a single-frame file or an Enhanced CT frame) with pixel data."""
     # objects without pixel data: non-image (SR, KO, PR, RTSTRUCT...) or a CT image missing its pixels
     no_pix = [h for h in hs if not h.has_pixels]
     if no_pix:
@@ -138,11 +139,12 @@ def _drop_unusable(
     if loc:
         findings.skip(folder, f"localizer/scout image(s), ImageType contains LOCALIZER: {_names(loc)}", loc)
         hs = [h for h in hs if "LOCALIZER" not in h.image_type]
-    multi = [h for h in hs if h.frames > 1 or h.samples != 1]
+    # Enhanced CT frames come expanded (frame set, see ctphase.io.dicom_enhanced); other multi-frame files do not
+    multi = [h for h in hs if (h.frames > 1 and h.frame is None) or h.samples != 1]
     if multi:
         reason = (
             f"multi-frame or colour image(s) ({multi[0].frames} frames, {multi[0].samples} samples/pixel): "
-            f"only single-frame greyscale CT images are supported ({_names(multi)})"
+            f"only greyscale CT images, single-frame or Enhanced CT, are supported ({_names(multi)})"
         )
         findings.skip(folder, reason, multi)
         hs = [h for h in hs if h not in multi]

@@ -1,5 +1,7 @@
-"""The fast DICOM header reader: one :class:`SliceHeader` per file, pixel data left unread.
+"""The fast DICOM header reader: one :class:`SliceHeader` per file (per frame for Enhanced CT), pixel data left unread.
 
+:func:`read_headers` is the entry point: one header per classic single-frame file, one per
+frame of an Enhanced CT file (its functional groups are read by :mod:`ctphase.io.dicom_enhanced`).
 :func:`read_header` reads each file up to (not into) its Pixel Data element with a small
 purpose-built parser (:mod:`ctphase.io.dicom_elements`: explicit/implicit VR little endian;
 anything else falls back to pydicom) and keeps only the few attributes that grouping and
@@ -102,7 +104,7 @@ class SliceHeader:
     path: str
     study_uid: str
     series_uid: str
-    sop_uid: str
+    sop_uid: str  # SOPInstanceUID; "<SOPInstanceUID>#<frame>" for a frame, so that frames stay distinct images
     sop_class: str
     modality: str
     transfer_syntax: str
@@ -129,12 +131,14 @@ class SliceHeader:
     pixel_length: int | None = None
     series_key: str = ""  # grouping key when SeriesInstanceUID is missing (anonymised exports)
     meta: dict[str, str] = field(default_factory=dict)
+    frame: int | None = None  # 1-based frame of a multi-frame file (Enhanced CT); None: the file is the image
     opener: Any = field(default=None, repr=False, compare=False)  # a file inside an archive: see open_file()
 
     @property
     def name(self) -> str:
-        """The file name, for messages."""
-        return os.path.basename(self.path)
+        """The file name (and frame), for messages."""
+        base = os.path.basename(self.path)
+        return base if self.frame is None else f"{base} frame {self.frame}"
 
     def open_file(self) -> BinaryIO:
         """The file's bytes as a binary stream: the file on disk, or the archive member that
@@ -155,6 +159,19 @@ class _FileScan:
     tail: bytes = b""  # the last 4 KiB of the file, for encapsulated pixel data
 
 
+def read_headers(path: str | os.PathLike[str]) -> list[SliceHeader]:
+    """The images of one file (``[]`` if not DICOM): one per frame for Enhanced CT, else :func:`read_header`'s.
+
+    Raises :class:`DicomReadError` as :func:`read_header`, and for unreadable Enhanced CT functional groups.
+    """
+    h = read_header(path)
+    if h is None:
+        return []
+    from .dicom_enhanced import frames_of  # it imports this module
+
+    return frames_of(h)
+
+
 def read_header(
     path: str | os.PathLike[str], *, stream: BinaryIO | None = None, size: int | None = None
 ) -> SliceHeader | None:
@@ -162,6 +179,9 @@ def read_header(
 
     ``stream`` (with its length ``size``) reads an already open file instead, a member of an
     archive whose address is ``path`` (:mod:`ctphase.io.archive`); the caller sets ``opener``.
+
+    For an Enhanced CT file this is the file-level header only (``frame`` is ``None``); use
+    :func:`read_headers` for its frames.
 
     Returns ``None`` when the file is not DICOM (no 'DICM' marker at byte 128 and no plausible
     raw dataset start), so that unrelated files in a folder are ignored.
@@ -434,6 +454,8 @@ def _check_pixel_element(h: SliceHeader, pos: int, hdr: bytes, size: int, tail: 
         length, vpos = pixel_value_span(hdr, pos, explicit=h.transfer_syntax != IMPLICIT_LE)
     except struct.error:
         raise DicomReadError("file is truncated: it ends inside the PixelData element header", h.path) from None
+    if h.rows == 0 or h.cols == 0:
+        raise DicomReadError(f"image of {h.rows}x{h.cols} pixels: Rows and Columns must be at least 1", h.path)
     if length == UNDEFINED_LENGTH:  # encapsulated (PS3.5 A.4): must end with a sequence delimiter
         if _SEQUENCE_DELIMITER not in tail:
             msg = "file is truncated: the encapsulated (compressed) PixelData has no end delimiter"
@@ -446,12 +468,20 @@ def _check_pixel_element(h: SliceHeader, pos: int, hdr: bytes, size: int, tail: 
         msg = f"file is truncated: PixelData declares {length} bytes but only {max(0, size - vpos)} are present"
         raise DicomReadError(msg, h.path)
     if h.transfer_syntax in NATIVE_SYNTAXES:
-        expected = h.rows * h.cols * h.samples * h.frames * h.bits_allocated // 8
-        if length < expected:
-            msg = f"PixelData holds {length} bytes, {h.rows}x{h.cols} pixels at {h.bits_allocated} bits need {expected}"
-            raise DicomReadError(msg, h.path)
+        _check_native_length(h, length)
         h.pixel_offset = vpos
         h.pixel_length = length
 
 
-__all__ = ["DICOM_SUFFIXES", "HEADER_TAGS", "MEDIA_STORAGE_DIRECTORY", "META_KEYWORDS", "SliceHeader", "read_header"]
+def _check_native_length(h: SliceHeader, length: int) -> None:
+    """Native pixel data holds what the image attributes need (PS3.5 8.1.1); excess under one row is padding."""
+    expected = h.rows * h.cols * h.samples * h.frames * h.bits_allocated // 8
+    what = f"{h.rows}x{h.cols} pixels" + (f" x {h.frames} frames" if h.frames > 1 else "")
+    if length < expected or length - expected >= max(2, h.cols * h.samples * h.bits_allocated // 8):
+        msg = f"PixelData holds {length} bytes, {what} at {h.bits_allocated} bits need {expected}" + (
+            ": Rows, Columns, NumberOfFrames or BitsAllocated do not describe the pixel data" if length > expected else ""
+        )
+        raise DicomReadError(msg, h.path)
+
+
+__all__ = ["DICOM_SUFFIXES", "HEADER_TAGS", "MEDIA_STORAGE_DIRECTORY", "META_KEYWORDS", "SliceHeader", "read_header", "read_headers"]

@@ -1,8 +1,9 @@
-"""DICOM pixel decoding: stored values to Hounsfield units, one slice file at a time.
+"""DICOM pixel decoding: stored values to Hounsfield units, one slice file (or frame) at a time.
 
 :class:`DicomSeries` is the lazily decoded DICOM stack: :meth:`DicomSeries.read_slices`
-opens only the files of the requested slices. Native 16-bit pixel data is read directly at the
-offset found by the header scan; every other encoding is decoded by pydicom.
+opens only the files of the requested slices, and decodes only the requested frames of an
+Enhanced CT file. Native 16-bit pixel data is read directly at the offset found by the header
+scan; every other encoding is decoded by pydicom. Each frame has its own rescale values.
 
 Standard references (DICOM PS3.3):
 
@@ -61,6 +62,12 @@ def read_slice_hu(h: SliceHeader) -> np.ndarray:
     except Exception as exc:  # decoder plugins raise many types
         msg = f"cannot decode pixel data ({type(exc).__name__}: {exc}); transfer syntax {h.transfer_syntax}"
         raise DicomReadError(msg, h.path) from None
+    except BaseException as exc:
+        # Rust decoders (pylibjpeg-rle) panic on corrupt data with pyo3's PanicException, a BaseException
+        if type(exc).__name__ != "PanicException":
+            raise
+        msg = f"cannot decode pixel data (the decoder crashed: {exc}); transfer syntax {h.transfer_syntax}"
+        raise DicomReadError(msg, h.path) from None
     return stored_to_hu(stored, h.slope, h.intercept, h.padding, h.padding_limit)
 
 
@@ -95,11 +102,15 @@ def stored_to_hu(
 
 
 def _stored_values(h: SliceHeader) -> np.ndarray:
-    """Decode one slice's stored values ``(rows, cols)``: direct read for native 16-bit data, pydicom otherwise."""
-    if h.pixel_offset is not None and h.bits_allocated == 16 and h.samples == 1 and h.frames == 1:
+    """Decode one slice's stored values ``(rows, cols)``: direct read for native 16-bit data, pydicom otherwise.
+
+    A frame of a multi-frame file (``h.frame``) is read alone: at its byte offset for native
+    data, through pydicom's frame-wise decoding (``pydicom.pixels.pixel_array(index=...)``) else.
+    """
+    if h.pixel_offset is not None and h.bits_allocated == 16 and h.samples == 1 and (h.frames == 1 or h.frame):
         n = h.rows * h.cols
         with h.open_file() as fh:  # the file, or the archive member it names
-            fh.seek(h.pixel_offset)
+            fh.seek(h.pixel_offset + 2 * n * ((h.frame or 1) - 1))
             raw = fh.read(2 * n)
         if len(raw) < 2 * n:
             raise DicomReadError("file is truncated: PixelData is shorter than the header says", h.path)
@@ -114,7 +125,12 @@ def _stored_values(h: SliceHeader) -> np.ndarray:
     import pydicom
 
     with h.open_file() as fh:
-        arr = pydicom.dcmread(fh, force=True).pixel_array
+        if h.frame is not None:
+            from pydicom.pixels import pixel_array
+
+            arr = pixel_array(fh, index=h.frame - 1)
+        else:
+            arr = pydicom.dcmread(fh, force=True).pixel_array
     if arr.shape != (h.rows, h.cols):
         msg = f"decoded pixel array has shape {arr.shape}, expected ({h.rows}, {h.cols})"
         raise DicomReadError(msg, h.path)

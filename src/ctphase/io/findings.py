@@ -40,7 +40,7 @@ class Findings:
         Args:
             path: the file or folder left out.
             reason: why, in words.
-            headers: the DICOM files concerned: they give the UIDs and the file count.
+            headers: the DICOM files (or frames) concerned: they give the UIDs and the file count.
             n_files: the file count when no headers are given.
         """
         h = headers[0] if headers else None
@@ -51,7 +51,7 @@ class Findings:
                 kind="skipped",
                 study_uid=(h.study_uid or None) if h else None,
                 series_uid=(h.series_uid or None) if h else None,
-                n_files=len(headers) if headers else n_files,
+                n_files=_count_files(headers) if headers else n_files,
             )
         )
 
@@ -75,9 +75,14 @@ class Findings:
                 kind="error",
                 study_uid=(h.study_uid or None) if h else getattr(exc, "study_uid", None),
                 series_uid=(h.series_uid or None) if h else getattr(exc, "series_uid", None),
-                n_files=len(headers) if headers else n_files,
+                n_files=_count_files(headers) if headers else n_files,
             )
         )
+
+
+def _count_files(headers: list[SliceHeader]) -> int:
+    """The number of files behind ``headers`` (the frames of an Enhanced CT file count once)."""
+    return len({h.path for h in headers})
 
 
 __all__ = ["Findings"]

@@ -114,13 +114,8 @@ class NiftiSeries(Series):
         return out
 
 
-def load_nifti(
-    path: str | os.PathLike[str], *, image: Any = None, identity: str | None = None, cls: type[NiftiSeries] = NiftiSeries
-) -> NiftiSeries:
+def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
     """Open a NIfTI file as one axial series (header only; voxels are read by ``read_slices``).
-
-    ``image`` (nibabel's, already read), ``identity`` (its content id) and ``cls`` serve files
-    inside an archive (:mod:`ctphase.io.archive`): ``path``, the member's address, is not opened.
 
     Raises:
         NiftiReadError: unreadable file, not 3D (2D, or 4D with more than one volume), or a
@@ -131,7 +126,7 @@ def load_nifti(
 
     path = os.fspath(path)
     try:
-        img = nib.load(path) if image is None else image
+        img = nib.load(path)
     except FileNotFoundError:
         raise NiftiReadError("cannot read file: it does not exist (broken symbolic link?)", path) from None
     except PermissionError:
@@ -167,7 +162,7 @@ def load_nifti(
     warnings: list[str] = []
     if n > 1 and not np.all(np.diff(positions) > 0):
         warnings.append("slice positions along S are not strictly increasing (unusual affine)")
-    series = cls(
+    series = NiftiSeries(
         source="nifti",
         path=path,
         n_slices=n,
@@ -183,7 +178,7 @@ def load_nifti(
         col_axis=col_axis,
         col_flip=col_dir > 0,  # voxel index runs towards R: flip so that columns run R -> L
         n_dims=len(shape),
-        content_id=content_id(path) if identity is None else identity,
+        content_id=content_id(path),
     )
     if not _has_orientation(img.header):
         series.flag(
