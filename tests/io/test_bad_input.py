@@ -248,7 +248,9 @@ def test_empty_folder(tmp_path: Path) -> None:
     (sk,) = found.skipped
     assert sk.path == str(tmp_path) and sk.reason == "no DICOM or NIfTI files found (the folder is empty)"
     (tmp_path / "notes.txt").write_text("hello")
-    assert discover(tmp_path).skipped[0].reason == "no DICOM or NIfTI files found (1 other file(s) ignored)"
+    (sk,) = discover(tmp_path).skipped  # one record, naming the file (not a second one for the folder's junk)
+    assert sk.reason == "no DICOM or NIfTI files found (1 file(s) that are neither DICOM nor NIfTI, ignored: notes.txt)"
+    assert sk.n_files == 1
     with pytest.raises(SeriesError, match="no classifiable CT series here"):
         load_series(tmp_path)
 

@@ -70,14 +70,25 @@ def test_preamble_less_files_are_read_and_junk_ignored(tmp_path: Path) -> None:
     (tmp_path / "s" / "notes").write_bytes(np.random.default_rng(0).bytes(3000))
     (tmp_path / "s" / "README.txt").write_text("export of 2024")
     (tmp_path / "s" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(600))
-    series = _only(discover(tmp_path))
+    found = discover(tmp_path)
+    (junk,) = found.skipped  # ignored, but accounted for: one record for the folder
+    assert (junk.path, junk.kind, junk.n_files) == (str(tmp_path / "s"), "skipped", 3)
+    assert junk.reason == (
+        "2 file(s) that are neither DICOM nor NIfTI, ignored: README.txt, notes; "
+        "1 hidden file(s) (name starting with '.'), ignored: .DS_Store"
+    )
+    (series,) = found.series
     np.testing.assert_array_equal(series.read_slices(), info.hu)
 
 
 def test_dicomdir_is_ignored(tmp_path: Path) -> None:
     write_series(tmp_path / "s", n=8)
     (tmp_path / "DICOMDIR").write_bytes(bytes(128) + b"DICM" + b"garbage")
-    _only(discover(tmp_path))
+    found = discover(tmp_path)
+    assert len(found.series) == 1
+    (sk,) = found.skipped  # not read, but accounted for
+    assert (sk.path, sk.kind, sk.n_files) == (str(tmp_path), "skipped", 1)
+    assert sk.reason == "1 DICOMDIR index (its files are read directly)"
 
 
 def test_deflated_syntax_uses_pydicom_fallback(tmp_path: Path) -> None:

@@ -43,14 +43,17 @@ def test_z_order_ascending_inferior_first(found: Discovery) -> None:
         assert z == sorted(z), s.path
 
 
-def test_rctt_coronal_reformat_dropped(found: Discovery) -> None:
+def test_rctt_coronal_reformat_dropped(found: Discovery, realdata_dir: Path) -> None:
     series = _by_folder(found)
     for folder in ("rctt2022_ap_arterial", "rctt2022_eqp_other"):
         s = series[folder]
         assert s.n_slices == 50  # type: ignore[attr-defined]
         assert "dicom-00001.dcm" not in {Path(h.path).name for h in s.slices}  # type: ignore[attr-defined]
         assert any("coronal" in w and "dicom-00001.dcm" in w for w in s.warnings)  # type: ignore[attr-defined]
-    assert found.skipped == []  # the left-out reformat is a warning on its series, not a second record
+    # the left-out reformat is a warning on its series, not a second record; only the folder's notes are
+    assert [(s.path, s.reason) for s in found.skipped] == [
+        (str(realdata_dir), "2 file(s) that are neither DICOM nor NIfTI, ignored: README.md, labels.csv")
+    ]
 
 
 def test_air_and_fat_hu_on_mid_slice(found: Discovery) -> None:

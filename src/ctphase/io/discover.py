@@ -1,4 +1,4 @@
-"""Find the CT series under a set of paths: DICOM folders (any file names, nested) and NIfTI files.
+"""Find the CT series under a set of paths: DICOM folders, NIfTI files, zip archives, DICOMDIRs.
 
 :func:`discover` never stops at a bad input: every file or series that is not used comes back
 as a :class:`~ctphase.io.series.Skipped` with the reason (``kind="skipped"`` for valid but
@@ -6,12 +6,25 @@ unclassifiable inputs, ``kind="error"`` for broken ones), unless ``strict=True``
 the first error instead. See :mod:`ctphase.io.dicom` for the grouping and ordering rules.
 
 Which files are looked at: every regular file under the given folders (symbolic links to files
-followed; hidden files, names starting with ``.``, and ``DICOMDIR`` ignored). ``*.nii`` and
-``*.nii.gz`` are NIfTI volumes, one series each. A file is DICOM when it carries the 'DICM'
-marker at byte 128 (PS3.10 7.1), or, without it, when it parses as a raw dataset that holds
-SOP Class and Series Instance UIDs. Other files are ignored silently unless they are named
-like DICOM (``.dcm``, ``.dicom``, ``.dic``, ``.ima``), which is reported as an error. A broken
-symbolic link is reported as an unreadable file.
+followed; hidden folders and symbolic links to folders not searched). ``*.nii`` and ``*.nii.gz``
+are NIfTI volumes, one series each. ``*.zip`` archives, named or found, are read in place, their
+members like the files of a folder, headers first and pixels only when asked for
+(:mod:`ctphase.io.archive`, which also defines a member's address: ``archive.zip!/inner/path``).
+A file is DICOM when it carries the 'DICM' marker at byte 128 (PS3.10 7.1), or, without it, when
+it parses as a raw dataset that holds SOP Class and Series Instance UIDs. A file named like DICOM
+(``.dcm``, ``.dicom``, ``.dic``, ``.ima``) that is not, and a broken symbolic link, are errors.
+
+A DICOMDIR named directly (a file named ``DICOMDIR``, or any file of SOP Class Media Storage
+Directory) stands for the files it lists (:mod:`ctphase.io.dicomdir`); listed files that are
+missing are one error naming the DICOMDIR and those files. Inside searched folders a DICOMDIR
+is not read: the files it lists are found there anyway.
+
+Every input is accounted for. A file named directly that is neither DICOM nor NIfTI (nor a zip
+or a DICOMDIR), or is not a regular file, is one ``skipped`` record naming it. Under searched
+folders and in archives, the files not read (neither DICOM nor NIfTI, hidden, DICOMDIR indexes,
+FIFOs/sockets/devices, zips inside archives) are one record per folder with their count and up
+to five names; a folder or archive given that yields nothing at all gets one record instead,
+"no DICOM or NIfTI files found (...)" (:mod:`ctphase.io.unused`). Nothing is reported twice.
 """
 
 from __future__ import annotations
@@ -24,15 +37,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import DicomReadError, InputError, SeriesError
+from .archive import SEPARATOR, Reader, ZipMember, is_zip_path, list_archive, tidy
 from .dicom import assemble
 from .dicom_header import MEDIA_STORAGE_DIRECTORY, SliceHeader, read_headers
+from .dicomdir import referenced_files
 from .findings import Findings
 from .nifti import is_nifti_path, load_nifti
 from .series import Series, Skipped
+from .unused import DICOMDIR, HIDDEN, HIDDEN_DIR, LINKED_DIR, OTHER, SPECIAL, Unused
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
+Candidate = str | ZipMember  # a file on disk, or a member of a zip archive
 
 
 @dataclass
@@ -49,33 +66,58 @@ class Discovery:
         return sum(1 for s in self.skipped if s.kind == "error")
 
 
+@dataclass
+class _Inputs:
+    """The files to read, and what the walk found besides them."""
+
+    files: list[Candidate] = field(default_factory=list)  # DICOM candidates
+    niftis: list[Candidate] = field(default_factory=list)
+    roots: list[tuple[str, str]] = field(default_factory=list)  # (folder or archive searched, its kind)
+    direct: set[str] = field(default_factory=set)  # files named directly (or listed by a DICOMDIR named so)
+    unused: Unused = field(default_factory=Unused)
+    seen: set[tuple[int, int]] = field(default_factory=set)  # (device, inode): each file once
+
+    @property
+    def total(self) -> int:
+        return len(self.files) + len(self.niftis)
+
+
 def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[str]:
     if isinstance(paths, (str, os.PathLike)):
         return [os.fspath(paths)]
     return [os.fspath(p) for p in paths]
 
 
-def _walk(root: str, findings: Findings, seen: set[tuple[int, int]]) -> tuple[list[str], list[str]]:
-    """All candidate files under ``root``: (DICOM candidates, NIfTI files), sorted; each file once."""
-    files: list[str] = []
-    niftis: list[str] = []
+def _name(f: Candidate) -> str:
+    return f.address if isinstance(f, ZipMember) else f
+
+
+def _walk(root: str, inputs: _Inputs, findings: Findings) -> None:
+    """Add the files under ``root``, sorted; tally what is not read."""
 
     def onerror(exc: OSError) -> None:
         findings.error(DicomReadError(f"cannot list folder: {exc.strerror or exc}", exc.filename or root))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        searched = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                inputs.unused.add(dirpath, HIDDEN_DIR, d)
+            elif os.path.islink(os.path.join(dirpath, d)):
+                inputs.unused.add(dirpath, LINKED_DIR, d)
+            else:
+                searched.append(d)
+        dirnames[:] = searched
         for name in sorted(filenames):
-            if name.startswith(".") or name.upper() == "DICOMDIR":
-                continue
-            p = os.path.join(dirpath, name)
-            _classify_file(p, files, niftis, findings, seen)
-    return files, niftis
+            if name.startswith("."):
+                inputs.unused.add(dirpath, HIDDEN, name)
+            elif name.upper() == "DICOMDIR":
+                inputs.unused.add(dirpath, DICOMDIR, name)
+            else:
+                _add_file(os.path.join(dirpath, name), inputs, findings, direct=False)
 
 
-def _classify_file(
-    p: str, files: list[str], niftis: list[str], findings: Findings, seen: set[tuple[int, int]]
-) -> None:
+def _add_file(p: str, inputs: _Inputs, findings: Findings, *, direct: bool) -> None:
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -85,12 +127,36 @@ def _classify_file(
         findings.error(DicomReadError(f"cannot read file: {exc.strerror or exc}", p))
         return
     if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: never opened
+        if direct:
+            findings.skip(p, f"not a regular file ({_special_kind(st.st_mode)}): not read", n_files=1)
+        else:
+            inputs.unused.add(os.path.dirname(p), SPECIAL, os.path.basename(p))
         return
     key = (st.st_dev, st.st_ino)
-    if key in seen:  # the same file reached twice (overlapping paths, links)
+    if key in inputs.seen:  # the same file reached twice (overlapping paths, links)
         return
-    seen.add(key)
-    (niftis if is_nifti_path(p) else files).append(p)
+    inputs.seen.add(key)
+    if direct:
+        inputs.direct.add(p)
+    if is_nifti_path(p):
+        inputs.niftis.append(p)
+    elif is_zip_path(p):
+        listing = list_archive(p, findings)
+        inputs.files += listing.dicom
+        inputs.niftis += listing.nifti
+        for folder, category, name in listing.unused:
+            inputs.unused.add(folder, category, name)
+        inputs.roots.append((p, "archive"))
+    else:
+        inputs.files.append(p)
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
 
 
 def discover(
@@ -103,13 +169,14 @@ def discover(
     """Find all classifiable CT series under ``paths`` (folders and/or files).
 
     Args:
-        paths: folders to search recursively, DICOM files, or NIfTI files.
+        paths: folders to search recursively, DICOM files, NIfTI files, zip archives, DICOMDIRs.
         min_slices: stacks with fewer slices are skipped (reported, not classified). Reading
             applies no sampling policy: the default keeps every stack, and a caller that
             samples slices passes the sampler's minimum.
         strict: raise the first error (an :class:`~ctphase.errors.InputError`) instead of
             reporting it in ``skipped``.
-        progress: called as ``progress(done, total)`` while file headers are read.
+        progress: called as ``progress(done, total)`` while file headers are read (``total``
+            grows when a DICOMDIR named directly adds the files it lists).
     Returns:
         a :class:`Discovery`; series sorted by path then series id. Only headers are read;
         pixels are decoded later by ``Series.read_slices``.
@@ -118,94 +185,133 @@ def discover(
         msg = f"min_slices must be >= 1, got {min_slices}"
         raise SeriesError(msg)
     findings = Findings(strict)
-    files, niftis, roots = _candidates(paths, findings)
-    total = len(files) + len(niftis)
-    headers, file_errors = _read_headers(files, findings, progress, total)
+    inputs = _candidates(paths, findings)
+    with Reader() as members:  # one archive open at a time, closed on return
+        headers, file_errors = _read_headers(inputs, findings, progress, members)
+        nifti_series = _read_niftis(inputs, min_slices, findings, progress, members)
     assemble(headers, min_slices=min_slices, strict=strict, file_errors=file_errors, findings=findings)
-    dicom_series = list(findings.series)
-    nifti_series = _read_niftis(niftis, min_slices, findings, progress, len(files), total)
-    series = sorted(dicom_series + nifti_series, key=lambda s: (s.path, s.series_id))
-    for root, n_files in roots:  # say so when a folder yields nothing at all
-        prefix = os.path.join(os.path.abspath(root), "")
-        used = [s.path for s in series] + [k.path for k in findings.skipped]  # with this loop's own skips
-        if not any(os.path.join(os.path.abspath(u), "").startswith(prefix) for u in used):
-            extra = f" ({n_files} other file(s) ignored)" if n_files else " (the folder is empty)"
-            findings.skip(root, f"no DICOM or NIfTI files found{extra}")
+    series = list(findings.series) + nifti_series
+    for item in [*series, *findings.skipped]:
+        item.path = tidy(item.path)  # an archive's top level is named by the archive
+    series.sort(key=lambda s: (s.path, s.series_id))
+    inputs.unused.report(findings, inputs.roots, [s.path for s in series] + [k.path for k in findings.skipped])
     return Discovery(series=series, skipped=findings.skipped, errors=findings.exceptions)
 
 
-def _candidates(
-    paths: PathLike | Iterable[PathLike], findings: Findings
-) -> tuple[list[str], list[str], list[tuple[str, int]]]:
-    """DICOM candidates, NIfTI files, and each given folder with its number of candidate files."""
-    files: list[str] = []
-    niftis: list[str] = []
-    roots: list[tuple[str, int]] = []
-    seen: set[tuple[int, int]] = set()
+def _candidates(paths: PathLike | Iterable[PathLike], findings: Findings) -> _Inputs:
+    """The files to read under ``paths`` (each given path once, each file once)."""
+    inputs = _Inputs()
+    given: set[str] = set()
     for p in _as_paths(paths):
+        if os.path.abspath(p) in given:
+            continue
+        given.add(os.path.abspath(p))
         if os.path.isdir(p):
-            f, n = _walk(p, findings, seen)
-            files += f
-            niftis += n
-            roots.append((p, len(f) + len(n)))
+            _walk(p, inputs, findings)
+            inputs.roots.append((p, "folder"))
         elif os.path.lexists(p):
-            _classify_file(p, files, niftis, findings, seen)
+            _add_file(p, inputs, findings, direct=True)
         else:
             findings.error(InputError("path does not exist", p))
-    return files, niftis, roots
+    return inputs
 
 
 def _read_headers(
-    files: list[str], findings: Findings, progress: Callable[[int, int], None] | None, total: int
+    inputs: _Inputs, findings: Findings, progress: Callable[[int, int], None] | None, members: Reader
 ) -> tuple[list[SliceHeader], dict[tuple[str, str], list[str]]]:
-    """The DICOM headers, and the names of unreadable files by the (study, series) they belong to."""
+    """The DICOM headers, and the names of unreadable files by the (study, series) they belong to.
+
+    ``inputs.files`` may grow while it is read: a DICOMDIR named directly adds the files it lists.
+    """
     headers: list[SliceHeader] = []
     file_errors: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for i, f in enumerate(files):
+    i = 0
+    while i < len(inputs.files):
+        f = inputs.files[i]
+        i += 1
         try:
-            hs = read_headers(f)  # one per frame of an Enhanced CT file
+            hs = members.header(f) if isinstance(f, ZipMember) else read_headers(f)  # one per frame of Enhanced CT
         except DicomReadError as exc:
             key = getattr(exc, "group_key", None)
             if key is not None:
-                file_errors[key].append(os.path.basename(f))
+                file_errors[key].append(os.path.basename(_name(f)))
             findings.error(exc)
         else:
             if not hs:
-                logger.debug("not DICOM, ignored: %s", f)
-            headers += [h for h in hs if h.sop_class != MEDIA_STORAGE_DIRECTORY]
+                _not_dicom(_name(f), inputs, findings)
+            elif hs[0].sop_class == MEDIA_STORAGE_DIRECTORY:
+                _dicomdir(_name(f), inputs, findings)
+            else:
+                headers += hs
         if progress is not None:
-            progress(i + 1, total)
+            progress(i, inputs.total)
     return headers, file_errors
 
 
+def _not_dicom(name: str, inputs: _Inputs, findings: Findings) -> None:
+    """A file that is neither DICOM nor NIfTI: its own record when named directly, else tallied."""
+    if name not in inputs.direct:
+        inputs.unused.add(tidy(os.path.dirname(name)), OTHER, os.path.basename(name))
+        return
+    try:
+        empty = os.path.getsize(name) == 0
+    except OSError:
+        empty = False
+    why = (
+        "empty file, 0 bytes"
+        if empty
+        else "no 'DICM' marker at byte 128 and no DICOM data elements at the start; NIfTI files end in .nii or .nii.gz"
+    )
+    findings.skip(name, f"not a DICOM or NIfTI file ({why})", n_files=1)
+
+
+def _dicomdir(name: str, inputs: _Inputs, findings: Findings) -> None:
+    """A DICOMDIR: named directly, the files it lists are read in its place; found in a folder, tallied."""
+    if name not in inputs.direct:
+        inputs.unused.add(tidy(os.path.dirname(name)), DICOMDIR, os.path.basename(name))
+        return
+    try:
+        found, missing = referenced_files(name)
+    except DicomReadError as exc:
+        findings.error(exc)
+        return
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        msg = f"{len(missing)} of the {len(found) + len(missing)} file(s) this DICOMDIR lists are missing: {shown}"
+        findings.error(DicomReadError(msg, name), n_files=len(missing))
+    elif not found:
+        findings.skip(name, "DICOMDIR that lists no files", n_files=1)
+    for p in found:
+        _add_file(p, inputs, findings, direct=True)
+
+
 def _read_niftis(
-    niftis: list[str],
+    inputs: _Inputs,
     min_slices: int,
     findings: Findings,
     progress: Callable[[int, int], None] | None,
-    done: int,
-    total: int,
+    members: Reader,
 ) -> list[Series]:
     """The NIfTI volumes with at least ``min_slices`` slices; the others reported in ``findings``."""
     series: list[Series] = []
-    for j, f in enumerate(niftis):
+    for j, f in enumerate(inputs.niftis):
         try:
-            s = load_nifti(f)
+            s = members.nifti(f) if isinstance(f, ZipMember) else load_nifti(f)
         except InputError as exc:
             findings.error(exc)
         else:
             if s.n_slices < min_slices:
                 reason = f"only {s.n_slices} axial slice(s), fewer than min_slices={min_slices}"
-                findings.skip(f, reason, n_files=1)
+                findings.skip(s.path, reason, n_files=1)
             else:
                 series.append(s)
         if progress is not None:
-            progress(done + j + 1, total)
+            progress(len(inputs.files) + j + 1, inputs.total)
     return series
 
 
 def load_series(path: PathLike, *, min_slices: int = 1) -> Series:
-    """The one series held by a folder (DICOM) or a NIfTI file.
+    """The one series held by a folder (DICOM), a NIfTI file, a zip archive or a DICOMDIR.
 
     Files of the series that cannot be read are left out with a warning on the series, as in
     :func:`discover`; ``min_slices`` as there (the default keeps any stack).
@@ -238,6 +344,8 @@ def load_series(path: PathLike, *, min_slices: int = 1) -> Series:
 
 
 def _rel(child: str, parent: str) -> str:
+    if child.startswith(parent + SEPARATOR):  # a member of the archive ``parent``
+        return child[len(parent) + len(SEPARATOR) :]
     try:
         r = os.path.relpath(child, parent)
     except ValueError:

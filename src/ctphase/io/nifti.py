@@ -114,8 +114,13 @@ class NiftiSeries(Series):
         return out
 
 
-def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
+def load_nifti(
+    path: str | os.PathLike[str], *, image: Any = None, identity: str | None = None, cls: type[NiftiSeries] = NiftiSeries
+) -> NiftiSeries:
     """Open a NIfTI file as one axial series (header only; voxels are read by ``read_slices``).
+
+    ``image`` (nibabel's, already read), ``identity`` (its content id) and ``cls`` serve files
+    inside an archive (:mod:`ctphase.io.archive`): ``path``, the member's address, is not opened.
 
     Raises:
         NiftiReadError: unreadable file, not 3D (2D, or 4D with more than one volume), or a
@@ -126,7 +131,7 @@ def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
 
     path = os.fspath(path)
     try:
-        img = nib.load(path)
+        img = nib.load(path) if image is None else image
     except FileNotFoundError:
         raise NiftiReadError("cannot read file: it does not exist (broken symbolic link?)", path) from None
     except PermissionError:
@@ -162,7 +167,7 @@ def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
     warnings: list[str] = []
     if n > 1 and not np.all(np.diff(positions) > 0):
         warnings.append("slice positions along S are not strictly increasing (unusual affine)")
-    series = NiftiSeries(
+    series = cls(
         source="nifti",
         path=path,
         n_slices=n,
@@ -178,7 +183,7 @@ def load_nifti(path: str | os.PathLike[str]) -> NiftiSeries:
         col_axis=col_axis,
         col_flip=col_dir > 0,  # voxel index runs towards R: flip so that columns run R -> L
         n_dims=len(shape),
-        content_id=content_id(path),
+        content_id=content_id(path) if identity is None else identity,
     )
     if not _has_orientation(img.header):
         series.flag(
