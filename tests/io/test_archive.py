@@ -84,6 +84,18 @@ def test_compressed_and_deflated_members(tmp_path: Path) -> None:
     np.testing.assert_array_equal(found.series[1].read_slices([3, 0]), rle.hu[[3, 0]])
 
 
+def test_enhanced_ct_member_is_read_frame_by_frame(tmp_path: Path) -> None:
+    from dicom_factory import write_enhanced_ct
+
+    info = write_enhanced_ct(tmp_path / "enh.dcm", n=6, rows=16, cols=16, shuffle=True)
+    zpath = _zip(tmp_path / "e.zip", {"x/enh.dcm": info.path.read_bytes()})
+    found = discover(zpath)
+    assert found.skipped == []
+    (s,) = found.series
+    assert (s.path, s.n_slices) == (f"{zpath}!/x", 6)
+    np.testing.assert_array_equal(s.read_slices([4, 1]), info.hu[[4, 1]])
+
+
 def test_zip_found_under_a_folder_and_load_series(tmp_path: Path) -> None:
     write_series(tmp_path / "plain", n=6)
     (tmp_path / "in").mkdir()
@@ -287,6 +299,16 @@ def test_folder_with_only_junk_is_one_record(tmp_path: Path) -> None:
     _zip(tmp_path / "empty.zip", {})
     (sk,) = discover(tmp_path / "empty.zip").skipped
     assert (sk.kind, sk.reason) == ("skipped", "no DICOM or NIfTI files found (the archive is empty)")
+
+
+def test_empty_subfolder_next_to_a_series(tmp_path: Path) -> None:
+    write_series(tmp_path / "s", n=6)
+    (tmp_path / "later" / "empty").mkdir(parents=True)
+    found = discover(tmp_path)
+    assert [s.n_slices for s in found.series] == [6]
+    (sk,) = found.skipped  # the empty leaf only: its parent holds nothing but it
+    assert (sk.path, sk.kind, sk.n_files) == (str(tmp_path / "later" / "empty"), "skipped", 0)
+    assert sk.reason == "no DICOM or NIfTI files found (the folder is empty)"
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

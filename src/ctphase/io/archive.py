@@ -250,7 +250,10 @@ class Reader:
         return _MemberStream(_open_member(self._zf, m))
 
     def header(self, m: ZipMember) -> list[SliceHeader]:
-        """The DICOM header of a member (``[]`` when it is not DICOM), as :func:`read_header` gives it.
+        """The images of a member (``[]`` when it is not DICOM), as ``read_headers`` gives them for a file.
+
+        One header, or one per frame of an Enhanced CT file (its functional groups are read
+        through ``SliceHeader.open_file``, the archive reopened).
 
         Raises:
             DicomReadError: naming the member's address.
@@ -263,7 +266,9 @@ class Reader:
         if h is None:
             return []
         h.opener = m
-        return [h]
+        from .dicom_enhanced import frames_of  # it imports dicom_header, as this module does
+
+        return frames_of(h)
 
     def nifti(self, m: ZipMember) -> ArchiveNiftiSeries:
         """A NIfTI member as a series (its header only; voxels are read by ``read_slices``).

@@ -23,8 +23,9 @@ Every input is accounted for. A file named directly that is neither DICOM nor NI
 or a DICOMDIR), or is not a regular file, is one ``skipped`` record naming it. Under searched
 folders and in archives, the files not read (neither DICOM nor NIfTI, hidden, DICOMDIR indexes,
 FIFOs/sockets/devices, zips inside archives) are one record per folder with their count and up
-to five names; a folder or archive given that yields nothing at all gets one record instead,
-"no DICOM or NIfTI files found (...)" (:mod:`ctphase.io.unused`). Nothing is reported twice.
+to five names; a folder or archive given that yields nothing at all (and any empty folder under
+a given one) gets one record instead, "no DICOM or NIfTI files found (...)"
+(:mod:`ctphase.io.unused`). Nothing is reported twice.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def _walk(root: str, inputs: _Inputs, findings: Findings) -> None:
         findings.error(DicomReadError(f"cannot list folder: {exc.strerror or exc}", exc.filename or root))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
+        if not dirnames and not filenames and dirpath != root:  # an empty folder: reported as a given one would be
+            inputs.roots.append((dirpath, "folder"))
         searched = []
         for d in sorted(dirnames):
             if d.startswith("."):
