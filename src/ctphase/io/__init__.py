@@ -2,7 +2,9 @@
 
 Modules, in reading order:
 
-- ``discover``: walks the given paths, reads each candidate file once, returns a :class:`Discovery`.
+- ``discover``: walks the given paths, reads each candidate file once, returns a :class:`Discovery`;
+  ``archive`` reads zip archives in place (members named ``archive.zip!/inner/path``),
+  ``dicomdir`` follows a DICOMDIR named directly, ``unused`` accounts for the files not read.
 - ``dicom_header``: one ``SliceHeader`` per DICOM file, pixel data left unread
   (``dicom_elements`` is its byte-level data element parser; ``dicom_enhanced`` gives an
   Enhanced CT file one header per frame).
