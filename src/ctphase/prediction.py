@@ -79,8 +79,12 @@ def summarize(predictions: Sequence[ScanPrediction]) -> dict[str, int]:
 
 
 def exit_code(predictions: Sequence[ScanPrediction]) -> int:
-    """Exit code of ``ctphase predict``: 0 all classified, 1 some failed, 2 nothing classifiable found."""
+    """Exit code of ``ctphase predict``: 0 all classified, 1 some series or files failed, 2 nothing classifiable found.
+
+    A classified series with files that could not be read (flag ``unreadable_files``) counts as a failure.
+    """
     counts = summarize(predictions)
     if counts[STATUS_OK] == 0 and counts[STATUS_ERROR] == 0:
         return 2
-    return 1 if counts[STATUS_ERROR] else 0
+    failed_files = any("unreadable_files" in p.qc for p in predictions)
+    return 1 if counts[STATUS_ERROR] or failed_files else 0

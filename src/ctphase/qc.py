@@ -54,6 +54,7 @@ QC_FLAGS: dict[str, QCFlag] = {
         QCFlag("no_orientation", CAUTION, "orientation unknown (NIfTI without qform/sform, DICOM without IOP)"),
         QCFlag("inconsistent_spacing", CAUTION, "the slices' pixel spacing differs"),
         QCFlag("slice_gaps", CAUTION, "gaps between slices larger than 1.5x the median spacing"),
+        QCFlag("unreadable_files", CAUTION, "some files of the series could not be read and are left out"),
         QCFlag("missing_rescale", CAUTION, "RescaleSlope/Intercept missing: stored values taken as HU"),
     )
 }

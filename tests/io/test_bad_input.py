@@ -150,11 +150,11 @@ def test_truncated_header(corpus: Corpus) -> None:
 
 
 def test_truncated_file_inside_good_series(corpus: Corpus) -> None:
-    sk = corpus.one("with_bad_file/slice004.dcm")
-    assert sk.kind == "error" and "truncated" in sk.reason
+    assert corpus.skipped_at("with_bad_file/slice004.dcm") == []  # one record per series: the file is on it
     s = corpus.series_at("with_bad_file")
-    assert s.n_slices == 9
+    assert s.n_slices == 9 and "unreadable_files" in s.qc
     assert any("could not be read and are left out: slice004.dcm" in w for w in s.warnings)
+    assert any(w.startswith("slice004.dcm: file is truncated") for w in s.warnings)
     assert any("gap of 5.0 mm between slices 3 and 4" in w for w in s.warnings)
 
 
@@ -329,10 +329,11 @@ def test_truncated_compressed_file(tmp_path: Path) -> None:
     info = write_series(tmp_path / "s", n=9, transfer_syntax=RLELossless)
     truncate(info.paths[0], -30)
     found = discover(tmp_path)
-    (sk,) = found.skipped
-    assert sk.path == str(info.paths[0]) and sk.kind == "error"
-    assert sk.reason == "file is truncated: the encapsulated (compressed) PixelData has no end delimiter"
-    assert found.series[0].n_slices == 8
+    assert found.skipped == []  # the broken file is reported on its series
+    (s,) = found.series
+    assert s.n_slices == 8 and "unreadable_files" in s.qc
+    name = info.paths[0].name
+    assert f"{name}: file is truncated: the encapsulated (compressed) PixelData has no end delimiter" in s.warnings
 
 
 @pytest.mark.parametrize("cut", range(1, 13))
@@ -343,6 +344,9 @@ def test_file_ending_inside_the_pixel_data_element_header(tmp_path: Path, cut: i
     pos = data.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010), little endian
     info.paths[2].write_bytes(data[: pos + cut])
     found = discover([tmp_path / "s"], min_slices=1)
-    assert [s.n_slices for s in found.series] == [9]
-    (bad,) = found.skipped
-    assert bad.kind == "error" and bad.path == str(info.paths[2]) and "truncated" in bad.reason
+    (s,) = found.series
+    assert s.n_slices == 9
+    on_series = [w for w in s.warnings if w.startswith(f"{info.paths[2].name}: file is truncated")]
+    alone = [k for k in found.skipped if k.path == str(info.paths[2]) and "truncated" in k.reason and k.kind == "error"]
+    # reported once: on its series when the header told which series it belongs to, else as its own record
+    assert len(on_series) + len(alone) == 1 and len(found.skipped) == len(alone)

@@ -78,8 +78,33 @@ def assemble(
             _assemble_group(hs, min_slices, findings, (file_errors or {}).get(key, []))
         except InputError as exc:
             findings.error(exc, hs, len(hs))
+    _fold_file_errors(findings)
     findings.series.sort(key=lambda s: (s.path, s.series_id))
     return findings.series, findings.skipped
+
+
+def _fold_file_errors(findings: Findings) -> None:
+    """One record per series: errors of single files of a series that was built stay on that series only.
+
+    The series names those files in its warnings and carries the ``unreadable_files`` flag.
+    """
+    built: dict[tuple[str | None, str | None], list[Series]] = defaultdict(list)
+    for series in findings.series:
+        if series.series_uid:
+            built[(series.study_uid, series.series_uid)].append(series)
+    keep = []
+    for i, k in enumerate(findings.skipped):
+        if k.kind == "error" and k.n_files <= 1 and k.series_uid and (k.study_uid, k.series_uid) in built:
+            for series in built[(k.study_uid, k.series_uid)]:
+                series.warnings.append(f"{os.path.basename(k.path)}: {k.reason}")
+        else:
+            keep.append(i)
+    if len(keep) == len(findings.skipped):
+        return
+    errors = iter(findings.exceptions)
+    pairs = [(k, next(errors) if k.kind == "error" else None) for k in findings.skipped]
+    findings.skipped[:] = [pairs[i][0] for i in keep]
+    findings.exceptions[:] = [pairs[i][1] for i in keep if pairs[i][1] is not None]
 
 
 def _assemble_group(hs: list[SliceHeader], min_slices: int, findings: Findings, bad_files: list[str]) -> None:
@@ -108,11 +133,15 @@ def _assemble_group(hs: list[SliceHeader], min_slices: int, findings: Findings, 
                 continue
             parts += [(acq, ", ".join(x for x in (matrix, rec) if x) or None, sub) for rec, sub in recons]
     numbered = len({acq for acq, _, _ in parts}) < len(parts)  # reconstructions share an acquisition
+    before = len(findings.series)
     for k, (acq, rec, part) in enumerate(parts):
         try:
             _finish(part, acq, (k + 1, rec) if numbered else None, folder, list(warnings), min_slices, findings)
         except InputError as exc:
             findings.error(exc, part, len(part))
+    if bad_files:  # the reason is in the warnings (see _group_warnings)
+        for series in findings.series[before:]:
+            series.qc.append("unreadable_files")
 
 
 def _drop_unusable(
