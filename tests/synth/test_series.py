@@ -14,9 +14,10 @@ def test_subphase_windows_and_labels() -> None:
     assert subphase_at(None) == "non_contrast"
     assert subphase_at(25) == "early_arterial"
     assert subphase_at(40) == "late_arterial"
-    assert subphase_at(55) == "transitional"
+    assert subphase_at(55) == "portal_venous"
     assert subphase_at(75) == "portal_venous"
     assert subphase_at(110) == "nephrographic"
+    assert subphase_at(150) == "transitional"
     assert subphase_at(200) == "equilibrium"
     assert subphase_at(700) == "excretory"
     p = patient_params(0, 0)

@@ -25,14 +25,23 @@ REF_ARRIVAL_S = 15.0
 # effective time windows (s) of each contrast subphase: [lo, hi)
 SUBPHASE_WINDOWS: dict[str, tuple[float, float]] = {
     "early_arterial": (18.0, 33.0),
-    "late_arterial": (33.0, 48.0),
-    "transitional": (48.0, 60.0),
-    "portal_venous": (60.0, 95.0),
+    "late_arterial": (33.0, 50.0),
+    "portal_venous": (50.0, 95.0),
     "nephrographic": (95.0, 130.0),
-    "equilibrium": (130.0, 300.0),
+    "transitional": (130.0, 180.0),
+    "equilibrium": (180.0, 300.0),
     "excretory": (300.0, 900.0),
 }
-"""Effective-time windows; ``non_contrast`` has no time. Labels follow ``SUBPHASE_TO_PHASE``."""
+"""Effective-time windows; ``non_contrast`` has no time. Labels follow ``SUBPHASE_TO_PHASE``.
+
+The transitional phase lies between the venous and the delayed (equilibrium) phase, 2-3 min
+after injection (LI-RADS v2018 CT/MRI manual: "transitional phase", 2-5 min; the delayed
+phase of extracellular agents, 3-5 min). Until ctphase 0.1.0 it sat at 48-60 s, between late
+arterial and portal venous, where the images are those of portal venous inflow: synthetic
+series labelled ``other`` there looked arterial or venous (the README's demo study called
+such a series arterial). The window 48-60 s now belongs to late arterial (to 50 s) and portal
+venous (from 50 s, the portal venous inflow phase).
+"""
 
 SUBPHASES_BY_PHASE: dict[Phase, tuple[tuple[str, float], ...]] = {
     Phase.NON_CONTRAST: (("non_contrast", 1.0),),
