@@ -156,7 +156,11 @@ def _drop_unusable(
             msg = "no PixelData element (7FE0,0010): the CT image file is incomplete"
             findings.error(DicomReadError(msg, h.path), [h])
             bad_files.append(h.name)
-        other = [h for h in no_pix if h not in ct_img]
+        empty = [h for h in no_pix if h not in ct_img and not h.sop_class and not h.modality]
+        for h in empty:  # a DICM marker with (almost) nothing after it
+            msg = "incomplete DICOM file: no SOP Class UID, no Modality and no pixel data"
+            findings.error(DicomReadError(msg, h.path), [h])
+        other = [h for h in no_pix if h not in ct_img and h not in empty]
         if other:
             findings.skip(folder, f"non-image object(s) without pixel data ({_describe_modality(other)})", other)
         hs = [h for h in hs if h.has_pixels]
