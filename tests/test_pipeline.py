@@ -92,3 +92,26 @@ def test_no_model_error_names_the_fix(corpus, monkeypatch):
 
 def test_top_level_api_is_lazy():
     assert ctphase.classify is classify
+
+
+def test_nifti_result_does_not_depend_on_how_the_path_is_typed(corpus, checkpoint, monkeypatch):
+    """Relative, absolute, from inside its folder, through a symlink: the same id, draw and answer."""
+    import json
+    import os
+
+    vol = corpus / "vol.nii.gz"
+    link = corpus.parent / f"{corpus.name}_link.nii.gz"
+    if not link.exists():
+        os.symlink(vol, link)
+    monkeypatch.chdir(corpus.parent)
+    typed = [str(vol), os.path.join(corpus.name, "vol.nii.gz"), os.path.join(corpus.name, ".", "vol.nii.gz"), str(link)]
+    runs = [classify([t], model=checkpoint, seed=0) for t in typed]
+    monkeypatch.chdir(corpus)
+    runs.append(classify(["vol.nii.gz"], model=checkpoint, seed=0))
+    dumps = []
+    for (pred,) in runs:
+        d = pred.to_dict()
+        del d["path"], d["timings"]
+        dumps.append(json.dumps(d, sort_keys=True))
+    assert len(set(dumps)) == 1, dumps
+    assert runs[0][0].series_id.startswith("nifti:")
