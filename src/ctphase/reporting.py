@@ -12,13 +12,13 @@ from typing import Any
 
 from . import __version__
 from .phases import PHASE_NAMES
-from .prediction import ScanPrediction, summarize
+from .prediction import UNCERTAIN, ScanPrediction, summarize
 
 CSV_COLUMNS = (
-    ["series_id", "status", "label", "confidence", "n_slices", "n_sampled"]
+    ["series_id", "status", "label", "image_label", "qc", "confidence", "n_slices", "n_sampled"]
     + [f"vote_{n}" for n in PHASE_NAMES]
     + [f"prob_{n}" for n in PHASE_NAMES]
-    + ["read_s", "preprocess_s", "model_s", "source", "path", "study_uid", "series_uid", "acquisition"]
+    + ["read_s", "preprocess_s", "model_s", "source", "path", "study_uid", "series_uid", "acquisition", "reconstruction"]
     + ["sampled_indices", "model_sha256", "warnings", "error"]
 )
 
@@ -50,6 +50,8 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
             "series_id": p.series_id,
             "status": p.status,
             "label": p.label or "",
+            "image_label": p.image_label or "",
+            "qc": ";".join(p.qc),
             "confidence": "" if p.confidence is None else f"{p.confidence:.4f}",
             "n_slices": "" if p.n_slices is None else p.n_slices,
             "n_sampled": len(p.sampled_indices),
@@ -61,6 +63,7 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
             "study_uid": p.study_uid or "",
             "series_uid": p.series_uid or "",
             "acquisition": "" if p.acquisition is None else p.acquisition,
+            "reconstruction": p.reconstruction or "",
             "sampled_indices": ";".join(str(i) for i in p.sampled_indices),
             "model_sha256": p.model_sha256 or "",
             "warnings": ";".join(p.warnings),
@@ -77,30 +80,142 @@ def _fmt_t(t: float | None) -> str:
     return "" if t is None else f"{t:.4f}"
 
 
-def to_table(predictions: Sequence[ScanPrediction]):  # -> rich.table.Table
-    """A rich table for the terminal: one row per series."""
-    from rich.table import Table
+PHASE_STYLES = {"non_contrast": "cyan", "arterial": "red", "venous": "blue", "other": "magenta"}
+QC_SHORT = {
+    "blank_images": "blank", "implausible_hu": "bad-HU", "few_slices": "few", "no_orientation": "no-orient",
+    "inconsistent_spacing": "spacing", "slice_gaps": "gaps", "missing_rescale": "no-rescale", "unreadable_files": "unread",
+}
+"""Table abbreviations of the quality flags (:data:`ctphase.qc.QC_FLAGS`); others show in full."""
+_MAX_PART = 20
 
-    table = Table(title="ctphase predictions", show_lines=False)
-    table.add_column("series", overflow="fold", max_width=48)
-    table.add_column("slices", justify="right")
-    table.add_column("phase")
-    table.add_column("votes", justify="right")
-    table.add_column("vote fractions (nc/art/ven/oth)")
-    table.add_column("time s", justify="right")
-    table.add_column("notes", overflow="fold", max_width=60)
-    styles = {"non_contrast": "cyan", "arterial": "red", "venous": "blue", "other": "magenta"}
-    for p in predictions:
-        name = p.path if p.source == "nifti" or not p.series_uid else f"{p.path} [{p.series_uid[-12:]}]"
-        if p.status == "ok":
-            phase = f"[{styles.get(p.label or '', '')}]{p.label}[/]"
-            votes = f"{round((p.confidence or 0) * len(p.sampled_indices))}/{len(p.sampled_indices)}"
-            fr = " ".join(f"{p.vote_fractions[n]:.2f}" for n in PHASE_NAMES)
-            t = f"{sum(p.timings.values()):.2f}"
-            notes = "; ".join(p.warnings)
-        else:
-            phase = "[yellow]skipped[/]" if p.status == "skipped" else "[bold red]error[/]"
-            votes = fr = t = ""
-            notes = p.error or ""
-        table.add_row(name, "" if p.n_slices is None else str(p.n_slices), phase, votes, fr, t, notes)
-    return table
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis in the middle."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "\u2026" + text[len(text) - (limit - 1 - head):]
+
+
+def _parts(p: ScanPrediction) -> list[str]:
+    return [x for x in p.path.replace("\\", "/").split("/") if x] or [p.path]
+
+
+_UID_CHARS = (8, 16, None)
+
+
+def _short_name(p: ScanPrediction, k: int, u: int, clip: bool) -> str:
+    """The series' table name from its last ``k`` path parts and ``_UID_CHARS[u]`` UID characters."""
+    tail = "/".join(_clip(x, _MAX_PART) if clip else x for x in _parts(p)[-k:])
+    if p.source != "dicom" or not p.series_uid:
+        return tail
+    chars = _UID_CHARS[u]
+    uid = p.series_uid if chars is None else p.series_uid[-chars:]
+    extra = "".join(f"/{x}" for x in p.series_id.split("/")[2:])  # /acqN, /recN
+    return f"{tail} \u2026{uid}{extra}"
+
+
+def short_names(predictions: Sequence[ScanPrediction]) -> list[str]:
+    """Short, unique table names: the file or folder name, the series UID's last 8 characters, /acqN, /recN.
+
+    Names that would collide are lengthened until they differ: by more path parts where the
+    paths differ, else by more UID characters. The full identity stays in JSON and CSV.
+    """
+    state = [[1, 0, True] for _ in predictions]  # path parts, UID length index, clip long parts
+    names = [_short_name(p, *st) for p, st in zip(predictions, state)]
+    for _ in range(64):
+        groups: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            groups.setdefault(n, []).append(i)
+        changed = False
+        for members in (g for g in groups.values() if len(g) > 1):
+            paths_differ = len({predictions[i].path for i in members}) > 1
+            for i in members:
+                k, u, clip = state[i]
+                if paths_differ and k < len(_parts(predictions[i])):
+                    state[i][0] = k + 1
+                elif paths_differ and clip:
+                    state[i][2] = False
+                elif not paths_differ and u + 1 < len(_UID_CHARS):
+                    state[i][1] = u + 1
+                else:
+                    continue
+                names[i] = _short_name(predictions[i], *state[i])
+                changed = True
+        if not changed:
+            break
+    return names
+
+
+def _cells(p: ScanPrediction) -> tuple[Any, str, str, str, str]:
+    """label (rich Text), votes, confidence, qc flags and notes of one row."""
+    from rich.text import Text
+
+    if p.status != "ok":
+        label = Text("skipped", style="yellow") if p.status == "skipped" else Text("error", style="bold red")
+        return label, "", "", "", p.error or ""
+    if p.label in PHASE_STYLES or not p.image_label:
+        label = Text(p.label or "", style=PHASE_STYLES.get(p.label or "", ""))
+    else:
+        label = Text(p.label or "", style="yellow") + Text(f" ({p.image_label})", style="dim")
+    n = len(p.sampled_indices)
+    share = p.vote_fractions.get(p.image_label or "", p.confidence or 0.0)
+    notes = p.warnings[0] if p.warnings else ""
+    if len(p.warnings) > 1:
+        notes += f"\0(+{len(p.warnings) - 1})"
+    conf = "" if p.confidence is None else f"{p.confidence:.2f}"
+    return label, f"{round(share * n)}/{n}", conf, ",".join(QC_SHORT.get(f, f) for f in p.qc), notes
+
+
+def _fit(note: str, width: int) -> str:
+    """``note`` cut to ``width`` with an ellipsis; a ``(+N)`` suffix (more warnings, after a NUL) is kept."""
+    text, _, more = note.partition("\0")
+    more = f" {more}" if more else ""
+    if len(text) + len(more) <= width:
+        return text + more
+    return text[: max(width - len(more) - 1, 0)] + "\u2026" + more
+
+
+def summary_line(predictions: Sequence[ScanPrediction]) -> str:
+    """E.g. ``4 series: 3 classified (1 uncertain), 1 skipped``."""
+    c = summarize(predictions)
+    parts = [f"{c['ok']} classified" + (f" ({c[UNCERTAIN]} uncertain)" if c[UNCERTAIN] else "")]
+    parts += [f"{c['skipped']} skipped"] if c["skipped"] else []
+    parts += [f"{c['error']} failed"] if c["error"] else []
+    return f"{len(predictions)} series: {', '.join(parts)}; full ids and notes: --format json or csv"
+
+
+def to_table(predictions: Sequence[ScanPrediction], width: int = 100):  # -> a rich renderable
+    """A rich table for the terminal, one line per series, within ``width`` columns, and a summary line.
+
+    Columns: series (:func:`short_names`), slices, label (``uncertain`` in yellow with the
+    slices' vote in parentheses; ``skipped``/``error`` for series not classified), votes (k/n
+    sampled slices), confidence, qc flags (:data:`QC_SHORT`) and notes (the first warning and
+    ``(+N)`` more, or why the series was skipped or failed, cut to fit; the full text is in JSON
+    and CSV). When that would leave notes under 16 columns, the confidence column goes (the
+    votes say it too).
+    """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    headers = ["series", "slices", "label", "votes", "conf", "qc", "notes"]
+    rows = [[name, "" if p.n_slices is None else str(p.n_slices), *_cells(p)]
+            for name, p in zip(short_names(predictions), predictions)]
+    widths = [max([len(h)] + [len(r[i]) if isinstance(r[i], str) else r[i].cell_len for r in rows])
+              for i, h in enumerate(headers[:-1])]
+    notes_width = width - sum(widths) - 2 * (len(headers) - 1)  # two spaces between columns
+    if notes_width < 16:  # a narrow terminal: drop the confidence, the votes say it too
+        del headers[4], widths[4]
+        rows = [r[:4] + r[5:] for r in rows]
+        notes_width = width - sum(widths) - 2 * (len(headers) - 1)
+    notes_width = max(notes_width, 8)
+    table = Table(title="ctphase predictions", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for h in headers:
+        # notes are cut to fit here; when the rest does not fit either, they are what rich wraps first
+        table.add_column(h, justify="right" if h in ("slices", "votes", "conf") else "left", no_wrap=h != "notes",
+                         overflow="ellipsis")
+    for r in rows:
+        table.add_row(*r[:-1], _fit(r[-1], notes_width))
+    return Group(table, Text(summary_line(predictions)))

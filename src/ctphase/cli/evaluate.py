@@ -8,7 +8,7 @@ import typer
 
 from ..errors import CTPhaseError
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
-from .common import Device, console, fail_with, progress, refuse_existing
+from .common import DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_folder, fail_with, refuse_existing, say
 
 
 def evaluate(
@@ -24,18 +24,20 @@ def evaluate(
     patient_offset: int = typer.Option(200000, "--patient-offset", help="With --manifest synth: first test patient (keep clear of training/validation ranges)."),
     slices_per_scan: int = typer.Option(32, "--slices-per-scan", help="With --manifest synth: slices rendered per scan."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Slices per forward pass."),
-    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads of the model engine (default: the engine's)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing report in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Evaluate a model on labelled scans: slice- and scan-level metrics with patient-bootstrap CIs, optional R sweep.
 
     Every slice of every scan is classified once; the scan label is the majority vote of a
-    seeded random R of its slices. Writes OUT/metrics.json, OUT/report.md and PNG figures.
+    seeded random R of its slices. Writes metrics.json, report.md and PNG figures into --out.
     """
     from ..evaluation.run import evaluation_scans, run_evaluation
     from ..models.checkpoint import resolve_checkpoint
 
+    check_output_folder(out, "--out")
     refuse_existing(out / "metrics.json", overwrite, "--out")
     try:
         ckpt = resolve_checkpoint(model)
@@ -46,19 +48,18 @@ def evaluate(
                      "device": device.value}
         if manifest == "synth":
             arguments.update({"patients": patients, "patient_offset": patient_offset, "slices_per_scan": slices_per_scan})
-        with progress() as bars:
-            task = bars.add_task("Classifying scans", total=len(scans))
+        with Tracker(quiet) as tracker:
             results = run_evaluation(
                 scans, ckpt, out, n_resamples=bootstrap, sweep=sweep, sample_rate=sample_rate, min_slices=min_slices,
                 seed=seed, batch_size=batch_size, device=device.value, threads=threads, dataset=dataset,
-                arguments=arguments, on_progress=lambda done, total: bars.update(task, completed=done, total=total),
+                arguments=arguments, on_progress=tracker.callback("classify", "scans"),
             )
     except (CTPhaseError, OSError) as exc:
         fail_with(exc)
     scan, sl = results.scan_level.metrics, results.slice_level.metrics
-    console.print(
+    say(
         f"{results.counts.scans} scans, {results.counts.slices} slices: scan accuracy {scan.accuracy:.3f}, "
         f"macro F1 {scan.macro.f1:.3f}; slice accuracy {sl.accuracy:.3f}, macro F1 {sl.macro.f1:.3f}",
-        highlight=False,
+        quiet,
     )
-    console.print(f"wrote {out / 'metrics.json'} and {out / 'report.md'}")
+    say(f"wrote {out / 'metrics.json'} and {out / 'report.md'}", quiet)

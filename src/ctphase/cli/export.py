@@ -8,18 +8,41 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError, CTPhaseError
-from .common import fail, refuse_existing
+from .common import check_output_file, fail
+
+
+def _bundled() -> tuple[str | None, str]:
+    """The bundled model's architecture (read from its checkpoint) and a line describing it."""
+    from ..models.checkpoint import default_checkpoint_path, load_checkpoint
+
+    path = default_checkpoint_path()
+    if path is None:
+        return None, "bundled model: none installed (predict needs --model)"
+    try:
+        ckpt = load_checkpoint(path)
+    except CTPhaseError as exc:
+        return None, f"bundled model: unreadable ({exc})"
+    pp = ckpt.preprocessing
+    return ckpt.arch, (f"bundled model: {ckpt.arch} at {pp.size} px, {len(pp.windows)} HU window(s), "
+                       f"sha256 {ckpt.sha256[:12]} ({path.name})")
 
 
 def models() -> None:
-    """List the registered model architectures (the paper's backbones and baselines, fast CPU options)."""
+    """List the registered model architectures (the paper's backbones and baselines, fast CPU options).
+
+    Tags: bundled (the architecture of the model predict uses without --model), train default
+    (the --arch of ctphase train), paper (evaluated by the reference paper) or extra.
+    """
     from ..models.registry import ARCHITECTURES, DEFAULT_ARCH, list_architectures
 
+    bundled, line = _bundled()
+    typer.echo(line)
     for name in list_architectures():
         spec = ARCHITECTURES[name]
-        tags = ("default, " if spec.name == DEFAULT_ARCH else "") + ("paper" if spec.paper else "extra")
+        tags = [t for t, on in (("bundled", name == bundled), ("train default", name == DEFAULT_ARCH)) if on]
+        tags.append("paper" if spec.paper else "extra")
         source = f"timm:{spec.timm_name}" if spec.timm_name else "ctphase"
-        typer.echo(f"{spec.name:<20} {source:<29} [{tags}] {spec.note}")
+        typer.echo(f"{spec.name:<19} {source:<28} [{', '.join(tags)}] {spec.note}")
 
 
 class Exporter(str, Enum):
@@ -41,8 +64,8 @@ def export(
 
     if onnx_out is None and embed is None:
         raise typer.BadParameter("give --onnx OUT.onnx and/or --embed OUT.safetensors", param_hint="--onnx/--embed")
-    for out in (onnx_out, embed):
-        refuse_existing(out, overwrite, "path")
+    check_output_file(onnx_out, "--onnx", overwrite, "model.onnx", parents=True)
+    check_output_file(embed, "--embed", overwrite, "model_onnx.safetensors", parents=True)
     try:
         ckpt, data = export_checkpoint(model, onnx_path=onnx_out, embed_path=embed, opset=opset, exporter=exporter.value)
     except (CTPhaseError, OSError) as exc:

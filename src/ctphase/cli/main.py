@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from . import evaluate, export, paper, predict, synth, train
+from .helpfmt import Command, Group
 
 app = typer.Typer(
     name="ctphase",
@@ -13,19 +14,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
     """Print the ctphase version."""
     typer.echo(__version__)
 
 
-app.command()(predict.predict)
-app.command()(train.train)
-app.command()(evaluate.evaluate)
-app.command()(synth.synth)
-app.command("models")(export.models)
-app.command("export")(export.export)
+for _name, _fn in (("predict", predict.predict), ("train", train.train), ("evaluate", evaluate.evaluate),
+                  ("synth", synth.synth), ("models", export.models), ("export", export.export)):
+    app.command(_name, cls=Command)(_fn)
 app.add_typer(paper.app, name="paper")

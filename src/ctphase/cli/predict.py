@@ -5,13 +5,19 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from ..errors import CTPhaseError
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
-from .common import Device, console, fail, fail_with, progress, refuse_existing, write_new
+from .common import (
+    DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, console, fail, fail_with, say, write_new,
+)
+
+TABLE_WIDTH = 100
+"""Width of the table when stdout is not a terminal (a file or a pipe)."""
 
 
 class OutputFormat(str, Enum):
@@ -27,32 +33,63 @@ def _format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
     return OutputFormat.json if suffix == ".json" else OutputFormat.csv if suffix == ".csv" else OutputFormat.table
 
 
+def _check_output(fmt: OutputFormat | None, output: Path | None, overwrite: bool) -> OutputFormat:
+    """The output format; exits 2 before any work when ``--output`` cannot be written."""
+    example = f"phases.{fmt.value if fmt in (OutputFormat.json, OutputFormat.csv) else 'csv'}"
+    check_output_file(output, "--output", overwrite, example)
+    fmt = _format(fmt, output)
+    if output is not None and fmt is OutputFormat.table:
+        fail("--output needs --format json or csv (or a .json/.csv file name)", 2)
+    return fmt
+
+
+def _emit(preds: list[Any], fmt: OutputFormat, output: Path | None, overwrite: bool, arguments: dict[str, Any],
+          quiet: bool) -> None:
+    """Print or write the results."""
+    from ..reporting import to_csv, to_json, to_table
+
+    if fmt is OutputFormat.table:
+        out = Console()
+        if not out.is_terminal:
+            out = Console(width=TABLE_WIDTH)
+        out.print(to_table(preds, width=out.width))
+        return
+    text = to_json(preds, arguments) if fmt is OutputFormat.json else to_csv(preds)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_new(output, text, overwrite)
+        say(f"wrote {len(preds)} results to {output}", quiet)
+
+
 def predict(
-    paths: list[Path] = typer.Argument(..., help="DICOM files/folders (any names, nested) and .nii/.nii.gz files."),
+    paths: list[Path] = typer.Argument(..., help="DICOM files or folders (any names, nested), .nii/.nii.gz files."),
     model: Path | None = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
     sample_rate: float = typer.Option(DEFAULT_SAMPLE_RATE, "--sample-rate", "-r", help="Fraction R of slices to classify, in (0, 1]."),
-    min_slices: int = typer.Option(DEFAULT_MIN_SLICES, "--min-slices", help="Sample at least N slices; series with fewer are skipped."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the slice draw (each series is seeded by seed and its UID)."),
+    min_slices: int = typer.Option(
+        DEFAULT_MIN_SLICES, "--min-slices",
+        help="Sample at least N slices; series with fewer slices are classified from all of them and flagged few_slices.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the slice draw (each series is seeded by the seed and its id)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Slices per forward pass."),
-    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
-    fmt: OutputFormat | None = typer.Option(None, "--format", "-f", help="table, json or csv (default: table, or from --output's extension)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the result to FILE instead of stdout."),
+    device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
+    fmt: OutputFormat | None = typer.Option(
+        None, "--format", "-f", show_default=False, help="Output format (default: table, or from the --output file's extension)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the results to this .json or .csv file instead of stdout."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing --output file."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first broken file or series."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
     Exit codes: 0 every series found was classified; 1 some series or files failed;
-    2 usage error, or no classifiable series found.
+    2 usage error (bad option, unusable --output or model), or no classifiable series found.
     """
     from ..pipeline import classify
     from ..prediction import exit_code
-    from ..reporting import to_csv, to_json, to_table
 
-    fmt = _format(fmt, output)
-    if output is not None and fmt is OutputFormat.table:
-        fail("--output needs --format json or csv (or a .json/.csv file name)", 2)
-    refuse_existing(output, overwrite)
+    fmt = _check_output(fmt, output, overwrite)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
@@ -60,13 +97,11 @@ def predict(
         "paths": [str(p) for p in paths], "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
     }
-    with progress() as bars:
-        tasks: dict[str, int] = {}
+    stages = {"discover": ("reading headers", "files"), "classify": ("classify", "series")}
+    with Tracker(quiet) as tracker:
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task("Reading headers" if stage == "discover" else "Classifying series", total=total)
-            bars.update(tasks[stage], completed=done, total=total)
+            tracker.update(stages[stage][0], done, total, stages[stage][1])
 
         try:
             preds = classify(paths, model=model, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
@@ -75,16 +110,8 @@ def predict(
             fail_with(exc)  # a broken input under --strict is a failure (1); a bad option or model a usage error (2)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
-    if fmt is OutputFormat.table:
-        Console().print(to_table(preds))
-    else:
-        text = to_json(preds, arguments) if fmt is OutputFormat.json else to_csv(preds)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            write_new(output, text, overwrite)
-            console.print(f"wrote {len(preds)} results to {output}")
+    _emit(preds, fmt, output, overwrite, arguments, quiet)
     code = exit_code(preds)
     if code == 2:
-        console.print("[yellow]no classifiable CT series found[/]")
+        console.print("[yellow]no classifiable CT series found[/]", highlight=False)  # a warning: even with --quiet
     raise typer.Exit(code)

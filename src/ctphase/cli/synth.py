@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from ..errors import CTPhaseError
-from .common import console, fail, progress
+from .common import QUIET_HELP, Tracker, check_output_folder, fail, say
+
+
+class SynthFormat(str, Enum):
+    dicom = "dicom"
+    nifti = "nifti"
 
 
 def synth(
     out: Path = typer.Option(..., "--out", help="Output folder (must be empty, or a previous synth output with --overwrite)."),
     patients: int = typer.Option(..., "--patients", help="Number of synthetic patients (one study each)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; patient i depends only on (seed, i)."),
-    phases: str = typer.Option("non_contrast,arterial,venous,other", "--phases", help="Comma-separated phases, one series each."),
-    fmt: str = typer.Option("dicom", "--format", help="dicom or nifti."),
+    phases: str = typer.Option(
+        "non_contrast,arterial,venous,other", "--phases", show_default=False,
+        help="Comma-separated phases, one series each (default: all four: non_contrast,arterial,venous,other).",
+    ),
+    fmt: SynthFormat = typer.Option(SynthFormat.dicom, "--format", case_sensitive=False, help="File format of the series."),
     matrix: int = typer.Option(512, "--matrix", help="Image matrix (pixels)."),
     first_patient: int = typer.Option(
         0, "--first-patient", min=0, help="Index of the first patient (e.g. 200000 for a test set clear of training patients)."
     ),
     max_slices: int = typer.Option(400, "--max-slices", min=2, help="Widen the slice spacing of thin-slice series above N slices."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous ctphase synth output in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Write synthetic multiphase abdominal CT studies plus manifest.csv and JSON records."""
     from ..synth import generate_dataset
 
+    check_output_folder(out, "--out")
     phase_list = [p.strip() for p in phases.split(",") if p.strip()]
     try:
-        with progress() as bars:
-            task = bars.add_task("Rendering series", total=None)
+        with Tracker(quiet) as tracker:
             manifest = generate_dataset(
-                out, patients, seed=seed, phases=phase_list, fmt=fmt.lower(), matrix=matrix, overwrite=overwrite,
-                max_slices=max_slices, first_patient=first_patient,
-                progress=lambda done, total: bars.update(task, completed=done, total=total),
+                out, patients, seed=seed, phases=phase_list, fmt=fmt.value, matrix=matrix, overwrite=overwrite,
+                max_slices=max_slices, first_patient=first_patient, progress=tracker.callback("render", "series"),
             )
     except (CTPhaseError, OSError) as exc:
         fail(str(exc), 1 if isinstance(exc, OSError) else 2)  # a bad option is a usage error, failed writing 1
-    console.print(f"wrote {manifest}")
+    say(f"wrote {manifest}", quiet)

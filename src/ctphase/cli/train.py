@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress
 
 from ..errors import CTPhaseError
+from ..models.registry import ARCHITECTURES, DEFAULT_ARCH
 from ..preprocessing import PAPER_WINDOW
-from .common import Device, console, fail, fail_with, progress
+from .common import DEVICE_HELP, Device, Tracker, check_output_folder, fail, fail_with, say
+
+
+class Loss(str, Enum):
+    bce = "bce"
+    ce = "ce"
+
+
+class Amp(str, Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    off = "off"
+
+
+ARCH_HELP = f"Backbone: {', '.join(ARCHITECTURES)} (ctphase models lists them, with plugins)."
 
 
 def _parse_window(text: str) -> tuple[float, float]:
@@ -34,34 +50,32 @@ def _parse_range(text: str, option: str) -> tuple[int, int]:
 
 
 class _Reporter:
-    """Training events as a progress bar and one line per epoch."""
+    """Training events as a progress bar (or progress lines) and one line per epoch."""
 
-    def __init__(self, bars: Progress) -> None:
-        self.bars = bars
-        self.task: list[Any] = []
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.task = ""
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "start":
-            console.print(f"training {data['arch']} at {data['size']} px on {data['device']}: epochs {data['start_epoch'] + 1}.."
-                          f"{data['epochs']}, {data['steps']} steps/epoch -> {data['run']}", highlight=False)
+            self.tracker.say(f"training {data['arch']} at {data['size']} px on {data['device']}: epochs "
+                             f"{data['start_epoch'] + 1}..{data['epochs']}, {data['steps']} steps/epoch -> {data['run']}")
         elif kind == "step":
-            if not self.task:
-                self.task.append(self.bars.add_task("", total=data["steps"]))
-            self.bars.update(self.task[0], completed=data["step"], total=data["steps"],
-                             description=f"epoch {data['epoch']}/{data['epochs']} loss {data['loss']:.4f} "
-                             f"lr {data['lr']:.2e} {data['img_per_s']:.0f} img/s")
+            self.task = f"epoch {data['epoch']}/{data['epochs']}"
+            self.tracker.update(self.task, data["step"], data["steps"], "steps",
+                                f"loss {data['loss']:.4f} lr {data['lr']:.2e} {data['img_per_s']:.0f} img/s")
         elif kind == "validate" and self.task:
-            self.bars.update(self.task[0], description=f"epoch {data['epoch']}: validating {data['scans']} scans")
+            self.tracker.finish(self.task)
+            self.task = f"epoch {data['epoch']}: validating"
+            self.tracker.update(self.task, 0, data["scans"], "scans")
         elif kind == "epoch":
-            if self.task:
-                self.bars.remove_task(self.task.pop())
+            self.tracker.finish(self.task)
             nan = float("nan")
-            console.print(
+            self.tracker.say(
                 f"epoch {data['epoch']}: loss {data['train_loss']:.4f}  "
                 f"val slice acc {data.get('val_slice_acc', nan):.3f} F1 {data.get('val_slice_f1', nan):.3f}  "
                 f"scan acc {data.get('val_scan_acc', nan):.3f} F1 {data.get('val_scan_f1', nan):.3f}  "
-                f"{data['img_per_s']:.0f} img/s {data['seconds']:.0f}s{'  [best]' if data.get('best') else ''}",
-                highlight=False,
+                f"{data['img_per_s']:.0f} img/s {data['seconds']:.0f}s{'  (best)' if data.get('best') else ''}"
             )
 
 
@@ -70,16 +84,18 @@ def train(
     val_source: str | None = typer.Option(
         None, "--val", help="Validation: a manifest CSV or 'synth' (default: 'synth' for synthetic training, else a 20% patient split)."
     ),
-    arch: str = typer.Option("efficientnet_b2", "--arch", help="Backbone (see `ctphase models`)."),
+    arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=ARCH_HELP),
     size: int = typer.Option(224, "--size", help="Input size in pixels."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Epochs [default: 15]; with --resume, the new total."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to create (holds checkpoints, config.json, metrics.json)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Epochs (default: 15); with --resume, the new total."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder to create (checkpoints, config.json, metrics.json)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Slices per batch."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (Adam)."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
     warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear warm-up length, then cosine annealing."),
-    loss: str = typer.Option("bce", "--loss", help="bce (paper: sigmoid, BCE on one-hot) or ce (softmax cross-entropy)."),
-    window: list[str] | None = typer.Option(None, "--window", help="CENTER,WIDTH in HU; repeat for one channel per window [default: 50,400]."),
+    loss: Loss = typer.Option(Loss.bce, "--loss", help="bce (the paper's: sigmoid, BCE on one-hot) or ce (softmax cross-entropy)."),
+    window: list[str] | None = typer.Option(
+        None, "--window", metavar="<center,width>", help="HU window; repeat for one channel per window (default: 50,400)."
+    ),
     steps_per_epoch: int | None = typer.Option(None, "--steps-per-epoch", help="Batches per epoch (synthetic stream: default 500; manifests: cap)."),
     train_patients: str = typer.Option("5000", "--train-patients", help="Synthetic training patients: N or START:STOP."),
     val_patients: str = typer.Option("100000:100032", "--val-patients", help="Synthetic validation patients (disjoint from training); each is rendered in all 4 phases."),
@@ -87,35 +103,37 @@ def train(
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
     hflip: bool = typer.Option(False, "--hflip", help="Allow left-right flips (off by default: anatomy is lateralised)."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data and augmentation."),
-    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
     workers: int = typer.Option(1, "--workers", min=0, help="DataLoader worker processes."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads (default: torch's; 1 is often fastest on a busy CPU)."),
-    amp: str = typer.Option("auto", "--amp", help="Mixed precision on CUDA: auto, bf16, fp16 or off."),
-    resume: Path | None = typer.Option(None, "--resume", help="Continue the run in RUN_DIR from its last epoch."),
+    amp: Amp = typer.Option(Amp.auto, "--amp", help="Mixed precision on CUDA (auto: bf16 or fp16 on CUDA, off on CPU)."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder from its last epoch."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, progress lines or per-epoch lines (errors and warnings still print)."),
 ) -> None:
-    """Train a slice classifier from scratch; writes RUN_DIR/{best,last}.safetensors, config.json, metrics.json.
+    """Train a slice classifier from scratch into a run folder: best.safetensors, last.safetensors, config.json, metrics.json.
 
-    Examples: ``ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0``;
-    ``ctphase train --resume runs/b0 --epochs 20``.
+    Examples: ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0;
+    ctphase train --resume runs/b0 --epochs 20.
     """
     from ..training.config import TrainConfig
     from ..training.loop import train as run_training
 
     if resume is None and out is None:
-        fail("--out RUN_DIR is required (or --resume RUN_DIR)", 2)
+        fail("--out RUN_FOLDER is required (or --resume RUN_FOLDER)", 2)
+    check_output_folder(out, "--out")
     cfg = TrainConfig(
         train=train_source, val="synth" if val_source is None and train_source == "synth" else val_source,
         out=str(out or resume), arch=arch, size=size, windows=[_parse_window(w) for w in window] if window else [PAPER_WINDOW],
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-        loss=loss,  # type: ignore[arg-type]
+        loss=loss.value,  # type: ignore[arg-type]
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
         val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, augment=not no_augment,
-        hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp,
+        hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None,
     )
-    with progress() as bars:
+    with Tracker(quiet) as tracker:
         try:
-            run = run_training(cfg, on_event=_Reporter(bars))
+            run = run_training(cfg, on_event=_Reporter(tracker))
         except (CTPhaseError, OSError) as exc:
             fail_with(exc)
-    console.print(f"done: {run / 'best.safetensors'}")
+    say(f"done: {run / 'best.safetensors'}", quiet)
