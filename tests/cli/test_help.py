@@ -83,14 +83,14 @@ def test_help_strings_hold_no_rich_markup_or_code_quotes() -> None:
 
 def test_choice_enums_match_the_library() -> None:
     from ctphase.cli.paper import ScaleName
-    from ctphase.cli.synth import SynthFormat
+    from ctphase.cli.synth import FORMATS as SYNTH_FORMATS
     from ctphase.cli.train import Amp, Loss
     from ctphase.paper.data import SCALES
     from ctphase.synth.dataset import FORMATS
     from ctphase.training.config import LOSSES
 
     assert [s.value for s in ScaleName] == list(SCALES)
-    assert [f.value for f in SynthFormat] == list(FORMATS)
+    assert SYNTH_FORMATS == FORMATS
     assert [x.value for x in Loss] == list(LOSSES)
     assert [a.value for a in Amp] == ["auto", "bf16", "fp16", "off"]
 

@@ -12,7 +12,7 @@ from ctphase.cli import app
 from ctphase.cli.common import Tracker, duration
 
 runner = CliRunner()
-LINE = re.compile(r"^work: (\d+)/(\d+) items \((\d+)%\), [\d.]+ (items/s|s/items?), (ETA|took) \w+$")
+LINE = re.compile(r"^work: (\d+)/(\d+) items \((\d+)%\), [\d.]+ (items/s|s/item), (ETA|took) \w+$")
 
 
 class Clock:
@@ -68,12 +68,25 @@ def test_finish_unknown_total_and_notes() -> None:
         clock.t = 2
         tracker.update("epoch 1/3", 7, 50, "steps", "loss 0.6931")
         tracker.finish("epoch 1/3")  # validation starts before the last step was logged
-        clock.t = 9
+        clock.t = 8
+        tracker.update("timing", 1, 2, "scans")
+        clock.t = 15
         tracker.update("render", 4, None, "series")
     assert buf.getvalue().splitlines() == [
         "epoch 1/3: 7/50 steps (14%), 3.5 steps/s, ETA 12s, loss 0.6931",
+        "timing: 1/2 scans (50%), 6.0 s/scan, ETA 6s",
         "render: 4 series, 1.8 s/series",  # slower than one a second: seconds each
     ]
+
+
+def test_a_task_started_over_logs_its_final_line_again() -> None:
+    clock, buf = Clock(), io.StringIO()
+    with Tracker(out=Console(file=buf, width=200), clock=clock) as tracker:
+        for _ in range(2):
+            for i in (1, 2):
+                clock.t += 1
+                tracker.update("timing inference", i, 2, "scans")
+    assert buf.getvalue().splitlines() == ["timing inference: 2/2 scans (100%), 1.0 scans/s, took 2s"] * 2
 
 
 def test_duration() -> None:

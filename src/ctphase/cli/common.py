@@ -208,8 +208,8 @@ class Tracker:
             return
         now = self.clock()
         t = self.tasks.get(task)
-        if t is None:
-            t = self.tasks[task] = _Task(start=self._last, unit=unit, logged_at=self._last)
+        if t is None or done < t.done:  # a new task, or the same one started over
+            t = self.tasks[task] = _Task(start=self._last, unit=unit, logged_at=self._last, bar=t.bar if t else None)
         self._last = now
         t.done, t.total, t.note = done, total, note
         if self.bars is not None:
@@ -246,7 +246,8 @@ class Tracker:
         elapsed = now - t.start
         if elapsed > 0 and t.done:
             rate = t.done / elapsed
-            parts.append(f"{rate:.1f}{unit}/s" if rate >= 1 else f"{1 / rate:.1f} s/{t.unit or 'item'}")
+            one = t.unit[:-1] if t.unit.endswith("s") and t.unit != "series" else t.unit or "item"
+            parts.append(f"{rate:.1f}{unit}/s" if rate >= 1 else f"{1 / rate:.1f} s/{one}")
             if t.total and t.done < t.total:
                 parts.append(f"ETA {duration((t.total - t.done) / rate)}")
             elif t.total:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
@@ -10,10 +9,9 @@ import typer
 from ..errors import CTPhaseError
 from .common import QUIET_HELP, Tracker, check_output_folder, fail, say
 
-
-class SynthFormat(str, Enum):
-    dicom = "dicom"
-    nifti = "nifti"
+FORMATS = ("dicom", "nifti")
+"""``ctphase.synth.dataset.FORMATS`` (not imported here: it loads numpy), shown in --help. The library
+checks the value, so a wrong one gets its message (case does not matter)."""
 
 
 def synth(
@@ -24,7 +22,7 @@ def synth(
         "non_contrast,arterial,venous,other", "--phases", show_default=False,
         help="Comma-separated phases, one series each (default: all four: non_contrast,arterial,venous,other).",
     ),
-    fmt: SynthFormat = typer.Option(SynthFormat.dicom, "--format", case_sensitive=False, help="File format of the series."),
+    fmt: str = typer.Option("dicom", "--format", metavar=f"<{'|'.join(FORMATS)}>", help="File format of the series."),
     matrix: int = typer.Option(512, "--matrix", help="Image matrix (pixels)."),
     first_patient: int = typer.Option(
         0, "--first-patient", min=0, help="Index of the first patient (e.g. 200000 for a test set clear of training patients)."
@@ -41,7 +39,7 @@ def synth(
     try:
         with Tracker(quiet) as tracker:
             manifest = generate_dataset(
-                out, patients, seed=seed, phases=phase_list, fmt=fmt.value, matrix=matrix, overwrite=overwrite,
+                out, patients, seed=seed, phases=phase_list, fmt=fmt.lower(), matrix=matrix, overwrite=overwrite,
                 max_slices=max_slices, first_patient=first_patient, progress=tracker.callback("render", "series"),
             )
     except (CTPhaseError, OSError) as exc:
