@@ -137,11 +137,12 @@ def _from_skipped(s: Skipped) -> ScanPrediction:
     return ScanPrediction(
         series_id=s.series_id,
         path=s.path,
-        source="dicom" if s.series_uid else "nifti" if is_nifti_path(s.path) else "file",
+        source="unused" if s.kind == "unused" else "dicom" if s.series_uid else "nifti" if is_nifti_path(s.path) else "file",
         status=STATUS_ERROR if s.kind == "error" else STATUS_SKIPPED,
         study_uid=s.study_uid,
         series_uid=s.series_uid,
         error=s.reason,
+        n_files=s.n_files,
     )
 
 

@@ -19,7 +19,7 @@ CSV_COLUMNS = (
     + [f"vote_{n}" for n in PHASE_NAMES]
     + [f"prob_{n}" for n in PHASE_NAMES]
     + ["read_s", "preprocess_s", "model_s", "source", "path", "study_uid", "series_uid", "acquisition", "reconstruction"]
-    + ["sampled_indices", "model_sha256", "warnings", "error"]
+    + ["sampled_indices", "model_sha256", "warnings", "error", "n_files"]
 )
 
 
@@ -68,6 +68,7 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
             "model_sha256": p.model_sha256 or "",
             "warnings": ";".join(p.warnings),
             "error": p.error or "",
+            "n_files": "" if p.n_files is None else p.n_files,
         }
         for n in PHASE_NAMES:
             row[f"vote_{n}"] = f"{p.vote_fractions[n]:.4f}" if n in p.vote_fractions else ""
@@ -177,12 +178,21 @@ def _fit(note: str, width: int) -> str:
 
 
 def summary_line(predictions: Sequence[ScanPrediction]) -> str:
-    """E.g. ``4 series: 3 classified (1 uncertain), 1 skipped``."""
-    c = summarize(predictions)
+    """E.g. ``4 series: 3 classified (1 uncertain), 1 skipped; 6 other file(s) not used; details: ...``.
+
+    Tallies of files that are not read (``source == "unused"``) are counted apart from the series.
+    """
+    unused = [p for p in predictions if p.source == "unused"]
+    series = [p for p in predictions if p.source != "unused"]
+    c = summarize(series)
     parts = [f"{c['ok']} classified" + (f" ({c[UNCERTAIN]} uncertain)" if c[UNCERTAIN] else "")]
     parts += [f"{c['skipped']} skipped"] if c["skipped"] else []
     parts += [f"{c['error']} failed"] if c["error"] else []
-    return f"{len(predictions)} series: {', '.join(parts)}; full ids and notes: --format json or csv"
+    line = f"{len(series)} series: {', '.join(parts)}"
+    if unused:
+        n = sum(p.n_files or 0 for p in unused)
+        line += f"; {n} other file(s) not used"
+    return line + "; details: --format json or csv"
 
 
 def to_table(predictions: Sequence[ScanPrediction], width: int = 100):  # -> a rich renderable
@@ -201,8 +211,9 @@ def to_table(predictions: Sequence[ScanPrediction], width: int = 100):  # -> a r
     from rich.text import Text
 
     headers = ["series", "slices", "label", "votes", "conf", "qc", "notes"]
+    shown = [p for p in predictions if p.source != "unused"]  # counted in the summary line
     rows = [[name, "" if p.n_slices is None else str(p.n_slices), *_cells(p)]
-            for name, p in zip(short_names(predictions), predictions)]
+            for name, p in zip(short_names(shown), shown)]
     widths = [max([len(h)] + [len(r[i]) if isinstance(r[i], str) else r[i].cell_len for r in rows])
               for i, h in enumerate(headers[:-1])]
     notes_width = width - sum(widths) - 2 * (len(headers) - 1)  # two spaces between columns
@@ -218,4 +229,4 @@ def to_table(predictions: Sequence[ScanPrediction], width: int = 100):  # -> a r
                          overflow="ellipsis")
     for r in rows:
         table.add_row(*r[:-1], _fit(r[-1], notes_width))
-    return Group(table, Text(summary_line(predictions)))
+    return Group(table, Text(summary_line(predictions))) if rows else Text(summary_line(predictions))

@@ -61,7 +61,7 @@ def test_table_fits_100_columns_with_one_line_per_series() -> None:
         assert sum(line.startswith(name + " ") for line in lines) == 1, name
     rows = [line for line in lines if any(line.startswith(n + " ") for n in names)]
     assert len(rows) == len(preds)  # nothing wrapped onto a second line
-    assert lines[-1] == "9 series: 7 classified (1 uncertain), 1 skipped, 1 failed; full ids and notes: --format json or csv"
+    assert lines[-1] == "9 series: 7 classified (1 uncertain), 1 skipped, 1 failed; details: --format json or csv"
 
 
 def test_rows_show_label_votes_flags_and_notes() -> None:
@@ -124,3 +124,17 @@ def test_csv_has_the_quality_columns() -> None:
     assert rows[3]["qc"] == "implausible_hu;slice_gaps"
     assert rows[1]["reconstruction"] == "B30f 1.0 mm" and rows[0]["reconstruction"] == ""
     assert rows[0]["series_id"] == preds[0].series_id  # the full id
+
+
+def test_unused_file_tallies_are_counted_not_listed() -> None:
+    preds = [
+        _ok("/data/a/SE1", UID + "5551"),
+        ScanPrediction(series_id="/data/a", path="/data/a", source="unused", status="skipped", n_files=3,
+                       error="3 file(s) that are neither DICOM nor NIfTI, ignored: x.txt, y.jpg, z.pdf"),
+    ]
+    console = Console(width=100, record=True)
+    console.print(to_table(preds))
+    text = console.export_text()
+    assert "x.txt" not in text and "/data/a " not in text
+    assert text.rstrip().splitlines()[-1] == "1 series: 1 classified; 3 other file(s) not used; details: --format json or csv"
+    assert "x.txt" in to_csv(preds)  # the full record stays in CSV and JSON

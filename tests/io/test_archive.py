@@ -131,10 +131,10 @@ def test_zip_member_not_dicom_and_unread_members_are_accounted_for(tmp_path: Pat
     by_path = {k.path: k for k in found.skipped}
     assert sorted(by_path) == [str(zpath), f"{zpath}!/CT"]
     ct = by_path[f"{zpath}!/CT"]
-    assert (ct.kind, ct.n_files) == ("skipped", 2)
+    assert (ct.kind, ct.n_files) == ("unused", 2)
     assert ct.reason == "1 file(s) that are neither DICOM nor NIfTI, ignored: notes.txt; 1 DICOMDIR index (its files are read directly)"
     top = by_path[str(zpath)]
-    assert (top.kind, top.n_files) == ("skipped", 2)
+    assert (top.kind, top.n_files) == ("unused", 2)
     assert "1 hidden file(s)" in top.reason and "__MACOSX/CT/._slice000.dcm" in top.reason
     assert "1 zip archive(s) inside an archive, not opened: inner.zip" in top.reason
 
@@ -275,8 +275,8 @@ def test_folder_with_mixed_junk_is_one_record_per_folder(tmp_path: Path) -> None
     found = discover(tmp_path)
     assert [s.n_slices for s in found.series] == [6]
     assert [(k.path, k.kind, k.n_files) for k in found.skipped] == [
-        (str(tmp_path / "s"), "skipped", 7),
-        (str(tmp_path / "s" / "sub"), "skipped", 1),
+        (str(tmp_path / "s"), "unused", 7),
+        (str(tmp_path / "s" / "sub"), "unused", 1),
     ]
     assert found.skipped[0].reason == (
         "6 file(s) that are neither DICOM nor NIfTI, ignored: a.jpg, b.pdf, c.csv, d.bin, e.doc, ...; "

@@ -72,7 +72,7 @@ def test_preamble_less_files_are_read_and_junk_ignored(tmp_path: Path) -> None:
     (tmp_path / "s" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(600))
     found = discover(tmp_path)
     (junk,) = found.skipped  # ignored, but accounted for: one record for the folder
-    assert (junk.path, junk.kind, junk.n_files) == (str(tmp_path / "s"), "skipped", 3)
+    assert (junk.path, junk.kind, junk.n_files) == (str(tmp_path / "s"), "unused", 3)
     assert junk.reason == (
         "2 file(s) that are neither DICOM nor NIfTI, ignored: README.txt, notes; "
         "1 hidden file(s) (name starting with '.'), ignored: .DS_Store"
@@ -87,7 +87,7 @@ def test_dicomdir_is_ignored(tmp_path: Path) -> None:
     found = discover(tmp_path)
     assert len(found.series) == 1
     (sk,) = found.skipped  # not read, but accounted for
-    assert (sk.path, sk.kind, sk.n_files) == (str(tmp_path), "skipped", 1)
+    assert (sk.path, sk.kind, sk.n_files) == (str(tmp_path), "unused", 1)
     assert sk.reason == "1 DICOMDIR index (its files are read directly)"
 
 

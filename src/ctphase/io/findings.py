@@ -34,7 +34,9 @@ class Findings:
         self.skipped: list[Skipped] = []
         self.exceptions: list[InputError] = []
 
-    def skip(self, path: str, reason: str, headers: list[SliceHeader] | None = None, n_files: int = 0) -> None:
+    def skip(
+        self, path: str, reason: str, headers: list[SliceHeader] | None = None, n_files: int = 0, kind: str = "skipped"
+    ) -> None:
         """Record a valid input that is not classified (``kind="skipped"``).
 
         Args:
@@ -42,13 +44,14 @@ class Findings:
             reason: why, in words.
             headers: the DICOM files (or frames) concerned: they give the UIDs and the file count.
             n_files: the file count when no headers are given.
+            kind: ``"skipped"``, or ``"unused"`` for a folder's tally of files not read.
         """
         h = headers[0] if headers else None
         self.skipped.append(
             Skipped(
                 path=path,
                 reason=reason,
-                kind="skipped",
+                kind=kind,
                 study_uid=(h.study_uid or None) if h else None,
                 series_uid=(h.series_uid or None) if h else None,
                 n_files=_count_files(headers) if headers else n_files,

@@ -121,7 +121,9 @@ class Series(ABC):
 class Skipped:
     """An input that was not classified, and why.
 
-    ``kind`` is ``"skipped"`` for inputs that are valid but not classifiable (MR, localizer,
+    ``kind`` is ``"unused"`` for the files of one folder that are not read (neither DICOM nor
+    NIfTI, hidden, DICOMDIR indexes: tallied, see :mod:`ctphase.io.unused`), ``"skipped"`` for
+    inputs that are valid but not classifiable (MR, localizer,
     SR, too few slices, non-axial) and ``"error"`` for inputs that are broken (unreadable
     file, truncated, missing pixel data, inconsistent series).
     """

@@ -4,11 +4,12 @@ While :func:`ctphase.io.discover` walks folders (and lists archives), each file 
 is counted in the folder that holds it, by category: neither DICOM nor NIfTI, a ``DICOMDIR``
 index, hidden, a FIFO/socket/device, a zip inside an archive; hidden folders and symbolic links
 to folders, which are not searched, are named too. :meth:`Unused.report` turns the tallies into
-:class:`~ctphase.io.series.Skipped` records (``kind="skipped"``), each file counted once:
+:class:`~ctphase.io.series.Skipped` records, each file counted once:
 
 - a folder or archive given to ``discover`` that yields nothing (no series, no other record)
-  gets one record, ``"no DICOM or NIfTI files found (...)"``, that takes in every tally under it;
-- every other folder with unused files gets one record naming up to five of them, e.g.
+  gets one ``kind="skipped"`` record, ``"no DICOM or NIfTI files found (...)"``, that takes in
+  every tally under it;
+- every other folder with unused files gets one ``kind="unused"`` record naming up to five of them, e.g.
   ``"3 file(s) that are neither DICOM nor NIfTI, ignored: notes.txt, a.jpg, b.pdf"``.
 
 ``n_files`` counts the files (folders and links to folders are named, not counted).
@@ -73,7 +74,7 @@ class Unused:
         for folder in sorted(self._by_folder):
             if folder not in taken:
                 parts, n = self._describe([folder], folder)
-                findings.skip(folder, "; ".join(parts), n_files=n)
+                findings.skip(folder, "; ".join(parts), n_files=n, kind="unused")
 
     def _describe(self, folders: list[str], base: str) -> tuple[list[str], int]:
         """One phrase per category over ``folders``, names relative to ``base``; and the file count."""
