@@ -35,10 +35,25 @@ class ScanPrediction:
             named in ``error``).
         status: ``"ok"`` (classified), ``"skipped"`` (not a classifiable CT series) or ``"error"``.
         label: the final answer: a phase name, or ``"uncertain"`` when a quality flag makes
-            the images untrustworthy (``None`` unless status is ok).
-        image_label: the phase the slices voted for, whatever the quality flags say.
+            the images untrustworthy or the confidence is below ``--min-confidence``
+            (``None`` unless status is ok).
+        image_label: the phase the slices of this series voted for (series alone).
+        study_label: the phase after the joint assignment of the study's acquisitions over
+            time (``None`` when the study step did not apply: see ``evidence``).
+        header_label: the phase the DICOM header text and timing suggest (a second opinion,
+            never the answer unless ``--use-headers``); ``None`` when the headers say nothing.
+        probabilities: calibrated series-level probability of each phase (the checkpoint's
+            calibration applied to the mean slice log-probabilities; after the study step,
+            the posterior of the joint assignment).
+        confidence: ``probabilities`` of the final label (of ``image_label`` when uncertain).
+        acquisition_id: the acquisition this series belongs to (reconstructions of one
+            acquisition share it and their evidence is pooled); ``acquisition_order`` its
+            place in the study's time order (0 first), when known.
+        evidence: short reasons behind the study and header steps, in words.
+        findings: what a curator should look at (a header that contradicts the images, ...).
         qc: quality flag names (:data:`ctphase.qc.QC_FLAGS`); their reasons are in ``warnings``.
-        vote_fractions, mean_probabilities: per phase name.
+        vote_fractions, mean_probabilities: per phase name (slice votes and mean slice
+            probabilities, uncalibrated).
         sampled_indices: slice indices (0 = lowest position along the slice normal) that were classified.
         timings: seconds spent reading pixels, preprocessing and running the model.
     """
@@ -55,10 +70,17 @@ class ScanPrediction:
     sampled_indices: list[int] = field(default_factory=list)
     label: str | None = None
     image_label: str | None = None
+    study_label: str | None = None
+    header_label: str | None = None
     qc: list[str] = field(default_factory=list)
+    probabilities: dict[str, float] = field(default_factory=dict)
     vote_fractions: dict[str, float] = field(default_factory=dict)
     mean_probabilities: dict[str, float] = field(default_factory=dict)
     confidence: float | None = None
+    acquisition_id: str | None = None
+    acquisition_order: int | None = None
+    evidence: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
     tie: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     model_sha256: str | None = None
