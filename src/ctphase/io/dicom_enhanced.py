@@ -17,8 +17,9 @@ checks that the pixel data is complete; this module reads the functional groups 
   positions numbers its frames' acquisitions by it, so that :mod:`ctphase.io.dicom` splits
   repeated scans of one volume as it does classic acquisitions;
 - CT Image Frame Type ``FrameType`` (for the localizer check), CT Reconstruction
-  ``ConvolutionKernel``, CT X-Ray Details ``KVP``, the Enhanced Contrast/Bolus agent and the
-  acquisition time, kept as text in ``meta`` like the classic tags.
+  ``ConvolutionKernel``, CT X-Ray Details ``KVP``, the Enhanced Contrast/Bolus agent (its route,
+  volume, ingredient and bolus start time) and the acquisition date and time, kept as text in
+  ``meta`` under the classic keywords (:data:`ctphase.io.dicom_tags.META_KEYWORDS`).
 
 Frames then go through grouping, ordering, duplicate and gap checks and sampling exactly like
 slice files; :mod:`ctphase.io.dicom_pixels` decodes only the frames asked for. A frame's
@@ -139,10 +140,8 @@ def _frame(h: SliceHeader, n: int, groups: tuple[Any, Any], file_meta: dict[str,
         v = _text(_get(groups, seq, attr))
         if v:
             meta[kw] = v
-    if "AcquisitionTime" not in meta:
-        t = _time_of(_get(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
-        if t:
-            meta["AcquisitionTime"] = t
+    if "AcquisitionDateTime" not in meta:  # the frame's own time (Frame Content, C.7.6.16.2.2)
+        meta.update(_datetime_meta(_get(groups, "FrameContentSequence", "FrameAcquisitionDateTime"), meta))
     has_slope, has_intercept = slope is not None or h.has_rescale, intercept is not None or h.has_rescale
     return dataclasses.replace(
         h,
@@ -168,22 +167,53 @@ _FRAME_META = {
 
 
 def _file_meta(ds: Any, known: dict[str, str]) -> dict[str, str]:
-    """File-level text of the Enhanced CT modules that replace classic tags (acquisition time, agent)."""
+    """File-level text of the Enhanced CT modules that replace classic tags: the acquisition's date and
+    time (from AcquisitionDateTime, C.7.6.1) and the Enhanced Contrast/Bolus Module (C.7.6.4b)."""
     meta: dict[str, str] = {}
-    if "AcquisitionTime" not in known:
-        t = _time_of(ds.get("AcquisitionDateTime"))
-        if t:
-            meta["AcquisitionTime"] = t
+    if "AcquisitionDateTime" in known or ds.get("AcquisitionDateTime") is not None:
+        meta.update(_datetime_meta(known.get("AcquisitionDateTime") or ds.get("AcquisitionDateTime"), known))
     agents = _sequence(ds, "ContrastBolusAgentSequence")
-    if agents and "ContrastBolusAgent" not in known:
-        names = [_text(a.get("CodeMeaning")) or _text(a.get("CodeValue")) for a in agents]
-        if any(names):
-            meta["ContrastBolusAgent"] = "\\".join(x for x in names if x)
-        routes = _sequence(agents[0], "ContrastBolusAdministrationRouteSequence")
-        route = _text(routes[0].get("CodeMeaning")) if routes else ""
-        if route and "ContrastBolusRoute" not in known:
-            meta["ContrastBolusRoute"] = route.upper()
+    if agents:
+        meta.update(_agent_meta(agents, known))
     return meta
+
+
+def _datetime_meta(dt: Any, known: dict[str, str]) -> dict[str, str]:
+    """AcquisitionDateTime of a DT value, and the AcquisitionDate and AcquisitionTime classic files would carry."""
+    text = _text(dt)
+    meta: dict[str, str] = {}
+    if text and "AcquisitionDateTime" not in known:
+        meta["AcquisitionDateTime"] = text
+    t = _time_of(text)
+    if t and "AcquisitionTime" not in known:
+        meta["AcquisitionTime"] = t
+    if t and text[:8].isdigit() and "AcquisitionDate" not in known:
+        meta["AcquisitionDate"] = text[:8]
+    return meta
+
+
+def _agent_meta(agents: list[Any], known: dict[str, str]) -> dict[str, str]:
+    """The classic Contrast/Bolus tags (C.7.6.4) from the items of ContrastBolusAgentSequence (C.7.6.4b)."""
+    meta: dict[str, str] = {}
+    names = [_text(a.get("CodeMeaning")) or _text(a.get("CodeValue")) for a in agents]
+    if any(names):
+        meta["ContrastBolusAgent"] = "\\".join(x for x in names if x)
+    routes = _sequence(agents[0], "ContrastBolusAdministrationRouteSequence")
+    route = _text(routes[0].get("CodeMeaning")) if routes else ""
+    if route:
+        meta["ContrastBolusRoute"] = route.upper()
+    volumes = [_text(a.get("ContrastBolusVolume")) for a in agents]
+    if any(volumes):
+        meta["ContrastBolusVolume"] = "\\".join(v for v in volumes if v)
+    ingredients = [_text(c.get("CodeMeaning")).upper() for a in agents
+                   for c in _sequence(a, "ContrastBolusIngredientCodeSequence")]
+    if any(ingredients):
+        meta["ContrastBolusIngredient"] = "\\".join(x for x in ingredients if x)
+    starts = [_text(p.get("ContrastBolusStartTime")) for a in agents
+              for p in _sequence(a, "ContrastAdministrationProfileSequence")]
+    if any(starts):
+        meta["ContrastBolusStartTime"] = next(x for x in starts if x)
+    return {k: v for k, v in meta.items() if k not in known}
 
 
 def _sequence(ds: Any, kw: str) -> list[Any]:

@@ -5,7 +5,8 @@ frame of an Enhanced CT file (its functional groups are read by :mod:`ctphase.io
 :func:`read_header` reads each file up to (not into) its Pixel Data element with a small
 purpose-built parser (:mod:`ctphase.io.dicom_elements`: explicit/implicit VR little endian;
 anything else falls back to pydicom) and keeps only the few attributes that grouping and
-decoding need (:data:`HEADER_TAGS`). It checks from the Pixel Data element header and the file
+decoding need, and the text the header second opinion reads (:data:`HEADER_TAGS` and
+:data:`META_KEYWORDS`, in :mod:`ctphase.io.dicom_tags`). It checks from the Pixel Data element header and the file
 size that the pixel data is complete, without decoding it. Identity is by UIDs and paths only;
 patient attributes are never read.
 """
@@ -33,64 +34,10 @@ from .dicom_elements import (
     pixel_value_span,
     scan_elements,
 )
+from .dicom_tags import HEADER_TAGS, META_KEYWORDS
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR (PS3.10)
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
-
-# tag -> (keyword, VR used for decoding); "xs" = US or SS by Pixel Representation.
-HEADER_TAGS: dict[int, tuple[str, str]] = {
-    0x00020002: ("MediaStorageSOPClassUID", "UI"),
-    0x00020003: ("MediaStorageSOPInstanceUID", "UI"),
-    0x00020010: ("TransferSyntaxUID", "UI"),
-    0x00080008: ("ImageType", "CS"),
-    0x00080016: ("SOPClassUID", "UI"),
-    0x00080018: ("SOPInstanceUID", "UI"),
-    0x00080032: ("AcquisitionTime", "TM"),
-    0x00080060: ("Modality", "CS"),
-    0x00080070: ("Manufacturer", "LO"),
-    0x0008103E: ("SeriesDescription", "LO"),
-    0x00180010: ("ContrastBolusAgent", "LO"),
-    0x00180050: ("SliceThickness", "DS"),
-    0x00180060: ("KVP", "DS"),
-    0x00181040: ("ContrastBolusRoute", "LO"),
-    0x00181042: ("ContrastBolusStartTime", "TM"),
-    0x00181210: ("ConvolutionKernel", "SH"),
-    0x0020000D: ("StudyInstanceUID", "UI"),
-    0x0020000E: ("SeriesInstanceUID", "UI"),
-    0x00200011: ("SeriesNumber", "IS"),
-    0x00200012: ("AcquisitionNumber", "IS"),
-    0x00200013: ("InstanceNumber", "IS"),
-    0x00200032: ("ImagePositionPatient", "DS"),
-    0x00200037: ("ImageOrientationPatient", "DS"),
-    0x00200052: ("FrameOfReferenceUID", "UI"),
-    0x00201041: ("SliceLocation", "DS"),
-    0x00280002: ("SamplesPerPixel", "US"),
-    0x00280008: ("NumberOfFrames", "IS"),
-    0x00280010: ("Rows", "US"),
-    0x00280011: ("Columns", "US"),
-    0x00280030: ("PixelSpacing", "DS"),
-    0x00280100: ("BitsAllocated", "US"),
-    0x00280101: ("BitsStored", "US"),
-    0x00280103: ("PixelRepresentation", "US"),
-    0x00280120: ("PixelPaddingValue", "xs"),
-    0x00280121: ("PixelPaddingRangeLimit", "xs"),
-    0x00281052: ("RescaleIntercept", "DS"),
-    0x00281053: ("RescaleSlope", "DS"),
-}
-# Attributes kept as text in ``SliceHeader.meta`` (and ``Series.meta``) for the header baselines.
-META_KEYWORDS = (
-    "SeriesDescription",
-    "ContrastBolusAgent",
-    "ContrastBolusRoute",
-    "ContrastBolusStartTime",
-    "AcquisitionTime",
-    "KVP",
-    "SliceThickness",
-    "ImageType",
-    "Manufacturer",
-    "ConvolutionKernel",
-    "InstanceNumber",
-)
 
 _FIRST_CHUNK = 1 << 16
 _U16 = struct.Struct("<H")
