@@ -6,7 +6,8 @@ frame of an Enhanced CT file (its functional groups are read by :mod:`ctphase.io
 purpose-built parser (:mod:`ctphase.io.dicom_elements`: explicit/implicit VR little endian;
 anything else falls back to pydicom) and keeps only the few attributes that grouping and
 decoding need, and the text the header second opinion reads (:data:`HEADER_TAGS` and
-:data:`META_KEYWORDS`, in :mod:`ctphase.io.dicom_tags`). It checks from the Pixel Data element header and the file
+:data:`META_KEYWORDS`, in :mod:`ctphase.io.dicom_tags`; text decoded by its Specific Character
+Set). It checks from the Pixel Data element header and the file
 size that the pixel data is complete, without decoding it. Identity is by UIDs and paths only;
 patient attributes are never read.
 """
@@ -34,12 +35,13 @@ from .dicom_elements import (
     pixel_value_span,
     scan_elements,
 )
-from .dicom_tags import HEADER_TAGS, META_KEYWORDS
+from .dicom_tags import CHARSETS, HEADER_TAGS, META_KEYWORDS, TEXT_VRS
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR (PS3.10)
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
 
 _FIRST_CHUNK = 1 << 16
+_CHARSET_TAG = 0x00080005  # SpecificCharacterSet (PS3.3 C.12.1.1.2)
 _U16 = struct.Struct("<H")
 _SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0
 
@@ -220,21 +222,31 @@ def _parse_values(buf: bytes, complete: bool, preamble: bool, size: int) -> _Fil
     """Run the fast parser on ``buf`` and decode the :data:`HEADER_TAGS` values by keyword."""
     elements = scan_elements(buf, complete, HEADER_TAGS)
     values: dict[str, Any] = {"TransferSyntaxUID": [elements.transfer_syntax]}
+    charset = elements.values.get(_CHARSET_TAG, b"").decode("latin-1").strip(" \x00").upper()
+    codec = CHARSETS.get(charset, "latin_1")
     for tag, raw in elements.values.items():
         spec = HEADER_TAGS.get(tag)
         if spec is not None and tag != TRANSFER_SYNTAX_TAG:
-            values[spec[0]] = _decode_value(spec[1], raw)
+            values[spec[0]] = _decode_value(spec[1], raw, codec)
     pos = elements.pixel_pos
     return _FileScan(values, pos is not None, preamble, size, pos, elements.pixel_header)
 
 
-def _decode_value(vr: str, raw: bytes) -> Any:
+def _decode_value(vr: str, raw: bytes, codec: str = "latin_1") -> Any:
     if vr == "US":
         return _U16.unpack_from(raw)[0] if len(raw) >= 2 else None
     if vr == "xs":
         return raw[:2] if len(raw) >= 2 else None
-    text = raw.decode("latin-1").strip(" \x00")
+    text = _decode_text(raw, codec if vr in TEXT_VRS else "latin_1").strip(" \x00")
     return [s.strip(" \x00") for s in text.split("\\")] if text else []
+
+
+def _decode_text(raw: bytes, codec: str) -> str:
+    """Text in the file's character set; bytes that are not valid in it are read as latin-1."""
+    try:
+        return raw.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return raw.decode("latin-1")
 
 
 def _fallback(fh: BinaryIO, path: str, fast_reason: str | None = None) -> tuple[dict[str, Any], bool]:
