@@ -15,10 +15,11 @@ from .phases import PHASE_NAMES
 from .prediction import UNCERTAIN, ScanPrediction, summarize
 
 CSV_COLUMNS = (
-    ["series_id", "status", "label", "image_label", "qc", "confidence", "n_slices", "n_sampled"]
+    ["series_id", "status", "label", "image_label", "study_label", "header_label", "qc", "confidence", "n_slices", "n_sampled"]
     + [f"vote_{n}" for n in PHASE_NAMES]
     + [f"prob_{n}" for n in PHASE_NAMES]
     + ["read_s", "preprocess_s", "model_s", "source", "path", "study_uid", "series_uid", "acquisition", "reconstruction"]
+    + ["acquisition_id", "acquisition_order", "findings", "evidence"]
     + ["sampled_indices", "model_sha256", "warnings", "error", "n_files"]
 )
 
@@ -31,8 +32,23 @@ def run_record(predictions: Sequence[ScanPrediction], arguments: dict[str, Any])
         "python": platform.python_version(),
         "arguments": arguments,
         "summary": summarize(predictions),
+        "studies": studies(predictions),
         "predictions": [p.to_dict() for p in predictions],
     }
+
+
+def studies(predictions: Sequence[ScanPrediction]) -> list[dict[str, Any]]:
+    """Per study: its acquisitions in time order (when known) with their phase and series."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in sorted((p for p in predictions if p.status == "ok" and p.study_uid), key=_study_order):
+        st = out.setdefault(p.study_uid or "", {"study_uid": p.study_uid, "acquisitions": []})
+        acq = next((a for a in st["acquisitions"] if a["acquisition_id"] == p.acquisition_id), None)
+        if acq is None:
+            acq = {"acquisition_id": p.acquisition_id, "order": p.acquisition_order,
+                   "study_label": p.study_label, "series": []}
+            st["acquisitions"].append(acq)
+        acq["series"].append({"series_id": p.series_id, "label": p.label, "image_label": p.image_label})
+    return list(out.values())
 
 
 def to_json(predictions: Sequence[ScanPrediction], arguments: dict[str, Any]) -> str:
@@ -51,6 +67,12 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
             "status": p.status,
             "label": p.label or "",
             "image_label": p.image_label or "",
+            "study_label": p.study_label or "",
+            "header_label": p.header_label or "",
+            "acquisition_id": p.acquisition_id or "",
+            "acquisition_order": "" if p.acquisition_order is None else p.acquisition_order,
+            "findings": ";".join(p.findings),
+            "evidence": ";".join(p.evidence),
             "qc": ";".join(p.qc),
             "confidence": "" if p.confidence is None else f"{p.confidence:.4f}",
             "n_slices": "" if p.n_slices is None else p.n_slices,
@@ -72,7 +94,7 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
         }
         for n in PHASE_NAMES:
             row[f"vote_{n}"] = f"{p.vote_fractions[n]:.4f}" if n in p.vote_fractions else ""
-            row[f"prob_{n}"] = f"{p.mean_probabilities[n]:.4f}" if n in p.mean_probabilities else ""
+            row[f"prob_{n}"] = f"{p.probabilities[n]:.4f}" if n in p.probabilities else ""
         w.writerow(row)
     return buf.getvalue()
 
@@ -155,17 +177,25 @@ def _cells(p: ScanPrediction) -> tuple[Any, str, str, str, str]:
     if p.status != "ok":
         label = Text("skipped", style="yellow") if p.status == "skipped" else Text("error", style="bold red")
         return label, "", "", "", p.error or ""
-    if p.label in PHASE_STYLES or not p.image_label:
-        label = Text(p.label or "", style=PHASE_STYLES.get(p.label or "", ""))
-    else:
-        label = Text(p.label or "", style="yellow") + Text(f" ({p.image_label})", style="dim")
+    label = Text(p.label or "", style=PHASE_STYLES.get(p.label or "", "yellow"))
+    if p.image_label and p.label != p.image_label:  # uncertain, or changed by the study step
+        label += Text(f" ({p.image_label})", style="dim")
     n = len(p.sampled_indices)
     share = p.vote_fractions.get(p.image_label or "", p.confidence or 0.0)
-    notes = p.warnings[0] if p.warnings else ""
-    if len(p.warnings) > 1:
-        notes += f"\0(+{len(p.warnings) - 1})"
+    remarks = [*p.findings, *p.warnings]  # findings first: what a curator should look at
+    notes = remarks[0] if remarks else ""
+    if len(remarks) > 1:
+        notes += f"\0(+{len(remarks) - 1})"
     conf = "" if p.confidence is None else f"{p.confidence:.2f}"
     return label, f"{round(share * n)}/{n}", conf, ",".join(QC_SHORT.get(f, f) for f in p.qc), notes
+
+
+def _study_order(p: ScanPrediction) -> tuple[int, str, int, str]:
+    """Classified series grouped by study in time order, then the rest in their own order."""
+    if p.status != "ok":
+        return (1, "", 0, "")
+    order = p.acquisition_order if p.acquisition_order is not None else 10**6
+    return (0, p.study_uid or "~" + p.series_id, order, p.path)
 
 
 def _fit(note: str, width: int) -> str:
@@ -211,7 +241,7 @@ def to_table(predictions: Sequence[ScanPrediction], width: int = 100):  # -> a r
     from rich.text import Text
 
     headers = ["series", "slices", "label", "votes", "conf", "qc", "notes"]
-    shown = [p for p in predictions if p.source != "unused"]  # counted in the summary line
+    shown = sorted((p for p in predictions if p.source != "unused"), key=_study_order)  # unused: in the summary
     rows = [[name, "" if p.n_slices is None else str(p.n_slices), *_cells(p)]
             for name, p in zip(short_names(shown), shown)]
     widths = [max([len(h)] + [len(r[i]) if isinstance(r[i], str) else r[i].cell_len for r in rows])
@@ -227,6 +257,10 @@ def to_table(predictions: Sequence[ScanPrediction], width: int = 100):  # -> a r
         # notes are cut to fit here; when the rest does not fit either, they are what rich wraps first
         table.add_column(h, justify="right" if h in ("slices", "votes", "conf") else "left", no_wrap=h != "notes",
                          overflow="ellipsis")
-    for r in rows:
+    previous = None
+    for p, r in zip(shown, rows):
+        if previous is not None and p.status == "ok" and p.study_uid != previous:
+            table.add_section()  # a rule between studies
+        previous = p.study_uid if p.status == "ok" else previous
         table.add_row(*r[:-1], _fit(r[-1], notes_width))
     return Group(table, Text(summary_line(predictions))) if rows else Text(summary_line(predictions))

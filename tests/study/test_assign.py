@@ -22,7 +22,7 @@ def _brute(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray,
 
     k = len(e)
     lt = np.log(np.maximum(np.asarray(params.transitions), 1e-300))
-    best, scores, seqs = None, [], []
+    scores, seqs = [], []
     for seq in itertools.product(range(4), repeat=k):
         s = np.log(params.start[seq[0]]) + e[0, seq[0]] + bolus_term(bolus[0], params)[seq[0]]
         for i in range(1, k):
