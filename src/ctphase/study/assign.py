@@ -76,6 +76,8 @@ def decode(
     params: StudyParams,
     gaps: list[float | None] | None = None,
     bolus_seconds: list[float | None] | None = None,
+    *,
+    use_start: bool = True,
 ) -> Decoded:
     """Most probable phases of ``K`` time-ordered acquisitions, and their posterior marginals.
 
@@ -84,6 +86,8 @@ def decode(
         params: transition, timing and start terms.
         gaps: ``K - 1`` seconds between consecutive acquisitions (``None`` where unknown).
         bolus_seconds: ``K`` seconds after ContrastBolusStartTime (``None`` where unknown).
+        use_start: weigh the first phase by the protocol prior (``False``: flat, e.g. for a
+            study of one acquisition, where the prior would only repeat the class balance).
     """
     e = np.asarray(emissions, dtype=np.float64)
     k = e.shape[0]
@@ -93,7 +97,7 @@ def decode(
     log_t = np.log(np.maximum(np.asarray(params.transitions, dtype=np.float64), 1e-300))
     log_t[np.tril_indices(N_PHASES, -1)] = NEG  # never back in time
     edges = [log_t + gap_term(g, params) for g in gaps]
-    start = np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300))
+    start = np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300)) if use_start else np.zeros(N_PHASES)
     labels, score = _viterbi(node, edges, start)
     posterior = _marginals(node, edges, start)
     return Decoded(labels=labels, posterior=posterior, score=score)

@@ -106,6 +106,7 @@ FALSE_FRIENDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ((r"\bpost[\s\-]?(op\w*|surg\w*|treat\w*|tace|rfa|ablat\w*|embol\w*|therap\w*|transplant\w*|proced\w*|interven\w*"
       r"|mortem|trauma\w*|process\w*|recon\w*)\b|\bpost\.?\s*fossa\b"), ("post-op", "POST TACE", "post fossa", "post processing")),
     (r"\bct[\s\-]ap\b|\bap\s*(/\s*lat|view|scout|topo\w*)\b", ("CT AP", "CT-AP", "AP/LAT", "AP scout")),
+    (r"\(\s*a\s*/?\s*p\s*\)", ("LIVER 3 PHASE (AP)", "(A/P)")),  # the region in parentheses: abdomen/pelvis
     (r"\bpv\s*(map\w*|isolation|ablat\w*)\b|\bvp[\s\-]?shunt\b", ("PV mapping", "VP shunt")),
     (r"\bedge[\s\-]?enhanc\w*|\b(high|low|soft[\s\-]?tissue)[\s\-]?contrast\b", ("edge enhanced", "low contrast")),
     (r"\bbasal\s+(ganglia|cistern\w*)\b|\bno\s+delay\b", ("basal ganglia", "no delay")),

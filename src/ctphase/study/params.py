@@ -49,7 +49,7 @@ class StudyParams:
     bolus: list[tuple[float, float]]
     non_contrast_window: tuple[float, float] = (-3600.0, 10.0)
     log_floor: float = -12.0
-    max_order_cost: float = 6.0
+    max_order_cost: float = 4.0
     fitted_on: str = "prior"
     extra: dict[str, float] = field(default_factory=dict)
 

@@ -62,17 +62,8 @@ def assign_studies(
             (header opinions, findings and the threshold still apply).
     """
     params = params or load_params()
-    studies: dict[str, list[StudyItem]] = defaultdict(list)
-    for it in items:
-        p = it.prediction
-        if p.status != "ok":
-            continue
-        if not p.study_uid:
-            p.evidence.append(f"no study ({p.source}): series alone")
-            _finish(p, None, None, min_confidence)
-            continue
-        studies[p.study_uid].append(it)
-    for study in studies.values():
+    studies = group_studies([it for it in items if it.prediction.status == "ok"])
+    for study in studies:
         if joint:
             _assign_study(study, params, use_headers, min_confidence)
         else:
@@ -81,6 +72,48 @@ def assign_studies(
             for p in preds:
                 p.evidence.append("series alone (study step off)")
                 _finish(p, None, None, min_confidence)
+
+
+def group_studies(items: Sequence[StudyItem]) -> list[list[StudyItem]]:
+    """Series grouped by StudyInstanceUID, studies that share a FrameOfReferenceUID joined.
+
+    De-identification sometimes gives each series its own StudyInstanceUID; a shared frame of
+    reference (one patient position on one table) still ties them to one examination. A series
+    with neither is a study of its own (NIfTI files always are).
+    """
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, it in enumerate(items):
+        keys = [("study", it.prediction.study_uid or ""), ("frame", str(it.meta.get("FrameOfReferenceUID") or ""))]
+        for key in keys:
+            if not key[1]:
+                continue
+            if key in first:
+                parent[root(i)] = root(first[key])
+            else:
+                first[key] = i
+    groups: dict[int, list[StudyItem]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[root(i)].append(it)
+    out = list(groups.values())
+    for study in out:
+        uids = {it.prediction.study_uid for it in study}
+        if len(uids) > 1:
+            for it in study:
+                it.prediction.evidence.append(
+                    f"study joined from {len(uids)} StudyInstanceUIDs by a shared FrameOfReferenceUID"
+                )
+        elif uids == {None}:
+            for it in study:
+                it.prediction.evidence.append(f"no StudyInstanceUID ({it.prediction.source})")
+    return out
 
 
 def _record_opinions(preds: list[ScanPrediction], opinions: list) -> None:  # noqa: ANN001 - HeaderOpinion
@@ -144,6 +177,11 @@ def _decode_chain(
     min_confidence: float | None,
 ) -> None:
     e = np.stack([emissions[a] for a in chain])
+    if len(chain) == 1 and acqs[chain[0]].bolus_seconds is None:
+        for i in acqs[chain[0]].members:
+            study[i].prediction.evidence.append(f"study step not applied: one acquisition without bolus timing ({ordering.reason}); series alone")
+            _finish(study[i].prediction, None, None, min_confidence)
+        return
     cost = order_cost(e)
     if cost > params.max_order_cost:
         why = (f"study step not applied: the images would give up {cost:.1f} nats to follow one injection "
@@ -154,7 +192,7 @@ def _decode_chain(
                 _finish(study[i].prediction, None, None, min_confidence)
         return
     gaps = [ordering.gaps.get((a, b)) for a, b in zip(chain[:-1], chain[1:])]
-    decoded = decode(e, params, gaps, [acqs[a].bolus_seconds for a in chain])
+    decoded = decode(e, params, gaps, [acqs[a].bolus_seconds for a in chain], use_start=len(chain) > 1)
     for k, a in enumerate(chain):
         phase = PHASE_NAMES[int(decoded.labels[k])]
         note = _order_note(k, chain, acqs, decoded.labels, gaps, ordering)
@@ -162,8 +200,6 @@ def _decode_chain(
             p = study[i].prediction
             p.acquisition_order = k
             p.evidence.append(note)
-            if acqs[a].bolus_seconds is not None:
-                p.evidence.append(f"{acqs[a].bolus_seconds:.0f} s after ContrastBolusStartTime")
             _finish(p, phase, decoded.posterior[k], min_confidence)
 
 

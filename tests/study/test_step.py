@@ -1,0 +1,130 @@
+"""The study step on hand-made predictions: grouping, pooling, ordering, fallbacks, findings, thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ctphase.phases import PHASE_NAMES
+from ctphase.prediction import ScanPrediction
+from ctphase.study.header_keywords import FALSE_FRIENDS  # noqa: F401 - the table exists
+from ctphase.study.headers import header_opinion
+from ctphase.study.step import StudyItem, assign_studies
+
+
+def _item(name: str, probs: list[float], study: str | None = "S", qc: tuple[str, ...] = (), source: str = "dicom",
+          **meta: str) -> StudyItem:
+    p = np.asarray(probs, float) / sum(probs)
+    pred = ScanPrediction(
+        series_id=f"{study}/{name}", path=f"/d/{name}", source=source, status="ok", study_uid=study,
+        series_uid=name if study else None, n_slices=100, sampled_indices=list(range(30)), qc=list(qc),
+        image_label=PHASE_NAMES[int(np.argmax(p))], label=PHASE_NAMES[int(np.argmax(p))],
+        probabilities={n: float(v) for n, v in zip(PHASE_NAMES, p)},
+    )
+    return StudyItem(pred, meta, (0.0, 300.0))
+
+
+def _labels(items: list[StudyItem]) -> list[str | None]:
+    return [it.prediction.label for it in items]
+
+
+def test_three_phase_study_ordered_by_acquisition_number_fixes_a_weak_series() -> None:
+    items = [
+        _item("nc", [0.9, 0.05, 0.03, 0.02], AcquisitionNumber="1", SeriesNumber="2"),
+        _item("art", [0.05, 0.45, 0.1, 0.4], AcquisitionNumber="1", SeriesNumber="4"),  # weak: arterial vs other
+        _item("ven", [0.02, 0.03, 0.9, 0.05], AcquisitionNumber="3", SeriesNumber="103"),
+    ]
+    assign_studies(items)
+    assert _labels(items) == ["non_contrast", "arterial", "venous"]
+    assert [it.prediction.acquisition_order for it in items] == [0, 1, 2]
+    assert all("AcquisitionNumber" in " ".join(it.prediction.evidence) for it in items)
+    assert abs(sum(items[1].prediction.probabilities.values()) - 1) < 1e-5
+
+
+def test_reconstructions_are_pooled_and_share_an_answer() -> None:
+    t = {"AcquisitionDate": "20240101", "FrameOfReferenceUID": "F"}
+    items = [
+        _item("thin", [0.05, 0.1, 0.45, 0.4], AcquisitionTime="100000", **t),
+        _item("thick", [0.05, 0.1, 0.7, 0.15], AcquisitionTime="100000", **t),
+    ]
+    assign_studies(items)
+    a, b = (it.prediction for it in items)
+    assert a.acquisition_id == b.acquisition_id and a.label == b.label == "venous"
+    assert any("pooled with 1 other reconstruction" in e for e in a.evidence)
+
+
+def test_one_acquisition_without_timing_keeps_the_series_answer() -> None:
+    items = [_item("only", [0.05, 0.05, 0.3, 0.6])]
+    assign_studies(items)
+    p = items[0].prediction
+    assert p.label == "other" and p.study_label is None
+    assert any("one acquisition without bolus timing" in e for e in p.evidence)
+
+
+def test_bolus_timing_decides_a_single_acquisition() -> None:
+    items = [_item("petct", [0.02, 0.03, 0.25, 0.7], study=None, FrameOfReferenceUID="F", AcquisitionDate="20221208",
+                   AcquisitionTime="140352.89", ContrastBolusStartTime="140216.69")]
+    assign_studies(items)
+    p = items[0].prediction
+    assert p.study_label == "venous" and p.label == "venous" and p.header_label == "venous"
+    assert any("study changed other to venous" in e for e in p.evidence)
+
+
+def test_studies_joined_by_frame_of_reference() -> None:
+    items = [
+        _item("ap", [0.05, 0.8, 0.1, 0.05], study="S1", FrameOfReferenceUID="F", AcquisitionTime="193907"),
+        _item("eqp", [0.05, 0.05, 0.4, 0.5], study="S3", FrameOfReferenceUID="F", AcquisitionTime="194141"),
+    ]
+    assign_studies(items)
+    assert _labels(items) == ["arterial", "other"]
+    assert "joined from 2 StudyInstanceUIDs" in items[0].prediction.evidence[0]
+    assert items[1].prediction.acquisition_order == 1
+
+
+def test_images_against_the_order_fall_back_to_series_alone() -> None:
+    items = [  # a confident venous scan numbered before a confident non-contrast one: not one injection
+        _item("a", [0.005, 0.005, 0.985, 0.005], AcquisitionNumber="1"),
+        _item("b", [0.985, 0.005, 0.005, 0.005], AcquisitionNumber="2"),
+    ]
+    assign_studies(items)
+    assert _labels(items) == ["venous", "non_contrast"]
+    assert all(it.prediction.study_label is None for it in items)
+    assert any("follow one injection" in e for e in items[0].prediction.evidence)
+
+
+def test_no_ordering_evidence_and_nifti() -> None:
+    items = [_item("x", [0.1, 0.6, 0.2, 0.1]), _item("y", [0.1, 0.2, 0.6, 0.1])]
+    assign_studies(items)
+    assert _labels(items) == ["arterial", "venous"]
+    assert any("no acquisition times, AcquisitionNumbers or SeriesNumbers" in e for e in items[0].prediction.evidence)
+    nifti = _item("n", [0.1, 0.6, 0.2, 0.1], study=None, source="nifti")
+    assign_studies([nifti])
+    assert nifti.prediction.label == "arterial" and nifti.prediction.study_label is None
+
+
+def test_header_disagreement_is_a_finding_and_headers_weigh_only_when_asked() -> None:
+    def make() -> list[StudyItem]:
+        return [_item("s", [0.05, 0.4, 0.5, 0.05], SeriesDescription="ART 1.0 B30f")]
+
+    off = make()
+    assign_studies(off)
+    p = off[0].prediction
+    assert p.label == "venous" and p.header_label == "arterial"
+    assert p.findings and p.findings[0].startswith("header says arterial, images say venous")
+    on = make()
+    assign_studies(on, use_headers=True, joint=True)
+    # one acquisition without timing: the study step does not apply, headers do not change the label
+    assert on[0].prediction.label == "venous"
+
+
+def test_min_confidence_and_untrustworthy_series() -> None:
+    items = [_item("a", [0.1, 0.45, 0.35, 0.1]), _item("b", [0.05, 0.05, 0.85, 0.05], study="T", qc=("blank_images",))]
+    assign_studies(items, min_confidence=0.6)
+    a, b = (it.prediction for it in items)
+    assert a.label == "uncertain" and a.image_label == "arterial"
+    assert any("below --min-confidence" in e for e in a.evidence)
+    assert b.label == "uncertain"
+
+
+def test_ap_in_parentheses_is_the_region_not_the_phase() -> None:
+    assert header_opinion({"SeriesDescription": "LIVER 3 PHASE (AP)"}).label is None
+    assert header_opinion({"SeriesDescription": "AP 1.0"}).label == "arterial"
