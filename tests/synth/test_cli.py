@@ -18,6 +18,9 @@ from ctphase.cli import app
         (["--patients", "1", "--format", "png"], "--format must be one of"),
         (["--patients", "1", "--phases", "lunch"], "unknown phase"),
         (["--patients", "1", "--matrix", "8"], "--matrix must be between"),
+        (["--patients", "1", "--studies", "lunch"], "--studies must be one of"),
+        (["--patients", "1", "--studies", "realistic", "--format", "nifti"], "DICOM only"),
+        (["--patients", "1", "--studies", "realistic", "--phases", "venous"], "--phases applies"),
     ],
 )
 def test_cli_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
@@ -39,3 +42,12 @@ def test_cli_writes_dataset(tmp_path: Path) -> None:
         assert len(list((tmp_path / "o" / r["path"]).iterdir())) <= 4
     res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "1"])
     assert res.exit_code == 2 and "not empty" in res.output
+
+
+def test_cli_writes_realistic_studies(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "1", "--matrix", "32",
+                                   "--max-slices", "6", "--studies", "realistic", "--seed", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    rows = read_manifest(tmp_path / "o")
+    assert rows and all(r["acquisition_id"].startswith("SYNTH000001-") for r in rows)
+    assert {r["plane"] for r in rows} >= {"axial"}

@@ -21,6 +21,8 @@ from .stream import _parse_phases, patient_params
 MARKER = ".ctphase-synth"
 MANIFEST_COLUMNS = ("path", "label", "patient_id", "study_id", "series_id", "subphase", "seconds_after_injection")
 FORMATS = ("dicom", "nifti")
+STUDY_MODES = ("simple", "realistic")
+"""``simple``: one study per patient, one series per phase; ``realistic``: see :mod:`ctphase.synth.studies`."""
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -92,12 +94,19 @@ def generate_dataset(
     overwrite: bool = False,
     max_slices: int = 400,
     first_patient: int = 0,
+    studies: str = "simple",
 ) -> Path:
     """Write ``patients`` synthetic patients, one study each with one series per phase.
 
     Layout: ``out/SYNTH0001/study/02_arterial/IM00001.dcm`` (or ``.../02_arterial.nii.gz``), a JSON
     record of every drawn parameter beside each series, ``out/records.jsonl`` and ``out/manifest.csv``
     (path,label,patient_id,study_id,series_id,subphase,seconds_after_injection; paths relative to ``out``).
+
+    With ``studies="realistic"`` (DICOM only; ``phases`` left at its default) each patient gets one
+    or two studies as real archives hold them: a drawn protocol of 1-5 acquisitions, 1-3
+    reconstructions and sometimes reformats of each, time tags and header text right, missing or
+    wrong, laid out as ``out/SYNTH000001/ST1/SE0002/IM00001.dcm``; the manifest adds the columns of
+    :func:`ctphase.synth.studies_write.write_realistic` (see :mod:`ctphase.synth.studies`).
 
     Args:
         progress: called as ``progress(done_series, total_series)``.
@@ -106,20 +115,17 @@ def generate_dataset(
     Raises:
         ConfigError: bad arguments, or ``out`` not empty (see ``overwrite``).
     """
-    if int(patients) < 1:
-        raise ConfigError(f"--patients must be >= 1, got {patients}")
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not 32 <= int(matrix) <= 2048:
-        raise ConfigError(f"--matrix must be between 32 and 2048, got {matrix}")
-    if max_slices < 2:
-        raise ConfigError(f"max_slices must be >= 2, got {max_slices}")
-    plist = _parse_phases(phases)
+    plist = _check_args(patients, fmt, matrix, max_slices, phases, studies)
     out = Path(out)
     _check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = ["manifest.csv", "records.jsonl"]
     (out / MARKER).write_text(json.dumps({"written": written}))
+    if studies == "realistic":
+        from .studies_write import write_realistic
+
+        return write_realistic(out, range(first_patient, first_patient + int(patients)), seed, matrix, max_slices,
+                               MANIFEST_COLUMNS, progress, written, out / MARKER)
     total = int(patients) * len(plist)
     done = 0
     rows = []
@@ -155,6 +161,29 @@ def generate_dataset(
         w.writerow(MANIFEST_COLUMNS)
         w.writerows(rows)
     return manifest
+
+
+def _check_args(patients: int, fmt: str, matrix: int, max_slices: int, phases: Sequence[str | Phase],
+                studies: str) -> list[Phase]:
+    """Check the arguments of :func:`generate_dataset`; the phases, parsed."""
+    if int(patients) < 1:
+        raise ConfigError(f"--patients must be >= 1, got {patients}")
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not 32 <= int(matrix) <= 2048:
+        raise ConfigError(f"--matrix must be between 32 and 2048, got {matrix}")
+    if max_slices < 2:
+        raise ConfigError(f"max_slices must be >= 2, got {max_slices}")
+    plist = _parse_phases(phases)
+    if studies not in STUDY_MODES:
+        raise ConfigError(f"--studies must be one of {', '.join(STUDY_MODES)}, got {studies!r}")
+    if studies == "realistic" and fmt != "dicom":
+        raise ConfigError("--studies realistic writes DICOM only (its point is the headers); use --format dicom")
+    if studies == "realistic" and plist != list(Phase):
+        raise ConfigError(
+            "--phases applies to --studies simple; realistic studies draw their protocols (leave --phases out)"
+        )
+    return plist
 
 
 def _uid(seed: int, i: int, *parts: object) -> str:

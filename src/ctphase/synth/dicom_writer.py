@@ -8,8 +8,10 @@ values C.11.1 (Modality LUT: HU = stored * RescaleSlope + RescaleIntercept).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
@@ -98,6 +100,58 @@ def write_dicom_series(
     return paths
 
 
+AXIAL = (1, 0, 0, 0, 1, 0)
+CORONAL = (1, 0, 0, 0, 0, -1)
+SAGITTAL = (0, 1, 0, 0, 0, -1)
+"""ImageOrientationPatient (row, then column direction cosines, LPS) of each plane; reformats run head to feet."""
+
+
+def write_tagged_series(
+    out_dir: Path,
+    hu: np.ndarray,
+    positions: np.ndarray,
+    series: SeriesParams,
+    study: StudyInfo,
+    series_uid: str,
+    seed: int,
+    tags: Mapping[str, Any],
+    slice_tags: Callable[[int], Mapping[str, Any]] | None = None,
+    *,
+    plane: tuple[tuple[int, ...], tuple[float, float]] | None = None,
+    first_instance: int = 1,
+) -> list[Path]:
+    """Write images ``hu (n, rows, cols)`` whose first pixels lie at ``positions (n, 3)`` (LPS mm).
+
+    The files start as :func:`write_dicom_series` writes them; then ``tags`` (DICOM keyword ->
+    value, the same for every image) and ``slice_tags(k)`` (the values of image ``k``, 0-based
+    within this call: acquisition and content times) are applied in that order, a value of None
+    removing the attribute. ``plane`` as in :func:`_set_image` (None: axial). Call repeatedly with
+    consecutive chunks (``first_instance``) to keep memory low.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stored = to_stored(hu, series)
+    paths = []
+    for k in range(hu.shape[0]):
+        inst = first_instance + k
+        path = out_dir / f"IM{inst:05d}.dcm"
+        ds = _new_dataset(path, make_uid(seed, series_uid, "sop", inst), study, series_uid)
+        _set_patient_and_study(ds, study)
+        _set_series_and_acquisition(ds, series, study, 1, inst)
+        _set_image(ds, series, tuple(float(v) for v in positions[k]), stored[k], plane)
+        values = dict(tags)
+        if slice_tags is not None:
+            values.update(slice_tags(k))
+        for key, value in values.items():
+            if value is None:
+                if key in ds:
+                    delattr(ds, key)
+            else:
+                setattr(ds, key, value)
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
 def _new_dataset(path: Path, sop: str, study: StudyInfo, series_uid: str) -> FileDataset:
     """A CT Image Storage file with its SOP, study, series and frame-of-reference identity."""
     meta = FileMetaDataset()
@@ -166,18 +220,28 @@ def _set_series_and_acquisition(ds: FileDataset, series: SeriesParams, study: St
     ds.InstanceNumber = inst
 
 
-def _set_image(ds: FileDataset, series: SeriesParams, pos: tuple[float, float, float], stored: np.ndarray) -> None:
-    """Image plane (``pos``: centre of the first pixel, LPS mm), image pixel and modality LUT, pixel data."""
+def _set_image(ds: FileDataset, series: SeriesParams, pos: tuple[float, float, float], stored: np.ndarray,
+               plane: tuple[tuple[int, ...], tuple[float, float]] | None = None) -> None:
+    """Image plane (``pos``: centre of the first pixel, LPS mm), image pixel and modality LUT, pixel data.
+
+    ``plane``: ``(ImageOrientationPatient, (row spacing, column spacing))`` of a reformat; None: axial,
+    square pixels of ``series.pixel_spacing``.
+    """
     x0, y0, z = pos
     ps = series.pixel_spacing
     ds.ImagePositionPatient = [f"{x0:.4f}", f"{y0:.4f}", f"{z:.4f}"]
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.SliceLocation = f"{z:.4f}"
+    if plane is None:
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.SliceLocation = f"{z:.4f}"
+    else:
+        ds.ImageOrientationPatient = list(plane[0])
+        ds.SliceLocation = f"{float(np.dot(pos, np.cross(plane[0][:3], plane[0][3:]))):.4f}"
     ds.PositionReferenceIndicator = ""
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = stored.shape
-    ds.PixelSpacing = [f"{ps:.6g}", f"{ps:.6g}"]
+    spacing = (ps, ps) if plane is None else plane[1]
+    ds.PixelSpacing = [f"{spacing[0]:.6g}", f"{spacing[1]:.6g}"]
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15

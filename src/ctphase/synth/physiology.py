@@ -8,6 +8,7 @@ output (peak height) and kVp (x1.6 at 80 kVp, x1.3 at 100, x0.85 at 140).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -142,8 +143,13 @@ def tissue_tables(patient: PatientParams, series: SeriesParams) -> tuple[np.ndar
     """HU and texture-amplitude lookup tables (length ``N_TISSUES``) for one series of one patient.
 
     Returns ``(hu, tex, extra)``; ``extra`` holds scalar effects (spleen heterogeneity,
-    IVC mixing, bladder contrast fraction, ...).
+    IVC mixing, bladder contrast fraction, ...). A series with ``boluses`` (a
+    :class:`~ctphase.synth.series.MultiBolusSeries`: split bolus, second injection) shows the sum
+    of the enhancement of every bolus.
     """
+    boluses = getattr(series, "boluses", None)
+    if boluses:
+        return _bolus_sum(patient, series, boluses)
     hu = np.zeros(N_TISSUES, np.float32)
     tex = np.zeros(N_TISSUES, np.float32)
     for lab, (b, a) in _BASE.items():
@@ -178,4 +184,27 @@ def tissue_tables(patient: PatientParams, series: SeriesParams) -> tuple[np.ndar
     extra["ivc_mix"] = float(35 * gain * np.interp(tau, [30, 50, 75, 110, 150], [0, 1, 0.8, 0.3, 0]))
     extra["bladder_contrast"] = float(np.clip(np.interp(tau, [150, 240, 600], [0.0, 0.15, 0.45]) * patient.excretion_factor, 0, 0.8))
     extra["lesion_gain"] = gain
+    return hu, tex, extra
+
+
+def _bolus_sum(patient: PatientParams, series: SeriesParams,
+               boluses: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Tables of a series that sees several boluses ``(seconds after that bolus, dose fraction)``.
+
+    Iodine enhancement is linear in iodine concentration, so the enhancement (HU above the
+    unenhanced value) of each bolus, at its own time and scaled by its share of the dose, adds.
+    The scalar effects add too, except the bladder contrast fraction (the largest).
+    """
+    plain = replace(series, seconds_after_injection=None, boluses=None)
+    hu0, tex, _ = tissue_tables(patient, plain)
+    hu = hu0.copy()
+    extra = {"spleen_het": 0.0, "ivc_mix": 0.0, "bladder_contrast": 0.0, "tau": -1.0, "lesion_gain": 0.0}
+    for t, frac in boluses:
+        p = replace(patient, dose_factor=patient.dose_factor * frac, excretion_factor=patient.excretion_factor * frac)
+        hu_k, _, ex = tissue_tables(p, replace(series, seconds_after_injection=float(t), boluses=None))
+        hu += hu_k - hu0
+        for key in ("spleen_het", "ivc_mix", "lesion_gain"):
+            extra[key] += ex[key]
+        extra["bladder_contrast"] = max(extra["bladder_contrast"], ex["bladder_contrast"])
+        extra["tau"] = max(extra["tau"], ex["tau"])
     return hu, tex, extra

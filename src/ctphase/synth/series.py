@@ -87,7 +87,9 @@ class SeriesParams:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesParams:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (a dict with ``boluses`` gives a :class:`MultiBolusSeries`)."""
+        if cls is SeriesParams and "boluses" in d:
+            return MultiBolusSeries(**d)
         return cls(**d)
 
     @classmethod
@@ -155,6 +157,19 @@ class SeriesParams:
             noise_seed=int(rng.integers(0, 2**31 - 1)),
             series_index=series_index,
         )
+
+
+@dataclass
+class MultiBolusSeries(SeriesParams):
+    """A series that shows more than one bolus of contrast (written by ``--studies realistic``).
+
+    ``boluses`` lists ``(seconds after that bolus started, share of the reference dose)``:
+    a split bolus (e.g. ``[(70, 0.6), (25, 0.4)]``: portal venous and arterial enhancement in
+    one scan) or a scan after a second injection (the first one's contrast still circulating and
+    excreted). ``seconds_after_injection`` and ``subphase`` stay those of the label.
+    """
+
+    boluses: list[tuple[float, float]] | None = None
 
 
 def _draw_timing(rng: np.random.Generator, patient: Any, phase: str | Phase | None,
