@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ctphase.study.assign import decode, order_cost
-from ctphase.study.params import StudyParams, fit_params, prior_params
+from ctphase.study.params import StudyParams, fit_params, load_params, prior_params
 
 
 def _log(*rows: list[float]) -> np.ndarray:
@@ -21,10 +21,11 @@ def _brute(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray,
     from ctphase.study.assign import NEG, bolus_term, gap_term
 
     k = len(e)
-    lt = np.log(np.maximum(np.asarray(params.transitions), 1e-300))
+    w = params.protocol_weight
+    lt = w * np.log(np.maximum(np.asarray(params.transitions), 1e-300))
     scores, seqs = [], []
     for seq in itertools.product(range(4), repeat=k):
-        s = np.log(params.start[seq[0]]) + e[0, seq[0]] + bolus_term(bolus[0], params)[seq[0]]
+        s = w * np.log(params.start[seq[0]]) + e[0, seq[0]] + bolus_term(bolus[0], params)[seq[0]]
         for i in range(1, k):
             a, b = seq[i - 1], seq[i]
             s += (lt[a, b] if b >= a else NEG) + gap_term(gaps[i - 1], params)[a, b] + e[i, b] + bolus_term(bolus[i], params)[b]
@@ -39,13 +40,14 @@ def _brute(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray,
     return np.asarray(seqs[int(np.argmax(scores))]), post / w.sum()
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(6))
 def test_viterbi_and_marginals_match_brute_force(seed: int) -> None:
     rng = np.random.default_rng(seed)
     e = np.log(rng.dirichlet(np.ones(4), size=4))
     gaps = [30.0, None, 200.0]
     bolus = [None, 40.0, None, 300.0]
-    params = prior_params()
+    params = load_params()
+    params.protocol_weight = float(seed % 2)  # off (the default) and fully on
     d = decode(e, params, gaps, bolus)
     labels, post = _brute(e, params, gaps, bolus)
     np.testing.assert_array_equal(d.labels, labels)
@@ -61,9 +63,10 @@ def test_order_overrules_weak_images_but_never_runs_backwards() -> None:
 
 
 def test_bolus_time_moves_a_venous_scan_called_other() -> None:
-    e = _log([0.01, 0.01, 0.08, 0.90])
-    assert decode(e, prior_params()).labels[0] == 3  # no timing: the images win
-    assert decode(e, prior_params(), bolus_seconds=[96.0]).labels[0] == 2  # 96 s after bolus start: venous
+    e = _log([0.01, 0.01, 0.13, 0.85])
+    assert decode(e, load_params()).labels[0] == 3  # no timing: the images win
+    assert decode(e, load_params(), bolus_seconds=[96.0]).labels[0] == 2  # 96 s after bolus start: venous
+    assert decode(e, load_params(), bolus_seconds=[400.0]).labels[0] == 3
 
 
 def test_order_cost() -> None:

@@ -5,11 +5,11 @@ states (canonical order non_contrast < arterial < venous < other, which is also 
 in time after one injection). The score of an assignment ``phi`` is
 
     sum_k  e_k(phi_k)                                   image evidence: log calibrated probabilities
-  + log start(phi_1) + sum_k log T(phi_{k-1}, phi_k)    protocol prior (how often each phase follows another)
+  + w [log start(phi_1) + sum_k log T(phi_{k-1}, phi_k)] protocol prior (how often each phase follows another)
   + sum_k log G(gap_k | phi_{k-1}, phi_k)               time between acquisitions, when times are known
   + sum_k log B(t_k | phi_k)                            seconds after ContrastBolusStartTime, when known
 
-with ``T(i, j) = 0`` for ``j < i``: a non-contrast acquisition never follows a contrast one and
+with ``T(i, j) = 0`` for ``j < i`` whatever the weight ``w`` (``params.protocol_weight``): a non-contrast acquisition never follows a contrast one and
 arterial precedes venous precedes delayed. ``G`` and ``B`` are log-normal densities per phase
 pair / phase (non-contrast before the bolus: a flat density). The terms are fitted on synthetic
 studies (:mod:`ctphase.study.params`). :func:`decode` returns the most probable assignment
@@ -94,10 +94,12 @@ def decode(
     gaps = list(gaps) if gaps is not None else [None] * (k - 1)
     bolus_seconds = list(bolus_seconds) if bolus_seconds is not None else [None] * k
     node = e + np.stack([bolus_term(t, params) for t in bolus_seconds])
-    log_t = np.log(np.maximum(np.asarray(params.transitions, dtype=np.float64), 1e-300))
+    log_t = params.protocol_weight * np.log(np.maximum(np.asarray(params.transitions, dtype=np.float64), 1e-300))
     log_t[np.tril_indices(N_PHASES, -1)] = NEG  # never back in time
     edges = [log_t + gap_term(g, params) for g in gaps]
-    start = np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300)) if use_start else np.zeros(N_PHASES)
+    start = params.protocol_weight * np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300))
+    if not use_start:
+        start = np.zeros(N_PHASES)
     labels, score = _viterbi(node, edges, start)
     posterior = _marginals(node, edges, start)
     return Decoded(labels=labels, posterior=posterior, score=score)

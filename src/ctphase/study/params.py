@@ -7,7 +7,8 @@ hand-set :func:`prior_params` (from the physiology table of the design notes: ar
 
 Fitting is counting: the start and transition probabilities are the frequencies of the first
 phase and of each (phase, next phase) pair over the planned studies' acquisitions in time
-order (add-one smoothed, only forward pairs); each timing density is a log-normal whose mean
+order (add-one smoothed, only forward pairs, mixed with :data:`PRIOR_MIX` of a uniform
+prior); each timing density is a log-normal whose mean
 and standard deviation are those of the log seconds observed for that phase (after bolus
 start) or phase pair (gap), widened by a floor so that no term is overconfident.
 """
@@ -24,6 +25,9 @@ import numpy as np
 N_PHASES = 4
 DEFAULT_PARAMS_PATH = Path(__file__).with_name("study_params.json")
 MIN_SIGMA = 0.25
+PRIOR_MIX = 0.1
+"""Share of a uniform prior mixed into the fitted start and transition probabilities, so that
+protocols the synthetic population lacks (arterial then delayed, a delayed scan alone) stay possible."""
 
 
 @dataclass
@@ -40,6 +44,11 @@ class StudyParams:
         log_floor: the lowest log density any timing term gives (a wrong tag cannot veto).
         max_order_cost: nats of image evidence the order may overrule before the study is
             judged not to follow one injection (series-alone answers then).
+        protocol_weight: weight of the start and transition log-probabilities (0: only the
+            order constraint counts, every protocol is equally likely; 1: the fitted protocol
+            frequencies). 0 by default: the frequencies of the synthetic protocols are a guess,
+            not a measurement, and a real "arterial + delayed" study (as in ../shared/realdata)
+            is rare among them; the timing terms are physiology and stay on.
         fitted_on: what the terms were fitted on.
     """
 
@@ -50,6 +59,7 @@ class StudyParams:
     non_contrast_window: tuple[float, float] = (-3600.0, 10.0)
     log_floor: float = -12.0
     max_order_cost: float = 4.0
+    protocol_weight: float = 0.0
     fitted_on: str = "prior"
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -119,11 +129,14 @@ def fit_params(
             if phase > 0 and t_inj is not None and t_inj > 0:
                 bolus_logs.setdefault(phase, []).append(float(np.log(t_inj)))
     base = prior_params()
+    allowed = np.triu(np.ones((N_PHASES, N_PHASES)))
+    uniform_t = allowed / allowed.sum(axis=1, keepdims=True)
+    fitted_t = trans / trans.sum(axis=1, keepdims=True)
     gaps = [[_fit_lognormal(gap_logs.get((i, j)), base.gaps[i][j]) for j in range(N_PHASES)] for i in range(N_PHASES)]
     bolus = [base.bolus[0]] + [_fit_lognormal(bolus_logs.get(j), base.bolus[j]) for j in range(1, N_PHASES)]
     return StudyParams(
-        start=(start / start.sum()).tolist(),
-        transitions=(trans / trans.sum(axis=1, keepdims=True)).tolist(),
+        start=((1 - PRIOR_MIX) * start / start.sum() + PRIOR_MIX / N_PHASES).tolist(),
+        transitions=((1 - PRIOR_MIX) * fitted_t + PRIOR_MIX * uniform_t).tolist(),
         gaps=gaps,
         bolus=bolus,
         fitted_on=fitted_on,
