@@ -128,3 +128,26 @@ def test_min_confidence_and_untrustworthy_series() -> None:
 def test_ap_in_parentheses_is_the_region_not_the_phase() -> None:
     assert header_opinion({"SeriesDescription": "LIVER 3 PHASE (AP)"}).label is None
     assert header_opinion({"SeriesDescription": "AP 1.0"}).label == "arterial"
+
+
+def test_reformats_get_the_phase_of_their_acquisition() -> None:
+    t = {"AcquisitionDate": "20240101", "FrameOfReferenceUID": "F"}
+    axial = [
+        _item("art", [0.05, 0.85, 0.05, 0.05], AcquisitionTime="100000", AcquisitionNumber="2", **t),
+        _item("ven", [0.05, 0.05, 0.85, 0.05], AcquisitionTime="100045", AcquisitionNumber="3", **t),
+    ]
+
+    def reformat(name: str, **meta: str) -> StudyItem:
+        p = ScanPrediction(series_id=f"S/{name}", path=f"/d/{name}", source="dicom", status="skipped", study_uid="S",
+                           series_uid=name, error="non-axial stack: 40 coronal image(s)")
+        return StudyItem(p, meta, None, reformat=True)
+
+    cor = reformat("cor", AcquisitionTime="100045", **t)
+    by_number = reformat("sag", AcquisitionNumber="2", FrameOfReferenceUID="F")
+    lost = reformat("lost", AcquisitionTime="120000", **t)
+    assign_studies([*axial, cor, by_number, lost])
+    assert (cor.prediction.status, cor.prediction.label) == ("ok", "venous")
+    assert cor.prediction.acquisition_id == axial[1].prediction.acquisition_id
+    assert "linked by acquisition time" in cor.prediction.evidence[-1]
+    assert by_number.prediction.label == "arterial" and "AcquisitionNumber" in by_number.prediction.evidence[-1]
+    assert lost.prediction.status == "skipped" and "not linked" in (lost.prediction.error or "")

@@ -226,6 +226,8 @@ def _axial_stacks(
         )
         reason = f"non-axial stack: {planes}; ctphase reads axial slices (at most {AXIAL_MAX_ANGLE_DEG:.0f} deg)"
         findings.skip(folder, reason, hs)
+        findings.skipped[-1].plane = _plane_name(_stack_normal(left_out[0]))
+        findings.skipped[-1].meta = dict(left_out[0][0].meta)  # for the study step: a reformat's acquisition
         return []
     for cl in left_out:
         warnings.append(f"left out {_cluster_note(cl)} with a different orientation or size: {_names(cl)}")

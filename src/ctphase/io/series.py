@@ -121,6 +121,10 @@ class Series(ABC):
 class Skipped:
     """An input that was not classified, and why.
 
+    A non-axial stack (a coronal or sagittal reformat) keeps its ``plane`` and its header
+    values in ``meta``, so that the study step can give it the phase of the acquisition it
+    was made from.
+
     ``kind`` is ``"unused"`` for the files of one folder that are not read (neither DICOM nor
     NIfTI, hidden, DICOMDIR indexes: tallied, see :mod:`ctphase.io.unused`), ``"skipped"`` for
     inputs that are valid but not classifiable (MR, localizer,
@@ -134,6 +138,8 @@ class Skipped:
     study_uid: str | None = None
     series_uid: str | None = None
     n_files: int = 0
+    plane: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def series_id(self) -> str:

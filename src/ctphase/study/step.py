@@ -28,7 +28,7 @@ from ..prediction import UNCERTAIN, ScanPrediction
 from ..qc import is_untrustworthy
 from .assign import decode, order_cost
 from .headers import acquisition_seconds, header_opinion
-from .order import Acquisition, Ordering, link, order
+from .order import LINK_TOLERANCE_S, Acquisition, Ordering, link, order
 from .params import StudyParams, load_params
 
 HEADER_WEIGHT = 1.5
@@ -43,6 +43,7 @@ class StudyItem:
     prediction: ScanPrediction
     meta: Mapping[str, str] = field(default_factory=dict)
     z_range: tuple[float, float] | None = None
+    reformat: bool = False
 
 
 def assign_studies(
@@ -62,8 +63,11 @@ def assign_studies(
             (header opinions, findings and the threshold still apply).
     """
     params = params or load_params()
-    studies = group_studies([it for it in items if it.prediction.status == "ok"])
-    for study in studies:
+    studies = group_studies([it for it in items if it.prediction.status == "ok" or it.reformat])
+    for whole in studies:
+        study = [it for it in whole if not it.reformat]
+        if not study:
+            continue
         if joint:
             _assign_study(study, params, use_headers, min_confidence)
         else:
@@ -72,6 +76,7 @@ def assign_studies(
             for p in preds:
                 p.evidence.append("series alone (study step off)")
                 _finish(p, None, None, min_confidence)
+        link_reformats([it for it in whole if it.reformat], study)
 
 
 def group_studies(items: Sequence[StudyItem]) -> list[list[StudyItem]]:
@@ -114,6 +119,35 @@ def group_studies(items: Sequence[StudyItem]) -> list[list[StudyItem]]:
             for it in study:
                 it.prediction.evidence.append(f"no StudyInstanceUID ({it.prediction.source})")
     return out
+
+
+def link_reformats(reformats: Sequence[StudyItem], study: Sequence[StudyItem]) -> None:
+    """Give each non-axial reformat the final answer of the axial acquisition it was made from.
+
+    The link is the acquisition time (within ``LINK_TOLERANCE_S``, same FrameOfReferenceUID
+    where both have one) or, without times, an AcquisitionNumber that only one axial
+    acquisition of the study carries. The reformat's own pixels are not classified.
+    """
+    timed = [(acquisition_seconds(it.meta), it) for it in study if it.prediction.label]
+    for r in reformats:
+        p, t = r.prediction, acquisition_seconds(r.meta)
+        frame = r.meta.get("FrameOfReferenceUID")
+        hits = [it for s, it in timed if t is not None and s is not None and abs(s - t) <= LINK_TOLERANCE_S
+                and (not frame or not it.meta.get("FrameOfReferenceUID") or it.meta.get("FrameOfReferenceUID") == frame)]
+        how = "acquisition time"
+        if not hits and t is None and r.meta.get("AcquisitionNumber"):
+            hits = [it for _, it in timed if it.meta.get("AcquisitionNumber") == r.meta.get("AcquisitionNumber")]
+            how = "AcquisitionNumber"
+        if len({it.prediction.acquisition_id for it in hits}) != 1:
+            p.error = (p.error or "") + "; not linked to one axial acquisition of its study (by acquisition time or AcquisitionNumber)"
+            continue
+        src = hits[0].prediction
+        p.warnings.append(p.error or "")
+        p.status, p.error = "ok", None
+        p.label, p.study_label, p.probabilities, p.confidence = src.label, src.study_label, dict(src.probabilities), src.confidence
+        p.acquisition_id, p.acquisition_order = src.acquisition_id, src.acquisition_order
+        p.evidence.append(f"reformat of the acquisition of {src.series_id} (linked by {how}): its phase; "
+                          "the reformat's own pixels are not classified")
 
 
 def _record_opinions(preds: list[ScanPrediction], opinions: list) -> None:  # noqa: ANN001 - HeaderOpinion
