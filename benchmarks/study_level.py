@@ -120,16 +120,19 @@ def main() -> None:
     ap.add_argument("--matrix", type=int, default=256)
     ap.add_argument("--max-slices", type=int, default=64)
     ap.add_argument("--realdata", type=Path, default=None)
-    ap.add_argument("--keep", type=Path, default=None, help="write the synthetic studies here (kept)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="write the synthetic studies here and keep them; an existing folder written so is reused")
     args = ap.parse_args()
     from ctphase.synth.dataset import generate_dataset
 
     with tempfile.TemporaryDirectory(prefix="ctphase_study_") as tmp:
         root = args.keep or Path(tmp) / "synth"
-        t0 = time.perf_counter()
-        manifest = generate_dataset(root, args.patients, seed=0, matrix=args.matrix, max_slices=args.max_slices,
-                                    first_patient=args.first, studies="realistic")
-        print(f"wrote {args.patients} patients' studies in {time.perf_counter() - t0:.0f} s")
+        manifest = root / "manifest.csv"
+        if not manifest.is_file():
+            t0 = time.perf_counter()
+            generate_dataset(root, args.patients, seed=0, matrix=args.matrix, max_slices=args.max_slices,
+                             first_patient=args.first, studies="realistic")
+            print(f"wrote {args.patients} patients' studies in {time.perf_counter() - t0:.0f} s")
         truth = truth_of(manifest)
         series, preds, rec, t_cls = classify_once(root)
         report(series, preds, rec, truth, t_cls)

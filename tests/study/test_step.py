@@ -151,3 +151,38 @@ def test_reformats_get_the_phase_of_their_acquisition() -> None:
     assert "linked by acquisition time" in cor.prediction.evidence[-1]
     assert by_number.prediction.label == "arterial" and "AcquisitionNumber" in by_number.prediction.evidence[-1]
     assert lost.prediction.status == "skipped" and "not linked" in (lost.prediction.error or "")
+
+
+_TIMES = ("", "999999", "25:61:00", "120000", "120000.5", "235959", "000010", "12:00:30", "abc", "1200")
+_DATES = ("", "20240101", "20240102", "2024-01-01", "99999999", "20240230")
+
+
+def test_hostile_headers_never_break_the_study_step() -> None:
+    """Malformed, missing and contradictory times and numbers, midnight, no study UID, 60 series: answers, no exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    meta = st.fixed_dictionaries({}, optional={
+        "AcquisitionTime": st.sampled_from(_TIMES), "AcquisitionDate": st.sampled_from(_DATES),
+        "SeriesTime": st.sampled_from(_TIMES), "ContentTime": st.sampled_from(_TIMES),
+        "AcquisitionDateTime": st.sampled_from(("", "20240101235959", "2024010100", "garbage")),
+        "ContrastBolusStartTime": st.sampled_from(_TIMES), "AcquisitionNumber": st.sampled_from(("", "1", "2", "x", "-3")),
+        "SeriesNumber": st.sampled_from(("", "1", "7", "1e9", "two")), "FrameOfReferenceUID": st.sampled_from(("", "F", "G")),
+        "SeriesDescription": st.sampled_from(("", "ART", "PV 70s", "delay 5 min", "C-", "LIVER 3 PHASE (AP)")),
+    })
+    probs = st.lists(st.floats(0.001, 1.0), min_size=4, max_size=4)
+    one = st.tuples(meta, probs, st.sampled_from(("S", "T", None)))
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(one, min_size=1, max_size=60))
+    def check(series: list) -> None:  # noqa: ANN001
+        items = [_item(f"s{i}", p, study=s, **m) for i, (m, p, s) in enumerate(series)]
+        assign_studies(items, min_confidence=0.5)
+        for it in items:
+            p = it.prediction
+            assert p.label in (*PHASE_NAMES, "uncertain")
+            assert p.confidence is not None and 0.0 <= p.confidence <= 1.0
+            assert abs(sum(p.probabilities.values()) - 1.0) < 1e-4
+            assert p.evidence  # every answer says how it was reached
+
+    check()

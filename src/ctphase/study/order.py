@@ -9,8 +9,9 @@ linked. Series of one acquisition share one phase: their image evidence is poole
 **Ordering**, by the strongest evidence every acquisition of the study has:
 
 1. ``times``: acquisition clock times (with dates, so midnight is crossed correctly); the
-   gaps between acquisitions are known too. Gaps over :data:`INJECTION_GAP_S` start a new
-   chain (another injection, or another examination on the same study).
+   gaps between acquisitions are known too, unless every time is a whole minute (rounded
+   times: the order stands, the gaps are not used). Gaps over :data:`INJECTION_GAP_S` start
+   a new chain (another injection, or another examination on the same study).
 2. ``AcquisitionNumber``, ties broken by SeriesNumber (de-identified archives strip times
    but keep both; the non-contrast and the arterial acquisition often share number 1).
 3. ``SeriesNumber`` alone (a weak cue: operators renumber).
@@ -129,6 +130,9 @@ def order(acqs: Sequence[Acquisition]) -> Ordering:
                 chains[-1].append(b)
                 gaps[(a, b)] = gap
         reason = "ordered by acquisition time"
+        if all(abs(a.time - 60.0 * round(a.time / 60.0)) < 0.5 for a in acqs):  # type: ignore[operator]
+            gaps = {}  # a gap of "1 min" may be 1 s or 119 s
+            reason += " (times rounded to the minute: gaps not used)"
         if len(chains) > 1:
             reason += f"; {len(chains)} chains (gaps over {INJECTION_GAP_S / 60:.0f} min: another injection)"
         return Ordering(chains, "times", reason, gaps)

@@ -24,7 +24,8 @@ import numpy as np
 
 N_PHASES = 4
 DEFAULT_PARAMS_PATH = Path(__file__).with_name("study_params.json")
-MIN_SIGMA = 0.25
+MIN_SIGMA = 0.35
+"""Floor of every fitted log-normal's width: real protocols vary more than the synthetic ones."""
 PRIOR_MIX = 0.1
 """Share of a uniform prior mixed into the fitted start and transition probabilities, so that
 protocols the synthetic population lacks (arterial then delayed, a delayed scan alone) stay possible."""
