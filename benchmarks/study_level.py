@@ -8,7 +8,8 @@ copies of the same series-alone answers, in one run:
 * ``series alone``            each series' own vote (``--no-study``);
 * ``study``                   joint assignment, header channel off (the default of ``ctphase predict``);
 * ``study + headers``         ``--use-headers``;
-* ordering ablations of ``study``: ``times only``, ``AcquisitionNumber only``,
+* ordering ablations of ``study``: ``times only``, ``no times`` (AcquisitionNumber and
+  SeriesNumber, as de-identified archives keep them), ``AcquisitionNumber only``,
   ``SeriesNumber only`` and ``no order`` (the other ordering tags removed from every series).
 
 For each: accuracy, macro F1 (95% CI by bootstrap over patients), per-class F1; ECE of the
@@ -48,6 +49,7 @@ TIME_KEYS = ("AcquisitionTime", "AcquisitionDateTime", "SeriesTime", "ContentTim
              "SeriesDate", "ContentDate", "ContrastBolusStartTime")
 ABLATIONS = {
     "times only": ("AcquisitionNumber", "SeriesNumber"),
+    "no times (AcquisitionNumber + SeriesNumber)": TIME_KEYS,
     "AcquisitionNumber only": (*TIME_KEYS, "SeriesNumber"),
     "SeriesNumber only": (*TIME_KEYS, "AcquisitionNumber"),
     "no order": (*TIME_KEYS, "AcquisitionNumber", "SeriesNumber"),
