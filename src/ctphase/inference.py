@@ -4,6 +4,10 @@ Probabilities always come out in the canonical class order ``ctphase.phases.PHAS
 (non_contrast, arterial, venous, other), whatever order the checkpoint's network uses: the
 columns are reordered here, at the boundary. Logits become probabilities by the checkpoint's
 output activation (:func:`ctphase.models.activation.activate`, the same code for both engines).
+
+Series level: :meth:`Classifier.calibrate` turns the mean log slice probabilities of a series'
+sampled slices (:func:`ctphase.models.calibration.mean_log_probs`) into calibrated series
+probabilities with the checkpoint's stored calibration (T = 1 when it stores none).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .models.activation import activate
+from .models.calibration import Calibration, calibration_of, mean_log_probs
 from .models.checkpoint import Checkpoint, build_model, load_checkpoint
 from .phases import PHASE_NAMES
 
@@ -88,6 +93,8 @@ class Classifier:
         preprocessing: the checkpoint's :class:`~ctphase.preprocessing.Preprocessing`.
         class_names: column order of the returned probabilities (always ``PHASE_NAMES``).
         sha256: the checkpoint's model hash.
+        calibration: the checkpoint's series-level :class:`~ctphase.models.calibration.Calibration`
+            (the identity, T = 1, when it stores none: see :attr:`has_calibration`).
         engine: ``"torch"`` or ``"onnx"`` (resolved).
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (resolved).
     """
@@ -120,6 +127,7 @@ class Classifier:
         self.preprocessing: Preprocessing = checkpoint.preprocessing
         self.class_names: tuple[str, ...] = PHASE_NAMES
         self.sha256: str = checkpoint.sha256
+        self.calibration: Calibration = calibration_of(checkpoint)
         self.batch_size = batch_size
         self.threads = threads
         self.device: str = resolve_device(device)
@@ -231,6 +239,28 @@ class Classifier:
         probs = self.predict_proba(x)
         t2 = time.perf_counter()
         return probs, t1 - t0, t2 - t1
+
+    # -- series level -----------------------------------------------------------------------
+    @property
+    def has_calibration(self) -> bool:
+        """Whether the checkpoint stores a calibration (else :meth:`calibrate` applies T = 1)."""
+        return not self.calibration.is_identity
+
+    def calibrate(self, mean_log_probs: np.ndarray) -> np.ndarray:
+        """Calibrated series probabilities of series scores.
+
+        Args:
+            mean_log_probs: ``(4,)`` or ``(N, 4)`` mean over a series' sampled slices of
+                ``log(max(p, 1e-6))`` in ``PHASE_NAMES`` order
+                (:func:`ctphase.models.calibration.mean_log_probs`).
+        Returns:
+            float64 of the same shape, rows summing to 1, ``PHASE_NAMES`` order.
+        """
+        return self.calibration.apply(mean_log_probs)
+
+    def series_probabilities(self, slice_probs: np.ndarray) -> np.ndarray:
+        """Calibrated ``(4,)`` probabilities of one series from ``(N, 4)`` probabilities of its sampled slices."""
+        return self.calibrate(mean_log_probs(slice_probs))
 
     def __repr__(self) -> str:
         return (

@@ -329,4 +329,4 @@ def test_write_report(tmp_path, results):
     for key, fname in data["plots"].items():
         assert f"]({fname})" in md
         _assert_png(tmp_path / "out" / fname)
-    assert set(data["plots"]) == {"confusion_slice", "confusion_scan", "roc_slice", "roc_scan", "sweep"}
+    assert set(data["plots"]) == {"confusion_slice", "confusion_scan", "roc_slice", "roc_scan", "sweep", "reliability_scan"}

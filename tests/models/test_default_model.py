@@ -7,6 +7,7 @@ model card (src/ctphase/weights/MODEL_CARD.md) reports the measured metrics and 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def test_bundled_model_loads_with_onnx_and_matches_card(default_path):
     assert ckpt.sha256 in CARD.read_text(), "model card names another model"
     clf = Classifier(default_path)
     assert clf.engine == "onnx"
+    # series calibration fitted on held-out synthetic patients, named in the card
+    assert clf.has_calibration and clf.calibration.digest in CARD.read_text()
+    data = clf.calibration.fitted_on["data"]
+    assert data["manifest"] == "synth" and data["patients"][0] >= 300000
+    assert hashlib.sha256(default_path.read_bytes()).hexdigest() in CARD.read_text(), "card records another file sha256"
 
 
 def test_predict_uses_the_default_without_model(tmp_path, default_path):

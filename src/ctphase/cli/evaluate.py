@@ -32,7 +32,9 @@ def evaluate(
     """Evaluate a model on labelled scans: slice- and scan-level metrics with patient-bootstrap CIs, optional R sweep.
 
     Every slice of every scan is classified once; the scan label is the majority vote of a
-    seeded random R of its slices. Writes metrics.json, report.md and PNG figures into --out.
+    seeded random R of its slices. Also measures calibration (ECE before/after the checkpoint's
+    series calibration, reliability diagram) and abstention (accuracy at 100/95/90/80% coverage).
+    Writes metrics.json, report.md and PNG figures into --out.
     """
     from ..evaluation.run import evaluation_scans, run_evaluation
     from ..models.checkpoint import resolve_checkpoint
@@ -62,4 +64,10 @@ def evaluate(
         f"macro F1 {scan.macro.f1:.3f}; slice accuracy {sl.accuracy:.3f}, macro F1 {sl.macro.f1:.3f}",
         quiet,
     )
+    cal = results.calibration
+    if cal is not None:
+        after = cal.scan_calibrated
+        ece = f"{cal.scan_uncalibrated.ece:.3f}" + (f" -> {after.ece:.3f} calibrated" if after else " (no calibration stored)")
+        cover = ", ".join(f"{100 * p.target_coverage:g}% {p.accuracy:.3f}" for p in cal.risk_coverage.points)
+        say(f"scan ECE {ece}; accuracy at coverage {cover}", quiet)
     say(f"wrote {out / 'metrics.json'} and {out / 'report.md'}", quiet)

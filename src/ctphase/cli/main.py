@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import evaluate, export, paper, predict, synth, train
+from . import calibrate, evaluate, export, paper, predict, synth, train
 from .helpfmt import Command, Group
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ def version() -> None:
 
 
 for _name, _fn in (("predict", predict.predict), ("train", train.train), ("evaluate", evaluate.evaluate),
+                  ("calibrate", calibrate.calibrate),
                   ("synth", synth.synth), ("models", export.models), ("export", export.export)):
     app.command(_name, cls=Command)(_fn)
 app.add_typer(paper.app, name="paper")

@@ -10,7 +10,8 @@ Numpy / scikit-learn / matplotlib (no torch). Typical use::
 
 Results are typed (:mod:`ctphase.evaluation.results`): :class:`EvaluationResults` holds the
 counts, the protocol, slice- and scan-level :class:`LevelResults` (metrics, intervals, each
-scan's vote), the sweep and the timings; ``to_dict()`` is the ``metrics.json`` content.
+scan's vote), the sweep, the timings and the calibration (ECE before/after the checkpoint's series
+calibration, reliability bins, risk-coverage); ``to_dict()`` is the ``metrics.json`` content.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from .bootstrap import (
     percentile_interval,
     resample_counts,
 )
+from .calibration import calibration_scores, expected_calibration_error, risk_coverage, scan_calibration
 from .evaluate import RESULTS_SCHEMA, evaluate_predictions, summarize_timings
 from .metrics import classification_metrics, macro_f1, metrics_from_confusion, to_class_indices
-from .plots import plot_confusion_matrix, plot_roc_curves, plot_sweep
+from .plots import plot_confusion_matrix, plot_reliability, plot_roc_curves, plot_sweep
 from .report import render_markdown, write_report
 from .results import (
+    CalibrationResults,
     ClassificationIntervals,
     ClassificationMetrics,
     EvaluationResults,
@@ -40,6 +43,7 @@ from .scan_level import ScanVotes, vote_scans
 from .sweep import DEFAULT_SWEEP_RATES, DEFAULT_SWEEP_REPEATS, sampling_sweep
 
 __all__ = [
+    "CalibrationResults",
     "ClassificationIntervals",
     "ClassificationMetrics",
     "EvaluationResults",
@@ -54,18 +58,23 @@ __all__ = [
     "ScanVotes",
     "bootstrap_ci",
     "bootstrap_classification",
+    "calibration_scores",
     "classification_metrics",
     "cluster_codes",
     "evaluate_predictions",
+    "expected_calibration_error",
     "macro_f1",
     "metrics_from_confusion",
     "percentile_interval",
     "plot_confusion_matrix",
+    "plot_reliability",
     "plot_roc_curves",
     "plot_sweep",
     "render_markdown",
     "resample_counts",
+    "risk_coverage",
     "sampling_sweep",
+    "scan_calibration",
     "summarize_timings",
     "to_class_indices",
     "vote_scans",

@@ -3,8 +3,9 @@
 ``ctphase evaluate`` loads the model and data, computes slice probabilities per scan and
 calls :func:`evaluate_predictions`; :func:`ctphase.evaluation.report.write_report` turns the
 returned :class:`~ctphase.evaluation.results.EvaluationResults` into metrics.json, report.md
-and figures. Slice and scan level, the sampling sweep and the timings are computed from the
-same probabilities; patient-clustered bootstrap intervals at both levels.
+and figures. Slice and scan level, the sampling sweep, the timings and the calibration (ECE
+before/after the checkpoint's calibration, risk-coverage) are computed from the same
+probabilities; patient-clustered bootstrap intervals at both levels.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from .. import __version__
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling
+from ..models.calibration import Calibration
 from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification, check_bootstrap_args
+from .calibration import scan_calibration
 from .metrics import classification_metrics, to_class_indices
 from .results import (
     Counts,
@@ -107,8 +110,9 @@ def evaluate_predictions(
     dataset: str | None = None,
     model_sha256: str | None = None,
     arguments: Mapping[str, Any] | None = None,
+    calibration: Calibration | None = None,
 ) -> EvaluationResults:
-    """Slice- and scan-level metrics with patient-bootstrap CIs, the R sweep and timings.
+    """Slice- and scan-level metrics with patient-bootstrap CIs, the R sweep, timings and calibration.
 
     Args:
         slice_probs: per scan, ``(n_i, K)`` float slice probabilities: of **all** slices
@@ -130,6 +134,8 @@ def evaluate_predictions(
         dataset: name of the evaluation set (e.g. "synthetic", "realdata"); report separately, never pool.
         model_sha256: checkpoint hash, recorded.
         arguments: the run's arguments (CLI options), recorded as given.
+        calibration: the checkpoint's series calibration (None: none stored, T = 1), for the
+            ECE before/after and the risk-coverage table.
     Returns:
         :class:`~ctphase.evaluation.results.EvaluationResults`.
     """
@@ -153,19 +159,28 @@ def evaluate_predictions(
     slice_level = _level(slice_y, slice_p.argmax(axis=1), slice_p, slice_groups, **boot)
     scan_level = _level(y, votes.labels, votes.scores, scan_groups, **boot)
     scan_level = LevelResults(scan_level.metrics, scan_level.ci, _scan_results(votes, y, keys, n_per_scan, names))
-    sweep, sweep_skipped = None, "disabled" if sweep_rates is None else None
-    if sweep_rates is not None and not all_slices:
-        sweep_skipped = "needs the probabilities of all slices of each scan (all_slices=False)"
-    elif sweep_rates is not None:
-        sweep = sampling_sweep(probs, y, scan_groups, rates=sweep_rates, repeats=sweep_repeats, seed=seed, scan_ids=keys,
-                               min_slices=1, class_names=names, n_resamples=n_resamples, confidence=confidence)
+    calib = scan_calibration(probs, votes.sampled, y, votes.labels, calibration) if names == PHASE_NAMES else None
+    sweep, sweep_skipped = _sweep(probs, y, scan_groups, keys, all_slices, sweep_rates, sweep_repeats, seed, names,
+                                  n_resamples, confidence)
     per_class = {names[c]: int(np.sum(y == c)) for c in range(len(names))}
     counts = Counts(int(s), len(codes), int(n_per_scan.sum()), per_class, patient_ids is not None)
     protocol = _protocol(all_slices, rate, min_slices, seed, n_resamples, confidence)
     return EvaluationResults(
         RESULTS_SCHEMA, __version__, model_sha256, dataset, dict(arguments) if arguments is not None else {},
-        list(names), counts, protocol, slice_level, scan_level, sweep, sweep_skipped, timing,
+        list(names), counts, protocol, slice_level, scan_level, sweep, sweep_skipped, timing, calibration=calib,
     )
+
+
+def _sweep(probs: list[np.ndarray], y: np.ndarray, groups: list[int], keys: list[str], all_slices: bool,
+           rates: Sequence[float] | None, repeats: int, seed: int, names: tuple[str, ...], n_resamples: int,
+           confidence: float) -> tuple[Any, str | None]:
+    """The sampling sweep, or why it was skipped."""
+    if rates is None:
+        return None, "disabled"
+    if not all_slices:
+        return None, "needs the probabilities of all slices of each scan (all_slices=False)"
+    return sampling_sweep(probs, y, groups, rates=rates, repeats=repeats, seed=seed, scan_ids=keys, min_slices=1,
+                          class_names=names, n_resamples=n_resamples, confidence=confidence), None
 
 
 def _protocol(all_slices: bool, rate: float, min_slices: int, seed: int, n_resamples: int,

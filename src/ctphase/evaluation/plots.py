@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
-from .results import RocCurve, Sweep
+from .results import CalibrationScores, RocCurve, Sweep
 
 _DPI = 120
 _PNG_METADATA = {"Software": None}
@@ -136,5 +136,45 @@ def plot_sweep(sweep: Sweep, path: str | Path, title: str = "Random-sampling swe
     ax.set_ylim(max(0.0, float(lo.min()) - 0.05), 1.0 + 0.01)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _reliability_panel(ax: Any, scores: CalibrationScores, title: str) -> None:
+    width = scores.bins[0].high - scores.bins[0].low if scores.bins else 1.0
+    centres = [b.low + width / 2 for b in scores.bins if b.count]
+    acc = [b.accuracy for b in scores.bins if b.count]
+    conf = [b.mean_confidence for b in scores.bins if b.count]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    ax.bar(centres, acc, width=width * 0.9, color="tab:blue", alpha=0.75, label="accuracy in bin")
+    ax.plot(conf, acc, marker="o", markersize=3, linestyle="none", color="tab:red", label="(mean confidence, accuracy)")
+    for c, a, b in zip(centres, acc, [b for b in scores.bins if b.count]):
+        ax.text(c, min(1.0, a + 0.02), str(b.count), ha="center", va="bottom", fontsize=6)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("confidence (probability of the predicted label)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}\nECE {scores.ece:.3f}, NLL {scores.nll:.3f}, n = {scores.n}", fontsize=9)
+    ax.set_aspect("equal")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7)
+
+
+def plot_reliability(
+    before: CalibrationScores,
+    after: CalibrationScores | None,
+    path: str | Path,
+    title: str = "Scan-level reliability diagram",
+) -> Path:
+    """Write reliability diagrams (accuracy against confidence per bin, counts on the bars) before and after calibration.
+
+    ``after`` None (no calibration stored): one panel.
+    """
+    panels = [(before, "uncalibrated (T = 1)")] + ([(after, "calibrated")] if after is not None else [])
+    fig = _new_figure(5.0 * len(panels), 5.2)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (scores, label) in zip(axes, panels):
+        _reliability_panel(ax, scores, label)
+    fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..atomic import write_atomic
 from . import plots
-from .results import EvaluationResults, Interval, LevelResults, Sweep, Timing
+from .results import CalibrationResults, CalibrationScores, EvaluationResults, Interval, LevelResults, Sweep, Timing
 
 METRICS_JSON = "metrics.json"
 REPORT_MD = "report.md"
@@ -24,6 +24,7 @@ PLOT_FILES = {
     "roc_slice": "roc_slice.png",
     "roc_scan": "roc_scan.png",
     "sweep": "sweep.png",
+    "reliability_scan": "reliability_scan.png",
 }
 
 
@@ -140,6 +141,10 @@ def _write_plots(results: EvaluationResults, out: Path, names: list[str]) -> dic
     if results.sweep:
         plots.plot_sweep(results.sweep, out / PLOT_FILES["sweep"])
         written["sweep"] = PLOT_FILES["sweep"]
+    if results.calibration:
+        cal = results.calibration
+        plots.plot_reliability(cal.scan_uncalibrated, cal.scan_calibrated, out / PLOT_FILES["reliability_scan"])
+        written["reliability_scan"] = PLOT_FILES["reliability_scan"]
     return written
 
 
@@ -179,6 +184,37 @@ def _sweep_section(sweep: Sweep | None, skipped: str | None, plot_links: Mapping
     return lines
 
 
+def _calibration_row(name: str, sc: CalibrationScores) -> list[str]:
+    return [name, str(sc.n), _num(sc.ece), _num(sc.ece_floor), _num(sc.nll), _num(sc.brier), _num(sc.mean_confidence),
+            _num(sc.accuracy), str(sc.label_not_top)]
+
+
+def _calibration_section(cal: CalibrationResults | None, plot_links: Mapping[str, str]) -> list[str]:
+    lines = ["", "## Calibration and abstention", ""]
+    if cal is None:
+        return [*lines, "Not computed (needs the four canonical classes)."]
+    lines += [f"Calibration stored in the checkpoint: {cal.method}.", "",
+              f"Scan confidence: {cal.scan_confidence}. ECE over {cal.n_bins} equal-width bins; slice level: "
+              "maximum slice probability (no calibration applies to single slices).", ""]
+    rows = [_calibration_row("scan, uncalibrated (T = 1)", cal.scan_uncalibrated)]
+    if cal.scan_calibrated is not None:
+        rows.append(_calibration_row("**scan, calibrated**", cal.scan_calibrated))
+    rows.append(_calibration_row("slice, uncalibrated", cal.slice_uncalibrated))
+    lines += _md_table(["probabilities", "n", "ECE", "ECE if calibrated", "NLL", "Brier", "mean confidence", "accuracy",
+                        "label not most probable"], rows)
+    lines += ["", "ECE if calibrated: the median ECE of outcomes drawn as if the confidences were exact (sampling "
+              "noise of the ECE at this n); an ECE near it is consistent with perfect calibration."]
+    rc = cal.risk_coverage
+    lines += ["", f"Risk-coverage (the least confident scans abstain; ranked by {rc.ranking}):", ""]
+    lines += _md_table(["coverage", "scans kept", "accuracy", "risk", "confidence threshold"],
+                       [[f"{100 * p.target_coverage:g}%", str(p.n_kept), _num(p.accuracy), _num(p.risk),
+                         _num(p.threshold, 4)] for p in rc.points])
+    lines += ["", f"Area under the risk-coverage curve (AURC): {_num(rc.aurc, 4)}."]
+    if "reliability_scan" in plot_links:
+        lines += ["", f"![reliability_scan]({plot_links['reliability_scan']})"]
+    return lines
+
+
 def _timing_section(timing: Timing | None) -> list[str]:
     lines = ["", "## Time per scan (seconds)", ""]
     if not timing:
@@ -208,6 +244,7 @@ def render_markdown(results: EvaluationResults) -> str:
         for key in (f"confusion_{lv}", f"roc_{lv}"):
             if key in results.plots:
                 lines += ["", f"![{key}]({results.plots[key]})"]
+    lines += _calibration_section(results.calibration, results.plots)
     lines += _sweep_section(results.sweep, results.sweep_skipped, results.plots)
     lines += _timing_section(results.timing)
     lines += ["", f"Every number is in [{METRICS_JSON}]({METRICS_JSON}).", ""]

@@ -2,7 +2,8 @@
 
 The dataclasses nest as the results of ``ctphase evaluate`` do; :meth:`EvaluationResults.to_dict`
 gives the JSON written to ``metrics.json`` (undefined values are ``None``) and
-:meth:`EvaluationResults.from_dict` reads it back.
+:meth:`EvaluationResults.from_dict` reads it back (files written before a field existed read with
+its default, e.g. ``calibration=None``).
 """
 
 from __future__ import annotations
@@ -255,6 +256,82 @@ class EvaluationProtocol:
 
 
 @dataclass(frozen=True)
+class ReliabilityBin:
+    """One equal-width confidence bin ``(low, high]`` (the first includes 0); means are None when empty."""
+
+    low: float
+    high: float
+    count: int
+    mean_confidence: float | None
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationScores:
+    """How well one set of probabilities is calibrated.
+
+    ``ece``: expected calibration error, ``sum_b n_b / n * |accuracy_b - mean_confidence_b|`` over
+    equal-width bins of the confidence (the probability of the predicted label); ``nll``: mean
+    negative log-likelihood of the true class; ``brier``: mean squared error of the probability
+    vector; ``label_not_top``: samples whose predicted label is not their most probable class;
+    ``ece_floor``: the median ECE of perfectly calibrated outcomes at the same confidences (the
+    sampling noise of the ECE at this ``n``, see :func:`ctphase.evaluation.calibration.ece_noise_floor`).
+    """
+
+    n: int
+    ece: float
+    nll: float
+    brier: float
+    accuracy: float
+    mean_confidence: float
+    label_not_top: int
+    ece_floor: float
+    bins: list[ReliabilityBin]
+
+
+@dataclass(frozen=True)
+class RiskCoveragePoint:
+    """Accuracy on the ``n_kept`` most confident samples (``coverage`` of all); ``threshold``: the lowest kept confidence."""
+
+    target_coverage: float
+    n_kept: int
+    coverage: float
+    accuracy: float
+    risk: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class RiskCoverage:
+    """Selective accuracy when the least confident scans abstain; ``aurc``: area under the risk-coverage curve."""
+
+    ranking: str
+    points: list[RiskCoveragePoint]
+    aurc: float
+
+
+@dataclass(frozen=True)
+class CalibrationResults:
+    """Calibration of the scan probabilities (before/after the checkpoint's calibration) and abstention.
+
+    ``scan_uncalibrated``: ``softmax(z)`` (T = 1), ``z`` the mean log probability over the voted slices;
+    ``scan_calibrated``: the checkpoint's calibration applied to ``z`` (None when it stores none);
+    ``slice_uncalibrated``: the slice probabilities (max probability, argmax label).
+    """
+
+    method: str
+    stored: bool
+    parameters: dict[str, Any]
+    digest: str | None
+    n_bins: int
+    scan_confidence: str
+    scan_uncalibrated: CalibrationScores
+    scan_calibrated: CalibrationScores | None
+    slice_uncalibrated: CalibrationScores
+    risk_coverage: RiskCoverage
+
+
+@dataclass(frozen=True)
 class EvaluationResults:
     """Everything one evaluation measured (the content of ``metrics.json``)."""
 
@@ -272,6 +349,7 @@ class EvaluationResults:
     sweep_skipped: str | None
     timing: Timing | None
     plots: dict[str, str] = field(default_factory=dict)
+    calibration: CalibrationResults | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain Python (NaN and infinities as None)."""

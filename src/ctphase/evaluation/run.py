@@ -26,6 +26,7 @@ import numpy as np
 
 from ..data import LabelledScan
 from ..errors import ConfigError, CTPhaseError, InputError
+from ..models.calibration import IDENTITY, Calibration
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 
 DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
@@ -34,12 +35,13 @@ DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
 
 @dataclass
 class ClassifiedScans:
-    """Slice probabilities of all slices of each scan, with per-scan timings."""
+    """Slice probabilities of all slices of each scan, with per-scan timings and the model's calibration."""
 
     scans: list[LabelledScan]
     slice_probs: list[np.ndarray]
     timings: list[dict[str, float]]
     model_sha256: str
+    calibration: Calibration = IDENTITY
 
 
 def evaluation_scans(
@@ -117,7 +119,7 @@ def classify_scans(
         timings.append({"read": t_read, "preprocess": float(t_pre), "model": float(t_model)})
         if on_progress:
             on_progress(i + 1, len(scans))
-    return ClassifiedScans(list(scans), probs, timings, clf.sha256)
+    return ClassifiedScans(list(scans), probs, timings, clf.sha256, clf.calibration)
 
 
 def run_evaluation(
@@ -177,6 +179,7 @@ def run_evaluation(
         dataset=dataset,
         model_sha256=done.model_sha256,
         arguments=args,
+        calibration=done.calibration,
     )
     if out_dir is not None:
         write_report(results, out_dir, figures=figures)

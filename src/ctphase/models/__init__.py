@@ -1,4 +1,5 @@
-"""2D backbones (timm) and other registered architectures, the checkpoint format, output activation, ONNX export.
+"""2D backbones (timm) and other registered architectures, the checkpoint format, output activation, ONNX export,
+series-level calibration.
 
 Importing this package imports nothing heavy (no torch, numpy or OpenCV): each name is loaded from its
 module when first used, so the registry can be read from light code.
@@ -12,6 +13,7 @@ from typing import Any
 _WHERE: dict[str, str] = {
     "ARCHITECTURES": "registry",
     "ArchSpec": "registry",
+    "Calibration": "calibration",
     "Checkpoint": "checkpoint",
     "DEFAULT_ARCH": "registry",
     "ExportError": "export",
@@ -19,6 +21,7 @@ _WHERE: dict[str, str] = {
     "OUTPUT_ACTIVATIONS": "activation",
     "activate": "activation",
     "build_model": "checkpoint",
+    "calibration_of": "calibration",
     "compute_sha256": "checkpoint",
     "create_model": "registry",
     "default_checkpoint_path": "checkpoint",
@@ -27,11 +30,13 @@ _WHERE: dict[str, str] = {
     "export_onnx": "export",
     "list_architectures": "registry",
     "load_checkpoint": "checkpoint",
+    "mean_log_probs": "calibration",
     "new_checkpoint": "checkpoint",
     "register_architecture": "registry",
     "resolve_arch": "registry",
     "resolve_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
+    "with_calibration": "calibration",
     "with_onnx": "export",
 }
 

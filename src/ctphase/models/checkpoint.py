@@ -14,7 +14,8 @@ String metadata (the safetensors header's ``__metadata__``)
     ``config``          JSON ``{"arch", "class_names", "output_activation", "preprocessing"}``
     ``meta``            JSON dict: ``created`` (UTC ISO 8601), ``ctphase_version``, ``torch_version``,
                         ``timm_version``, ``format_version`` and whatever training recorded
-                        (data summary, metrics, ...)
+                        (data summary, metrics, ...); ``calibration``: the series calibration
+                        (:mod:`ctphase.models.calibration`, written by ``ctphase calibrate``)
     ``sha256``          model identity, see below
     ``meta_sha256``     sha256 of the ``meta`` string (UTF-8)
     ``onnx_sha256``     sha256 of the ONNX bytes (only with ``__onnx__``)

@@ -1,0 +1,158 @@
+"""Fitting a checkpoint's series calibration on held-out labelled scans (behind ``ctphase calibrate``).
+
+The scans are classified by the evaluation loop (:func:`ctphase.evaluation.run.classify_scans`);
+each scan votes a seeded random R of its slices exactly as ``ctphase predict`` draws them
+(:func:`ctphase.evaluation.scan_level.vote_scans`), and its series score is the mean log
+probability over those slices. :func:`ctphase.models.calibration.select_calibration` chooses and
+fits the calibration (patient-grouped cross-validated NLL); the NLL and ECE before (T = 1) and
+after are measured on the same scans (in-sample: report held-out numbers from ``ctphase evaluate``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..data import LabelledScan
+from ..errors import ConfigError
+from ..phases import PHASE_NAMES
+from ..models.calibration import IDENTITY, Calibration, mean_log_probs, select_calibration
+from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from .calibration import DEFAULT_N_BINS, calibration_scores
+from .results import CalibrationScores
+from .run import classify_scans
+from .scan_level import vote_scans
+
+
+@dataclass(frozen=True)
+class CalibrationFit:
+    """A fitted calibration and how the fit scans score before and after it.
+
+    Attributes:
+        calibration: the fitted calibration, its ``fitted_on`` filled (data, selection, metrics).
+        before: scores of ``softmax(z)`` (T = 1) on the fit scans.
+        after: scores of the fitted calibration on the same scans (in-sample).
+        existing: scores of the calibration the checkpoint stored already (None if it stored none).
+        model_sha256: the checkpoint's model hash.
+    """
+
+    calibration: Calibration
+    before: CalibrationScores
+    after: CalibrationScores
+    existing: CalibrationScores | None
+    model_sha256: str
+
+
+def series_scores(
+    slice_probs: Sequence[np.ndarray], scan_ids: Sequence[str], *, sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, K)`` series scores ``z`` and ``(S,)`` voted labels, over each scan's seeded draw of slices."""
+    votes = vote_scans(slice_probs, sample_rate, seed=seed, min_slices=min_slices, scan_ids=scan_ids)
+    z = np.stack([mean_log_probs(np.asarray(p)[idx]) for p, idx in zip(slice_probs, votes.sampled)])
+    return z, votes.labels
+
+
+def fit_calibration(
+    scans: Sequence[LabelledScan],
+    model: str | Path | Any,
+    *,
+    method: str = "auto",
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES,
+    seed: int = 0,
+    folds: int = 5,
+    data: Mapping[str, Any] | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    engine: str = "auto",
+    threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CalibrationFit:
+    """Classify ``scans``, then choose and fit a series calibration on them.
+
+    Args:
+        scans: held-out labelled scans (never the model's training or test scans).
+        model: checkpoint path or :class:`ctphase.inference.Classifier`.
+        method: ``"auto"`` (temperature scaling unless vector scaling is clearly better),
+            ``"temperature"`` or ``"vector"``.
+        sample_rate, min_slices, seed: the slice draw of prediction (R, minimum, run seed).
+        folds: cross-validation folds (by patient) of the method choice.
+        data: what the scans are (recorded in ``fitted_on["data"]``).
+    Returns:
+        :class:`CalibrationFit`.
+    """
+    if not scans:
+        raise ConfigError("no scans to fit a calibration on")
+    if method not in ("auto", "temperature", "vector"):
+        raise ConfigError(f"calibration method {method!r} must be auto, temperature or vector")
+    done = classify_scans(scans, model, batch_size=batch_size, device=device, engine=engine, threads=threads,
+                          on_progress=on_progress)
+    y = np.array([int(s.label) for s in scans], dtype=np.int64)
+    if len(set(y.tolist())) < 2:
+        raise ConfigError("the calibration scans must cover at least 2 phases")
+    z, voted = series_scores(done.slice_probs, [s.scan_id for s in scans], sample_rate=sample_rate,
+                             min_slices=min_slices, seed=seed)
+    groups = [s.group for s in scans]
+    cal, selection = select_calibration(z, y, groups, method=method, folds=folds, seed=seed)
+    before = calibration_scores(IDENTITY.apply(z), y, voted, DEFAULT_N_BINS)
+    after = calibration_scores(cal.apply(z), y, voted, DEFAULT_N_BINS)
+    existing = None if done.calibration.is_identity else calibration_scores(done.calibration.apply(z), y, voted)
+    fitted_on = _provenance(scans, data, selection, before, after, sample_rate, min_slices, seed)
+    fitted_on["model_sha256"] = done.model_sha256
+    return CalibrationFit(replace(cal, fitted_on=fitted_on), before, after, existing, done.model_sha256)
+
+
+def _provenance(scans: Sequence[LabelledScan], data: Mapping[str, Any] | None, selection: dict[str, Any],
+                before: CalibrationScores, after: CalibrationScores, sample_rate: float, min_slices: int,
+                seed: int) -> dict[str, Any]:
+    """The ``fitted_on`` record: data, slice draw, method selection, in-sample metrics, when and by what."""
+    counts = Counter(PHASE_NAMES[int(s.label)] for s in scans)
+    return {
+        "data": dict(data or {}),
+        "scans": len(scans),
+        "patients": len({s.group for s in scans}),
+        "scans_per_class": {n: counts[n] for n in PHASE_NAMES if counts[n]},
+        "sample_rate": sample_rate,
+        "min_slices": min_slices,
+        "seed": seed,
+        "selection": selection,
+        "metrics": {
+            "n_bins": DEFAULT_N_BINS,
+            "in_sample": True,
+            "accuracy": round(after.accuracy, 6),
+            "nll_before": round(before.nll, 6),
+            "nll_after": round(after.nll, 6),
+            "ece_before": round(before.ece, 6),
+            "ece_after": round(after.ece, 6),
+        },
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ctphase_version": __version__,
+    }
+
+
+def reserved_patients(meta: Mapping[str, Any]) -> dict[str, range]:
+    """Synthetic patient ranges a calibration must not use: the checkpoint's training and validation
+    ranges (from ``meta["data"]``, when recorded) and the default synthetic test range of ``ctphase evaluate``."""
+    from .run import DEFAULT_SYNTH_PATIENT_OFFSET
+
+    out = {"test (ctphase evaluate default)": range(DEFAULT_SYNTH_PATIENT_OFFSET, DEFAULT_SYNTH_PATIENT_OFFSET + 50)}
+    data = meta.get("data") if isinstance(meta.get("data"), Mapping) else {}
+    for key, name in (("train_patients", "training"), ("val_patients", "validation")):
+        value = data.get(key)
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            out[name] = range(value[0], value[1])
+    return out
+
+
+def overlapping(patients: range, reserved: Mapping[str, range]) -> list[str]:
+    """``"training 0..4999"``-style names of the reserved ranges that ``patients`` overlaps."""
+    return [f"{name} {r.start}..{r.stop - 1}" for name, r in reserved.items()
+            if len(r) and len(patients) and patients.start < r.stop and r.start < patients.stop]
