@@ -69,7 +69,7 @@ def test_prediction_matches_classifier_on_the_sampled_slices(corpus, checkpoint)
     series = load_series(corpus / "study1" / "a")
     probs, _, _ = Classifier(checkpoint, engine="torch").predict_hu(series.read_slices(pred.sampled_indices))
     vote = majority_vote(probs)
-    assert pred.label == PHASE_NAMES[vote.label]
+    assert pred.image_label == PHASE_NAMES[vote.label]
     np.testing.assert_allclose([pred.mean_probabilities[n] for n in PHASE_NAMES], vote.mean_probs, atol=1e-5)
 
 

@@ -40,6 +40,10 @@ class PhaseClassifier(Protocol):
         """``(N, H, W)`` HU -> ``(probabilities (M, 4) in PHASE_NAMES order, seconds_preprocess, seconds_model)``."""
         ...
 
+    def series_probabilities(self, slice_probs: np.ndarray) -> np.ndarray:
+        """Calibrated ``(4,)`` probabilities of one series from ``(N, 4)`` probabilities of its sampled slices."""
+        ...
+
 
 READ_CHUNK = 32
 """Sampled slices decoded, checked and classified at once: memory stays bounded whatever the series' size."""
@@ -89,7 +93,9 @@ def predict_series(
         parts.append(probs)
         t_pre, t_model = t_pre + tp, t_model + tm
         del hu
-    vote = majority_vote(np.concatenate(parts))
+    probs_all = np.concatenate(parts)
+    vote = majority_vote(probs_all)
+    calibrated = classifier.series_probabilities(probs_all)
     identity = _identity(series)
     qc, warnings = identity["qc"], identity["warnings"]
     if series.n_slices < min_slices:
@@ -106,9 +112,10 @@ def predict_series(
         sampled_indices=[int(i) for i in indices],
         label=UNCERTAIN if is_untrustworthy(qc) else image_label,
         image_label=image_label,
+        probabilities={n: round(float(v), 6) for n, v in zip(names, calibrated)},
         vote_fractions={n: round(float(v), 6) for n, v in zip(names, vote.fractions)},
         mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
-        confidence=round(vote.confidence, 6),
+        confidence=round(float(calibrated[vote.label]), 6),
         tie=vote.tie,
         timings={"read": t_read, "preprocess": t_pre, "model": t_model},
         model_sha256=classifier.sha256,
@@ -188,6 +195,9 @@ def classify(
     engine: str = "auto",
     strict: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
+    study: bool = True,
+    use_headers: bool = False,
+    min_confidence: float | None = None,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
@@ -203,6 +213,11 @@ def classify(
         engine: ``"auto"`` (ONNX Runtime when the checkpoint embeds an export), ``"torch"`` or ``"onnx"``.
         strict: raise on the first broken file or series instead of recording it.
         on_progress: called as ``(stage, done, total)`` with stage ``"discover"`` or ``"classify"``.
+        study: decode each study's acquisitions jointly (:mod:`ctphase.study`); ``False``
+            keeps every series' own answer.
+        use_headers: let the DICOM header opinion weigh in the final label (off: it is only
+            reported, in ``header_label`` and ``findings``).
+        min_confidence: final labels with a lower confidence become ``uncertain``.
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -228,5 +243,37 @@ def classify(
         results.append(pred)
         if on_progress:
             on_progress("classify", i + 1, total)
-    results.extend(_from_skipped(s) for s in found.skipped)
+    skipped = [(s, _from_skipped(s)) for s in found.skipped]
+    reformats = [(s.meta, p) for s, p in skipped if s.plane]
+    study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,
+               reformats=reformats)
+    results.extend(p for _, p in skipped)
     return results
+
+
+def study_step(
+    series: Sequence[Series],
+    predictions: Sequence[ScanPrediction],
+    *,
+    joint: bool = True,
+    use_headers: bool = False,
+    min_confidence: float | None = None,
+    reformats: Sequence[tuple[dict[str, Any], ScanPrediction]] = (),
+) -> None:
+    """Run :func:`ctphase.study.assign_studies` on classified series (``predictions[i]`` is ``series[i]``'s).
+
+    ``reformats``: the header values and records of non-axial stacks, which get the phase of
+    the acquisition they were made from when it can be linked.
+    """
+    from .study.step import StudyItem, assign_studies
+
+    items = [StudyItem(p, s.meta, _z_range(s)) for s, p in zip(series, predictions)]
+    items += [StudyItem(p, meta, None, reformat=True) for meta, p in reformats]
+    assign_studies(items, joint=joint, use_headers=use_headers, min_confidence=min_confidence)
+
+
+def _z_range(series: Series) -> tuple[float, float] | None:
+    pos = series.slice_positions
+    if pos is None or len(pos) == 0:
+        return None
+    return (float(np.min(pos)), float(np.max(pos)))

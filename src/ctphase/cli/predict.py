@@ -80,6 +80,18 @@ def predict(
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing --output file."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first broken file or series."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    study: bool = typer.Option(
+        True, "--study/--no-study",
+        help="Decode the acquisitions of each study jointly over time (--no-study: every series alone).",
+    ),
+    use_headers: bool = typer.Option(
+        False, "--use-headers",
+        help="Let the DICOM header text and timing weigh in the final label (off: only reported, as header_label and findings).",
+    ),
+    min_confidence: float | None = typer.Option(
+        None, "--min-confidence", min=0.0, max=1.0, show_default=False,
+        help="Final labels with a lower calibrated confidence become uncertain.",
+    ),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -96,6 +108,7 @@ def predict(
     arguments = {
         "paths": [str(p) for p in paths], "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
+        "study": study, "use_headers": use_headers, "min_confidence": min_confidence,
     }
     stages = {"discover": ("reading headers", "files"), "classify": ("classify", "series")}
     with Tracker(quiet) as tracker:
@@ -105,7 +118,8 @@ def predict(
 
         try:
             preds = classify(paths, model=model, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
-                             batch_size=batch_size, device=device.value, strict=strict, on_progress=on_progress)
+                             batch_size=batch_size, device=device.value, strict=strict, on_progress=on_progress,
+                             study=study, use_headers=use_headers, min_confidence=min_confidence)
         except (CTPhaseError, OSError) as exc:
             fail_with(exc)  # a broken input under --strict is a failure (1); a bad option or model a usage error (2)
     if preds:

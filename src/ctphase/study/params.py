@@ -48,7 +48,7 @@ class StudyParams:
         protocol_weight: weight of the start and transition log-probabilities (0: only the
             order constraint counts, every protocol is equally likely; 1: the fitted protocol
             frequencies). 0 by default: the frequencies of the synthetic protocols are a guess,
-            not a measurement, and a real "arterial + delayed" study (as in ../shared/realdata)
+            not a measurement, and a real "arterial + delayed" study (one of our real test studies)
             is rare among them; the timing terms are physiology and stay on.
         fitted_on: what the terms were fitted on.
     """
