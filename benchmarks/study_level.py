@@ -106,13 +106,14 @@ def score(preds, truth) -> dict:  # noqa: ANN001
     m = classification_metrics(y, yp)
     conf = np.array([p.confidence or 0.0 for _, p in rows])
     rc = risk_coverage(conf, yp == y)
-    return {"n": len(y), "acc": float(np.mean(yp == y)), "f1": ci, "per_class": m.per_class, "rc": rc}
+    ece = expected_calibration_error(conf, yp == y)
+    return {"n": len(y), "acc": float(np.mean(yp == y)), "f1": ci, "per_class": m.per_class, "rc": rc, "ece": ece}
 
 
 def fmt_row(name: str, s: dict, seconds: float) -> str:
     pc = " ".join(f"{s['per_class'][n].f1:.3f}" for n in PHASE_NAMES)
     rc = " ".join(f"{pt.accuracy:.3f}" for pt in s["rc"].points)
-    return f"| {name} | {s['n']} | {s['acc']:.3f} | {s['f1'].format(3)} | {pc} | {rc} | {seconds:.3f} |"
+    return f"| {name} | {s['n']} | {s['acc']:.3f} | {s['f1'].format(3)} | {pc} | {rc} | {s['ece']:.3f} | {seconds:.3f} |"
 
 
 def main() -> None:
@@ -145,8 +146,8 @@ def main() -> None:
 def report(series, preds, rec, truth, t_cls) -> None:  # noqa: ANN001
     ok = [p for p in preds if p.status == "ok" and p.series_uid in truth]
     print(f"\n{len(ok)} labelled axial series classified in {t_cls:.1f} s ({len(preds)} series found)\n")
-    print("| variant | series | accuracy | macro F1 [95% CI] | F1 nc art ven oth | acc at 100/95/90/80% | study step s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | series | accuracy | macro F1 [95% CI] | F1 nc art ven oth | acc at 100/95/90/80% | ECE of confidence | study step s |")
+    print("|---|---|---|---|---|---|---|---|")
     variants = {"series alone": {"joint": False}, "study": {}, "study + headers": {"use_headers": True}}
     variants.update({f"study, {k}": {"drop": v} for k, v in ABLATIONS.items()})
     for name, kw in variants.items():

@@ -83,3 +83,18 @@ def test_strict_mode_stops_at_first_broken_series(corpus, checkpoint):
     res = runner.invoke(app, ["predict", str(corpus / "broken"), "--model", str(checkpoint), "--strict"])
     assert res.exit_code == 1
     assert "truncated" in res.output and "Traceback" not in res.output
+
+
+def test_cli_study_step_flags(corpus, checkpoint):
+    """--no-study keeps each series' own answer; --min-confidence 1.0 leaves nothing confident."""
+    base = ["predict", str(corpus / "study1"), "--model", str(checkpoint), "--format", "json"]
+    alone = json.loads(runner.invoke(app, [*base, "--no-study"]).stdout)
+    for p in alone["predictions"]:
+        assert p["study_label"] is None and p["label"] == p["image_label"]
+        assert "series alone (study step off)" in p["evidence"]
+    strict = runner.invoke(app, [*base, "--min-confidence", "1.0"])
+    record = json.loads(strict.stdout)
+    assert record["arguments"]["min_confidence"] == 1.0
+    assert all(p["label"] == "uncertain" for p in record["predictions"] if p["status"] == "ok")
+    assert record["studies"] and record["studies"][0]["acquisitions"]
+    assert runner.invoke(app, [*base, "--min-confidence", "1.5"]).exit_code == 2
