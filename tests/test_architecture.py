@@ -15,7 +15,9 @@ SRC = Path(ctphase.__file__).resolve().parent
 LAYERS: dict[str, int] = {
     # 0: vocabulary and utilities
     "phases": 0, "errors": 0, "atomic": 0, "qc": 0,
-    # 1: the per-series stages and the synthetic engine; they do not import one another
+    # 1: what the light install leaves out (extras), the per-series stages and the synthetic engine;
+    # the stages do not import one another
+    "extras": 1,
     "io": 1, "sampling": 1, "preprocessing": 1, "voting": 1, "prediction": 1, "synth": 1,
     # 2-3: models (checkpoints carry their preprocessing), then the classifier engine
     "models": 2, "inference": 3, "study": 3,

@@ -40,3 +40,7 @@ class ModelNotAvailableError(CheckpointError):
 
 class ConfigError(CTPhaseError, ValueError):
     """An argument or option has a bad value; the message names it and the allowed range."""
+
+
+class MissingExtraError(ConfigError):
+    """A feature needs packages that the light install (``pip install ctphase``) leaves out."""

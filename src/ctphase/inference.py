@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingExtraError
+from .extras import TRAIN_HINT, importable
 from .models.activation import activate
 from .models.calibration import Calibration, calibration_of, mean_log_probs
 from .models.checkpoint import Checkpoint, build_model, load_checkpoint
@@ -51,8 +52,18 @@ def _onnxruntime_available() -> bool:
     return True
 
 
+def _ort_has_cuda() -> bool:
+    if not _onnxruntime_available():
+        return False
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
 def resolve_device(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; checks ``"cpu"``, ``"cuda"`` and ``"cuda:N"``.
+
+    Without PyTorch (the light install) ``"auto"`` is ``"cpu"``, and ``"cuda"`` needs onnxruntime-gpu.
 
     Raises:
         ConfigError: naming the bad device, or CUDA requested where none is available.
@@ -60,6 +71,14 @@ def resolve_device(device: str) -> str:
     if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
         msg = f"device {device!r} must be one of {', '.join(DEVICES)} (or cuda:N)"
         raise ConfigError(msg)
+    if not importable("torch"):
+        if device == "auto" or device == "cpu" or _ort_has_cuda():
+            return "cpu" if device == "auto" else device
+        msg = (
+            f"device {device!r} needs PyTorch with CUDA ({TRAIN_HINT}) or onnxruntime-gpu "
+            "(pip install onnxruntime-gpu); neither is installed. Use device='cpu' or 'auto'"
+        )
+        raise MissingExtraError(msg)
     import torch
 
     if device == "auto":
@@ -147,8 +166,18 @@ class Classifier:
     def _resolve_engine(self, engine: str) -> str:
         has_ort = _onnxruntime_available()
         has_onnx = self.checkpoint.onnx is not None
+        has_torch = importable("torch")
         if engine == "auto":
-            return "onnx" if (has_ort and has_onnx and self.device == "cpu") else "torch"
+            use_onnx = has_ort and has_onnx and (self.device == "cpu" or not has_torch)
+            engine = "onnx" if use_onnx else "torch"
+            if engine == "torch" and not has_torch:
+                why = "has no embedded ONNX export" if not has_onnx else "cannot run on ONNX Runtime (onnxruntime is not installed)"
+                msg = (
+                    f"this checkpoint {why}, so it runs on PyTorch, which the light install of ctphase leaves out: "
+                    f"{TRAIN_HINT} (or embed an export: `ctphase export --model CKPT --embed OUT.safetensors`)"
+                )
+                raise MissingExtraError(msg)
+            return engine
         if engine == "onnx":
             if not has_ort:
                 msg = "engine 'onnx' needs onnxruntime: pip install onnxruntime (or use engine='torch')"
@@ -159,6 +188,9 @@ class Classifier:
                     "`ctphase export --model CKPT --embed OUT.safetensors`, or use engine='torch'"
                 )
                 raise ConfigError(msg)
+        if engine == "torch" and not has_torch:
+            msg = f"engine 'torch' needs PyTorch, which the light install of ctphase leaves out: {TRAIN_HINT} (or use engine='onnx')"
+            raise MissingExtraError(msg)
         return engine
 
     def _init_torch(self) -> None:

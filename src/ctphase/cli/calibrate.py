@@ -9,7 +9,7 @@ import typer
 
 from ..errors import CTPhaseError
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
-from .common import DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, fail, fail_with, say
+from .common import DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, fail, fail_with, need_extra, say
 
 DEFAULT_CALIBRATION_OFFSET = 300000
 """First synthetic calibration patient: clear of training (0..), validation (100000..) and test (200000..)."""
@@ -45,6 +45,7 @@ def calibrate(
     log slice probability over them. Prints NLL and ECE before (T = 1) and after, and writes a copy
     of the checkpoint (same weights and sha256) with the calibration and what it was fitted on.
     """
+    need_extra("ctphase calibrate", "sklearn")
     from ..evaluation.calibrate import fit_calibration, overlapping, reserved_patients
     from ..evaluation.run import evaluation_scans
     from ..inference import Classifier

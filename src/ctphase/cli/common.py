@@ -43,6 +43,17 @@ def fail_with(exc: BaseException) -> None:
     fail(str(exc), 1 if isinstance(exc, (InputError, OSError)) else 2)
 
 
+def need_extra(what: str, *modules: str) -> None:
+    """Exit 2 with the install command (``pip install "ctphase[train]"``) when ``modules`` are not importable."""
+    from ..errors import MissingExtraError
+    from ..extras import require
+
+    try:
+        require(what, *modules)
+    except MissingExtraError as exc:
+        fail(str(exc), 2)
+
+
 def say(message: str, quiet: bool = False, out: Console | None = None) -> None:
     """Print an informational line on stderr (or ``out``; plain text, not markup), unless ``quiet``."""
     if not quiet:
@@ -259,5 +270,5 @@ class Tracker:
 
 __all__ = [
     "DEVICE_HELP", "QUIET_HELP", "Device", "Tracker", "check_output_file", "check_output_folder", "console", "duration",
-    "fail", "fail_with", "refuse_existing", "say", "write_new",
+    "fail", "fail_with", "need_extra", "refuse_existing", "say", "write_new",
 ]

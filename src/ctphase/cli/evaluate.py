@@ -8,7 +8,9 @@ import typer
 
 from ..errors import CTPhaseError
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
-from .common import DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_folder, fail_with, refuse_existing, say
+from .common import (
+    DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_folder, fail_with, need_extra, refuse_existing, say,
+)
 
 
 def evaluate(
@@ -36,6 +38,7 @@ def evaluate(
     series calibration, reliability diagram) and abstention (accuracy at 100/95/90/80% coverage).
     Writes metrics.json, report.md and PNG figures into --out.
     """
+    need_extra("ctphase evaluate", "sklearn", "matplotlib")
     from ..evaluation.run import evaluation_scans, run_evaluation
     from ..models.checkpoint import resolve_checkpoint
 

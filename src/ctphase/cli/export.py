@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError, CTPhaseError
-from .common import check_output_file, fail
+from .common import check_output_file, fail, need_extra
 
 
 def _bundled() -> tuple[str | None, str]:
@@ -60,6 +60,7 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Export a checkpoint to ONNX: a standalone .onnx file and/or a checkpoint that embeds it."""
+    need_extra("ctphase export", "torch", "timm", "onnx")
     from ..models.export import export_checkpoint
 
     if onnx_out is None and embed is None:

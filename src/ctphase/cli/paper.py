@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import CTPhaseError
-from .common import QUIET_HELP, Tracker, check_output_file, check_output_folder, console, fail, say
+from .common import QUIET_HELP, Tracker, check_output_file, check_output_folder, console, fail, need_extra, say
 from .helpfmt import Command, Group
 
 
@@ -44,6 +44,7 @@ def run(
     Trained models are kept in WORK/models as ctphase checkpoints and shared by the experiments:
     a stopped run resumes.
     """
+    need_extra("ctphase paper run", "torch", "timm", "sklearn", "matplotlib")
     from ..paper.data import get_scale
     from ..paper.experiments import EXPERIMENTS, run_experiment
     from ..paper.workspace import Workspace
@@ -79,6 +80,7 @@ def report(
     out: Path = typer.Option(Path("docs/results.md"), "--out", "-o", help="Markdown file to write (figures go beside it)."),
 ) -> None:
     """Collect the finished experiments of WORK into one markdown page with the commands that made it."""
+    need_extra("ctphase paper report", "sklearn", "matplotlib")
     from ..paper.report import write_results_page
 
     check_output_file(out, "--out", True, "results.md", parents=True)

@@ -11,7 +11,7 @@ import typer
 from ..errors import CTPhaseError
 from ..models.registry import ARCHITECTURES, DEFAULT_ARCH
 from ..preprocessing import PAPER_WINDOW
-from .common import DEVICE_HELP, Device, Tracker, check_output_folder, fail, fail_with, say
+from .common import DEVICE_HELP, Device, Tracker, check_output_folder, fail, fail_with, need_extra, say
 
 
 class Loss(str, Enum):
@@ -115,6 +115,7 @@ def train(
     Examples: ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0;
     ctphase train --resume runs/b0 --epochs 20.
     """
+    need_extra("ctphase train", "torch", "timm", "sklearn")
     from ..training.config import TrainConfig
     from ..training.loop import train as run_training
 

@@ -38,8 +38,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,18 +49,17 @@ from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
 from .activation import OUTPUT_ACTIVATIONS
 from .registry import ARCHITECTURES, list_architectures, resolve_arch
+from .stfile import FORMAT_NAME, FORMAT_VERSION, dtype_name, file_tensors, onnx_source_sha, read, sniff, tensor_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 logger = logging.getLogger(__name__)
 
-FORMAT_NAME = "ctphase-checkpoint"
-FORMAT_VERSION = 1
-
-_WEIGHT_PREFIX = "model."
-_ONNX_KEY = "__onnx__"
-_MAX_HEADER = 100 * 1024 * 1024
+__all__ = [
+    "FORMAT_NAME", "FORMAT_VERSION", "Checkpoint", "build_model", "compute_sha256", "default_checkpoint_path",
+    "load_checkpoint", "new_checkpoint", "resolve_checkpoint", "save_checkpoint",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +72,7 @@ class Checkpoint:
         arch: registered architecture name (see :func:`ctphase.models.list_architectures`).
         preprocessing: how HU slices become the network input.
         class_names: the network's output order, a permutation of ``ctphase.phases.PHASE_NAMES``.
-        state_dict: the network weights (CPU tensors).
+        state_dict: the network weights (CPU tensors; numpy arrays when loaded without torch).
         meta: JSON-serialisable facts: training data summary, metrics, created, versions.
         onnx: serialised ONNX export of the same network, or None.
         output_activation: ``"softmax"`` or ``"sigmoid"`` (see :data:`OUTPUT_ACTIVATIONS`).
@@ -84,7 +81,7 @@ class Checkpoint:
     arch: str
     preprocessing: Preprocessing
     class_names: tuple[str, ...]
-    state_dict: dict[str, torch.Tensor]
+    state_dict: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
     onnx: bytes | None = None
     output_activation: str = "softmax"
@@ -136,26 +133,16 @@ def _canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
-    t = t.detach().cpu().contiguous().reshape(-1)
-    if t.numel() == 0:
-        return b""
-    import torch
-
-    return t.view(torch.uint8).numpy().tobytes()
-
-
-def compute_sha256(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
-    """Hash of config + weights as documented in the module docstring (hex digest)."""
+def compute_sha256(config: dict[str, Any], state_dict: dict[str, Any]) -> str:
+    """Hash of config + weights (torch tensors or numpy arrays) as documented in the module docstring (hex digest)."""
     h = hashlib.sha256()
     h.update(b"ctphase-checkpoint-v1\n")
     h.update(_canonical_json(config).encode("utf-8"))
     h.update(b"\n")
     for key in sorted(state_dict):
         t = state_dict[key]
-        data = _tensor_bytes(t)
-        dtype = str(t.dtype).removeprefix("torch.")
-        header = f"{key}\0{dtype}\0{list(t.shape)}\0{len(data)}\n"
+        data = tensor_bytes(t)
+        header = f"{key}\0{dtype_name(t)}\0{[int(n) for n in t.shape]}\0{len(data)}\n"
         h.update(header.encode("utf-8"))
         h.update(data)
     return h.hexdigest()
@@ -219,21 +206,6 @@ def new_checkpoint(
     )
 
 
-def _onnx_source_sha(onnx_bytes: bytes) -> str | None:
-    """The model sha recorded in an ONNX export's metadata_props (``ctphase_sha256``), if any."""
-    import onnx
-
-    try:
-        proto = onnx.load_from_string(onnx_bytes)
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not ONNX"
-        msg = f"the embedded ONNX bytes do not parse as an ONNX model ({exc}); re-export with ctphase.models.embed_onnx"
-        raise CheckpointError(msg) from exc
-    for prop in proto.metadata_props:
-        if prop.key == "ctphase_sha256":
-            return prop.value
-    return None
-
-
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     """Write ``ckpt`` to ``path`` atomically (temporary file in the same folder, then rename).
 
@@ -243,8 +215,6 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         ConfigError: meta is not JSON-serialisable, or the embedded ONNX belongs to other weights.
         CheckpointError: the file cannot be written.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     if not isinstance(ckpt, Checkpoint):
         msg = f"expected a Checkpoint, got {type(ckpt).__name__}"
@@ -255,16 +225,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         msg = f"checkpoint meta must be JSON-serialisable (numbers, strings, lists, dicts; no NaN): {exc}"
         raise ConfigError(msg) from exc
 
-    import numpy as np
-    import torch
-
-    tensors: dict[str, torch.Tensor] = {}
-    for key, value in ckpt.state_dict.items():
-        if not isinstance(value, torch.Tensor):
-            msg = f"state_dict entry {key!r} is a {type(value).__name__}, not a tensor"
-            raise ConfigError(msg)
-        # clone: safetensors refuses tensors that share memory
-        tensors[_WEIGHT_PREFIX + key] = value.detach().cpu().contiguous().clone()
+    tensors, save_file = file_tensors(ckpt.state_dict, ckpt.onnx)
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
@@ -274,14 +235,13 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "meta_sha256": hashlib.sha256(meta_json.encode("utf-8")).hexdigest(),
     }
     if ckpt.onnx is not None:
-        source = _onnx_source_sha(ckpt.onnx)
+        source = onnx_source_sha(ckpt.onnx)
         if source is not None and source != ckpt.sha256:
             msg = (
                 f"the embedded ONNX export was made from model {source[:12]}, not from these weights "
                 f"({ckpt.sha256[:12]}); re-export with ctphase.models.embed_onnx(ckpt)"
             )
             raise ConfigError(msg)
-        tensors[_ONNX_KEY] = torch.from_numpy(np.frombuffer(ckpt.onnx, dtype=np.uint8).copy())
         metadata["onnx_sha256"] = hashlib.sha256(ckpt.onnx).hexdigest()
         metadata["onnx_source_sha256"] = source or ckpt.sha256
 
@@ -293,61 +253,6 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         raise CheckpointError(msg) from exc
     logger.info("saved checkpoint %s (%s, sha256 %s)", path, ckpt.arch, ckpt.sha256[:12])
     return path
-
-
-def _sniff(path: Path) -> None:
-    """Raise a CheckpointError that says what the file is when it is not a safetensors file."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-            size = os.fstat(fh.fileno()).st_size
-    except OSError as exc:
-        msg = f"cannot read checkpoint {path}: {exc}"
-        raise CheckpointError(msg) from exc
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        msg = (
-            f"{path} looks like a PyTorch pickle (.pt/.pth/.ckpt) file. ctphase never unpickles "
-            "files (unpickling can run arbitrary code); use a ctphase checkpoint (.safetensors), "
-            "e.g. convert it in a trusted environment with ctphase.models.new_checkpoint + save_checkpoint"
-        )
-        raise CheckpointError(msg)
-    if len(head) < 10:
-        msg = f"{path} is not a ctphase checkpoint: the file is empty or truncated ({size} bytes)"
-        raise CheckpointError(msg)
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if not (2 <= header_len <= min(_MAX_HEADER, size - 8)) or head[8:9] != b"{":
-        msg = f"{path} is not a ctphase checkpoint (not a safetensors file, or truncated)"
-        raise CheckpointError(msg)
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], torch.Tensor | None]:
-    """Metadata, weights and embedded ONNX tensor of a ctphase checkpoint file (format checked)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            metadata = fh.metadata() or {}
-            keys = list(fh.keys())
-            if metadata.get("format") != FORMAT_NAME:
-                msg = (
-                    f"{path} is a safetensors file but not a ctphase checkpoint (no format={FORMAT_NAME!r} "
-                    "in its metadata); raw weights must be wrapped with ctphase.models.new_checkpoint"
-                )
-                raise CheckpointError(msg)
-            version = metadata.get("format_version", "")
-            if version != str(FORMAT_VERSION):
-                hint = "upgrade ctphase" if version.isdigit() and int(version) > FORMAT_VERSION else "re-save it"
-                msg = f"{path} has checkpoint format version {version!r}; this ctphase reads version {FORMAT_VERSION}: {hint}"
-                raise CheckpointError(msg)
-            state = {k[len(_WEIGHT_PREFIX) :]: fh.get_tensor(k) for k in keys if k.startswith(_WEIGHT_PREFIX)}
-            onnx_tensor = fh.get_tensor(_ONNX_KEY) if _ONNX_KEY in keys else None
-    except CheckpointError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-        msg = f"{path} is not a readable ctphase checkpoint ({type(exc).__name__}: {exc})"
-        raise CheckpointError(msg) from exc
-
-    return metadata, state, onnx_tensor
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -364,9 +269,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if path.is_dir():
         msg = f"checkpoint {path} is a directory; pass the path of a ctphase .safetensors checkpoint"
         raise CheckpointError(msg)
-    _sniff(path)
+    sniff(path)
 
-    metadata, state, onnx_tensor = _read_safetensors(path)
+    metadata, state, onnx_bytes = read(path)
     try:
         config = json.loads(metadata["config"])
         meta_json = metadata["meta"]
@@ -396,9 +301,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
         raise CheckpointError(msg)
 
-    onnx_bytes = None
-    if onnx_tensor is not None:
-        onnx_bytes = onnx_tensor.numpy().tobytes()
+    if onnx_bytes is not None:
         if hashlib.sha256(onnx_bytes).hexdigest() != metadata.get("onnx_sha256"):
             msg = f"{path}: the embedded ONNX export does not match onnx_sha256; the file is corrupt. Re-run `ctphase export --embed`"
             raise CheckpointError(msg)
@@ -428,12 +331,21 @@ def build_model(ckpt: Checkpoint, device: str | torch.device = "cpu") -> torch.n
 
     Raises:
         CheckpointError: the weights do not fit the architecture.
+        MissingExtraError: PyTorch or timm is not installed (``pip install "ctphase[train]"``).
     """
+    import numpy as np
+
+    from ..extras import require
     from .registry import create_model
+
+    require("building a PyTorch model", "torch", "timm")
+    import torch
+
+    state = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in ckpt.state_dict.items()}
 
     model = create_model(ckpt.arch, num_classes=ckpt.num_classes, in_chans=ckpt.preprocessing.channels)
     try:
-        model.load_state_dict(ckpt.state_dict, strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[:4]
         msg = f"checkpoint weights do not fit architecture {ckpt.arch!r}: {' '.join(first)}"

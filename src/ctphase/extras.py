@@ -1,0 +1,44 @@
+"""Optional dependencies: what the light install (``pip install ctphase``) leaves out.
+
+``ctphase predict`` runs the bundled model from its embedded ONNX graph on ONNX Runtime and needs
+none of these. Training, ONNX export, evaluation, calibration and the paper's experiments need
+the ``train`` extra: ``pip install "ctphase[train]"`` (PyTorch, timm, onnx, onnxscript,
+scikit-learn, matplotlib).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from .errors import MissingExtraError
+
+TRAIN_HINT = 'pip install "ctphase[train]"'
+"""How to install what :func:`require` asks for."""
+
+PACKAGES: dict[str, str] = {
+    "torch": "PyTorch", "timm": "timm", "onnx": "onnx", "onnxscript": "onnxscript",
+    "sklearn": "scikit-learn", "matplotlib": "matplotlib",
+}
+"""Module name -> package name of the ``train`` extra."""
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported (it is, when it can)."""
+    try:
+        import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def require(what: str, *modules: str) -> None:
+    """Raise :class:`MissingExtraError` naming the missing ones of ``modules`` and the install command.
+
+    Args:
+        what: the feature, as the start of a sentence (``"ctphase train"``, ``"the PyTorch engine"``).
+        modules: module names (keys of :data:`PACKAGES`).
+    """
+    missing = [PACKAGES.get(m, m) for m in modules if not importable(m)]
+    if missing:
+        msg = f"{what} needs {', '.join(missing)}, which the light install of ctphase leaves out: {TRAIN_HINT}"
+        raise MissingExtraError(msg)
