@@ -32,6 +32,7 @@ def test_classify_mixed_corpus(corpus, checkpoint):
         assert p.label in PHASE_NAMES
         assert len(p.sampled_indices) == max(8, int(np.ceil(0.3 * p.n_slices))) or len(p.sampled_indices) == p.n_slices
         assert sorted(set(p.sampled_indices)) == p.sampled_indices
+        assert set(p.used_indices) <= set(p.sampled_indices) and len(set(p.used_indices)) == len(p.used_indices)
         assert sum(p.vote_fractions.values()) == pytest.approx(1.0, abs=1e-5)
         assert sum(p.mean_probabilities.values()) == pytest.approx(1.0, abs=1e-4)
         assert p.model_sha256 and len(p.model_sha256) == 64
@@ -60,14 +61,17 @@ def test_results_are_reproducible_and_seeded(corpus, checkpoint):
 
 
 def test_prediction_matches_classifier_on_the_sampled_slices(corpus, checkpoint):
-    """The recorded indices replay the prediction: same slices, same probabilities, same vote."""
+    """The recorded indices replay the prediction: same slices, same probabilities, same vote.
+
+    ``used_indices`` are the slices classified (all of ``sampled_indices`` without early stopping).
+    """
     from ctphase.inference import Classifier
     from ctphase.io import load_series
     from ctphase.voting import majority_vote
 
     (pred,) = classify([corpus / "study1" / "a"], model=checkpoint, seed=3)
     series = load_series(corpus / "study1" / "a")
-    probs, _, _ = Classifier(checkpoint, engine="torch").predict_hu(series.read_slices(pred.sampled_indices))
+    probs, _, _ = Classifier(checkpoint, engine="torch").predict_hu(series.read_slices(pred.used_indices))
     vote = majority_vote(probs)
     assert pred.image_label == PHASE_NAMES[vote.label]
     np.testing.assert_allclose([pred.mean_probabilities[n] for n in PHASE_NAMES], vote.mean_probs, atol=1e-5)

@@ -21,8 +21,10 @@ from .io import Series, Skipped
 from .phases import PHASE_NAMES
 from .prediction import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, UNCERTAIN, ScanPrediction
 from .qc import PixelCheck, is_untrustworthy
-from .sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, sample_slices, series_seed
-from .voting import majority_vote
+from .sampling import (
+    DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, classification_order, sample_slices, series_seed,
+)
+from .voting import majority_vote, votes_until_decided
 
 if TYPE_CHECKING:  # pragma: no cover
     from .preprocessing import Preprocessing
@@ -57,19 +59,28 @@ def predict_series(
     min_slices: int = DEFAULT_MIN_SLICES,
     seed: int | None = 0,
     chunk: int = READ_CHUNK,
+    early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> ScanPrediction:
     """Classify one series: draw R% of its slices, read, check and classify them in chunks, vote.
+
+    With ``early_stop`` the drawn slices are classified in a seeded random order, a few at a
+    time, and classification stops as soon as the vote of the whole draw can no longer change
+    (:func:`ctphase.voting.vote_decided`): the label is the one the full draw would give, from
+    fewer slices. ``sampled_indices`` is the draw, ``used_indices`` the slices classified (in
+    the order classified); votes, mean and calibrated probabilities come from the used slices.
+    Without it every drawn slice is classified, in index order (the paper's fixed R%).
 
     A series with fewer than ``min_slices`` slices is classified from all of them and flagged
     ``few_slices``. Quality flags (:mod:`ctphase.qc`) that make the images untrustworthy turn
     the final ``label`` into ``uncertain``; the vote stays in ``image_label``. A volume model
-    (the paper's 3D baseline) reads the whole stack at once.
+    (the paper's 3D baseline) reads the whole stack at once (never stopped early).
 
     Args:
         series: a discovered series (pixels not yet read).
         classifier: a :class:`PhaseClassifier` (e.g. :class:`ctphase.inference.Classifier`).
-        seed: run seed; the draw for this series is seeded by ``(seed, series_id)``.
-        chunk: slices decoded and classified at once.
+        seed: run seed; the draw (and the classification order) of this series is seeded by ``(seed, series_id)``.
+        chunk: slices decoded and classified at once (at most).
+        early_stop: stop once the vote is decided (see above).
     Raises:
         CTPhaseError: when the sampled slices cannot be read.
     """
@@ -79,21 +90,70 @@ def predict_series(
     else:
         indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
     check = PixelCheck()
+    if early_stop and not volume:
+        order = classification_order(indices, seed, series.series_id)
+        probs_all, n_used, timings = _classify_sequential(series, classifier, order, chunk, check)
+        used = order[:n_used]
+        probs_all = probs_all[np.argsort(used, kind="stable")]  # vote in index order: all used == no early stop
+    else:
+        probs_all, _, timings = _classify_slices(series, classifier, indices, len(indices) if volume else chunk, check)
+        used = indices
+    return _scan_prediction(series, classifier, probs_all, indices, used, timings, check, min_slices)
+
+
+def _classify_slices(
+    series: Series, classifier: PhaseClassifier, indices: np.ndarray, chunk: int, check: PixelCheck,
+    timings: dict[str, float] | None = None,
+) -> tuple[np.ndarray, int, dict[str, float]]:
+    """Read, check and classify ``indices`` in parts of ``chunk``: ``(probabilities, n, timings)``; timings accumulate."""
+    timings = timings if timings is not None else {"read": 0.0, "preprocess": 0.0, "model": 0.0}
     parts: list[np.ndarray] = []
-    t_read = t_pre = t_model = 0.0
-    slices = series.iter_slices(indices, len(indices) if volume else chunk)
+    slices = series.iter_slices(indices, chunk)
     while True:
         t0 = time.perf_counter()
         hu = next(slices, None)
-        t_read += time.perf_counter() - t0
+        timings["read"] += time.perf_counter() - t0
         if hu is None:
             break
         check.update(hu)
         probs, tp, tm = classifier.predict_hu(hu)
         parts.append(probs)
-        t_pre, t_model = t_pre + tp, t_model + tm
+        timings["preprocess"] += tp
+        timings["model"] += tm
         del hu
-    probs_all = np.concatenate(parts)
+    return np.concatenate(parts), len(indices), timings
+
+
+def _classify_sequential(
+    series: Series, classifier: PhaseClassifier, order: np.ndarray, chunk: int, check: PixelCheck,
+) -> tuple[np.ndarray, int, dict[str, float]]:
+    """Classify ``order`` front to back until the vote of all of it is decided: ``(probabilities, n used, timings)``.
+
+    Each step classifies the fewest slices after which the vote could be decided
+    (:func:`ctphase.voting.votes_until_decided`), so it stops after the same slice as a check
+    after every slice would, while slices still go through the model several at a time.
+    """
+    n = len(order)
+    timings = {"read": 0.0, "preprocess": 0.0, "model": 0.0}
+    parts: list[np.ndarray] = []
+    counts = np.zeros(len(PHASE_NAMES), dtype=np.int64)
+    done = 0
+    while done < n:
+        step = votes_until_decided(counts, n - done)
+        if step == 0:
+            break
+        probs, _, _ = _classify_slices(series, classifier, order[done : done + step], chunk, check, timings)
+        parts.append(probs)
+        counts += np.bincount(probs.argmax(axis=1), minlength=len(counts))[: len(counts)]
+        done += step
+    return np.concatenate(parts), done, timings
+
+
+def _scan_prediction(
+    series: Series, classifier: PhaseClassifier, probs_all: np.ndarray, indices: np.ndarray, used: np.ndarray,
+    timings: dict[str, float], check: PixelCheck, min_slices: int,
+) -> ScanPrediction:
+    """The record of a classified series from the probabilities of its used slices."""
     vote = majority_vote(probs_all)
     calibrated = classifier.series_probabilities(probs_all)
     identity = _identity(series)
@@ -110,6 +170,7 @@ def predict_series(
         **identity,
         status=STATUS_OK,
         sampled_indices=[int(i) for i in indices],
+        used_indices=[int(i) for i in used],
         label=UNCERTAIN if is_untrustworthy(qc) else image_label,
         image_label=image_label,
         probabilities={n: round(float(v), 6) for n, v in zip(names, calibrated)},
@@ -117,7 +178,7 @@ def predict_series(
         mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
         confidence=round(float(calibrated[vote.label]), 6),
         tie=vote.tie,
-        timings={"read": t_read, "preprocess": t_pre, "model": t_model},
+        timings=dict(timings),
         model_sha256=classifier.sha256,
     )
 
@@ -166,6 +227,7 @@ def iter_classify(
     min_slices: int = DEFAULT_MIN_SLICES,
     seed: int | None = 0,
     strict: bool = False,
+    early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> Iterator[ScanPrediction]:
     """Classify discovered series one by one; a failing series yields an error record.
 
@@ -173,7 +235,8 @@ def iter_classify(
     """
     for s in series:
         try:
-            yield predict_series(s, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed)
+            yield predict_series(s, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
+                                 early_stop=early_stop)
         except Exception as exc:  # one bad series never stops the others
             if strict:
                 if isinstance(exc, CTPhaseError):
@@ -198,6 +261,7 @@ def classify(
     study: bool = True,
     use_headers: bool = False,
     min_confidence: float | None = None,
+    early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
@@ -218,6 +282,9 @@ def classify(
         use_headers: let the DICOM header opinion weigh in the final label (off: it is only
             reported, in ``header_label`` and ``findings``).
         min_confidence: final labels with a lower confidence become ``uncertain``.
+        early_stop: classify the drawn slices in random order and stop once their vote cannot
+            change (same label as classifying all of them, from fewer slices: ``used_indices``);
+            ``False`` classifies every drawn slice (the paper's fixed R%).
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -238,7 +305,8 @@ def classify(
     results: list[ScanPrediction] = []
     total = len(found.series)
     for i, pred in enumerate(
-        iter_classify(found.series, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed, strict=strict)
+        iter_classify(found.series, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed, strict=strict,
+                      early_stop=early_stop)
     ):
         results.append(pred)
         if on_progress:

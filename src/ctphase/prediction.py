@@ -54,7 +54,11 @@ class ScanPrediction:
         qc: quality flag names (:data:`ctphase.qc.QC_FLAGS`); their reasons are in ``warnings``.
         vote_fractions, mean_probabilities: per phase name (slice votes and mean slice
             probabilities, uncalibrated).
-        sampled_indices: slice indices (0 = lowest position along the slice normal) that were classified.
+        sampled_indices: slice indices (0 = lowest position along the slice normal) drawn for
+            classification (sorted): R% of the slices, at least ``min_slices``.
+        used_indices: the drawn slices actually classified, in the order classified: with early
+            stopping a seeded random order, cut where the vote became decided; without it all
+            of ``sampled_indices``. Votes and probabilities come from these slices.
         timings: seconds spent reading pixels, preprocessing and running the model.
     """
 
@@ -68,6 +72,7 @@ class ScanPrediction:
     reconstruction: str | None = None
     n_slices: int | None = None
     sampled_indices: list[int] = field(default_factory=list)
+    used_indices: list[int] = field(default_factory=list)
     label: str | None = None
     image_label: str | None = None
     study_label: str | None = None

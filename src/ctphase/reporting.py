@@ -15,7 +15,8 @@ from .phases import PHASE_NAMES
 from .prediction import UNCERTAIN, ScanPrediction, summarize
 
 CSV_COLUMNS = (
-    ["series_id", "status", "label", "image_label", "study_label", "header_label", "qc", "confidence", "n_slices", "n_sampled"]
+    ["series_id", "status", "label", "image_label", "study_label", "header_label", "qc", "confidence", "n_slices", "n_sampled",
+     "n_used"]
     + [f"vote_{n}" for n in PHASE_NAMES]
     + [f"prob_{n}" for n in PHASE_NAMES]
     + ["read_s", "preprocess_s", "model_s", "source", "path", "study_uid", "series_uid", "acquisition", "reconstruction"]
@@ -77,6 +78,7 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
             "confidence": "" if p.confidence is None else f"{p.confidence:.4f}",
             "n_slices": "" if p.n_slices is None else p.n_slices,
             "n_sampled": len(p.sampled_indices),
+            "n_used": len(p.used_indices),
             "read_s": _fmt_t(p.timings.get("read")),
             "preprocess_s": _fmt_t(p.timings.get("preprocess")),
             "model_s": _fmt_t(p.timings.get("model")),

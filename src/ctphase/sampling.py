@@ -15,6 +15,8 @@ from .errors import ConfigError
 
 DEFAULT_SAMPLE_RATE = 0.3
 DEFAULT_MIN_SLICES = 8
+DEFAULT_EARLY_STOP = True
+"""Stop classifying a series' drawn slices once their vote is decided (``ctphase predict --no-early-stop``: all of them)."""
 
 
 def n_samples(n_slices: int, sample_rate: float = DEFAULT_SAMPLE_RATE, min_slices: int = DEFAULT_MIN_SLICES) -> int:
@@ -69,3 +71,15 @@ def sample_slices(
     if k == n_slices:
         return np.arange(n_slices, dtype=np.int64)
     return np.sort(rng.choice(n_slices, size=k, replace=False)).astype(np.int64)
+
+
+def classification_order(indices: np.ndarray, seed: int | None, key: str) -> np.ndarray:
+    """The drawn ``indices`` in the random order in which early stopping classifies them.
+
+    Seeded by ``(seed, key)`` on a stream of its own, so the draw itself (:func:`sample_slices`
+    with :func:`series_seed`) is the same with and without early stopping; ``None`` gives fresh
+    OS entropy. Classifying in random order makes every prefix a uniform random subset of the draw.
+    """
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    entropy = None if seed is None else [int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8")), 1]
+    return np.random.default_rng(np.random.SeedSequence(entropy)).permutation(idx)

@@ -52,3 +52,35 @@ def majority_vote(probs: np.ndarray) -> Vote:
     label = int(tied[np.argmax(mean[tied])])  # argmax takes the first (lowest index) on equal means
     fractions = counts / n
     return Vote(label, fractions, mean, float(fractions[label]), bool(len(tied) > 1))
+
+
+def vote_decided(counts: np.ndarray, remaining: int) -> bool:
+    """Whether the majority vote can no longer change, whatever the ``remaining`` votes are.
+
+    Sequential stopping rule of early stopping (``early_stop=True``): with ``counts`` the votes
+    of the slices classified so far, the leader's lead over the runner-up must be **larger**
+    than the number of votes still to come. Then even if every remaining vote went to the
+    runner-up it would end strictly behind, so the full vote's label is the leader's, exactly
+    (a lead equal to ``remaining`` could end in a tie, which mean probabilities decide: not
+    stopped). With no vote left the vote is decided.
+    """
+    c = np.sort(np.asarray(counts, dtype=np.int64).reshape(-1))[::-1]
+    if remaining <= 0:
+        return True
+    lead = int(c[0] - (c[1] if len(c) > 1 else 0))
+    return lead > int(remaining)
+
+
+def votes_until_decided(counts: np.ndarray, remaining: int) -> int:
+    """The fewest further votes after which :func:`vote_decided` could hold (all going to the leader).
+
+    0 when already decided; classifying fewer is never enough, so early stopping classifies at
+    least this many slices before it checks again (as if it checked after every slice).
+    """
+    if vote_decided(counts, remaining):
+        return 0
+    c = np.sort(np.asarray(counts, dtype=np.int64).reshape(-1))[::-1]
+    lead = int(c[0] - (c[1] if len(c) > 1 else 0))
+    # after t more votes for the leader: lead + t > remaining - t  <=>  t > (remaining - lead) / 2
+    return min(int(remaining), (int(remaining) - lead) // 2 + 1)
+

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from ..errors import CTPhaseError
-from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .common import (
     DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, console, fail, fail_with, say, write_new,
 )
@@ -92,6 +92,11 @@ def predict(
         None, "--min-confidence", min=0.0, max=1.0, show_default=False,
         help="Final labels with a lower calibrated confidence become uncertain.",
     ),
+    early_stop: bool = typer.Option(
+        DEFAULT_EARLY_STOP, "--early-stop/--no-early-stop",
+        help="Classify the drawn slices in random order and stop once their majority vote cannot change "
+             "(same label, fewer slices: n_used); --no-early-stop classifies all of them (the paper's fixed R%).",
+    ),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -109,6 +114,7 @@ def predict(
         "paths": [str(p) for p in paths], "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
         "study": study, "use_headers": use_headers, "min_confidence": min_confidence,
+        "early_stop": early_stop,
     }
     stages = {"discover": ("reading headers", "files"), "classify": ("classify", "series")}
     with Tracker(quiet) as tracker:
@@ -119,7 +125,8 @@ def predict(
         try:
             preds = classify(paths, model=model, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
                              batch_size=batch_size, device=device.value, strict=strict, on_progress=on_progress,
-                             study=study, use_headers=use_headers, min_confidence=min_confidence)
+                             study=study, use_headers=use_headers, min_confidence=min_confidence,
+                             early_stop=early_stop)
         except (CTPhaseError, OSError) as exc:
             fail_with(exc)  # a broken input under --strict is a failure (1); a bad option or model a usage error (2)
     if preds:
