@@ -226,14 +226,33 @@ def _axial_stacks(
         )
         reason = f"non-axial stack: {planes}; ctphase reads axial slices (at most {AXIAL_MAX_ANGLE_DEG:.0f} deg)"
         findings.skip(folder, reason, hs)
-        findings.skipped[-1].plane = _plane_name(_stack_normal(left_out[0]))
-        findings.skipped[-1].meta = dict(left_out[0][0].meta)  # for the study step: a reformat's acquisition
+        record = findings.skipped[-1]
+        record.plane = _plane_name(_stack_normal(left_out[0]))
+        record.meta = dict(left_out[0][0].meta)  # for the study step: a reformat's acquisition
+        record.stack = _non_axial_stack(left_out[0], folder)
         return []
     for cl in left_out:
         warnings.append(f"left out {_cluster_note(cl)} with a different orientation or size: {_names(cl)}")
     if len(axial) == 1:
         return [(None, axial[0])]
     return [(f"matrix={cl[0].rows}x{cl[0].cols}", cl) for cl in axial]
+
+
+def _non_axial_stack(cl: list[SliceHeader], folder: str) -> DicomSeries | None:
+    """The stack of a non-axial cluster sorted along its normal (for reslicing), or None when it cannot be ordered."""
+    warnings: list[str] = []
+    try:
+        hs, pos = _sort_positions(cl, warnings, folder)
+        hs, pos = _drop_duplicates(hs, pos, warnings, folder)
+    except InputError:
+        return None
+    first = hs[0]
+    return DicomSeries(
+        source="dicom", path=folder, n_slices=len(hs), shape=(first.rows, first.cols),
+        pixel_spacing=Counter(h.pixel_spacing for h in hs).most_common(1)[0][0], slice_positions=pos.astype(np.float64),
+        study_uid=first.study_uid or None, series_uid=first.series_uid or None,
+        description=first.meta.get("SeriesDescription"), warnings=warnings, meta=dict(first.meta), slices=hs,
+    )
 
 
 def _cluster_note(cl: list[SliceHeader]) -> str:

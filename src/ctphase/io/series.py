@@ -121,9 +121,10 @@ class Series(ABC):
 class Skipped:
     """An input that was not classified, and why.
 
-    A non-axial stack (a coronal or sagittal reformat) keeps its ``plane`` and its header
-    values in ``meta``, so that the study step can give it the phase of the acquisition it
-    was made from.
+    A non-axial stack (a coronal or sagittal reformat) keeps its ``plane``, its header values
+    in ``meta`` and the stack itself (``stack``, sorted along its normal, pixels unread), so
+    that the study step can give it the phase of the acquisition it was made from, or the
+    pipeline reslice it (:mod:`ctphase.io.reslice`).
 
     ``kind`` is ``"unused"`` for the files of one folder that are not read (neither DICOM nor
     NIfTI, hidden, DICOMDIR indexes: tallied, see :mod:`ctphase.io.unused`), ``"skipped"`` for
@@ -140,6 +141,7 @@ class Skipped:
     n_files: int = 0
     plane: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    stack: Series | None = field(default=None, repr=False, compare=False)
 
     @property
     def series_id(self) -> str:
