@@ -250,6 +250,12 @@ def _order_note(k: int, chain: list[int], acqs: list[Acquisition], labels: np.nd
     return "study: " + where
 
 
+def finish_alone(p: ScanPrediction, note: str, min_confidence: float | None = None) -> None:
+    """Settle a series' final answer without a study (its own vote), with ``note`` as evidence."""
+    p.evidence.append(note)
+    _finish(p, None, None, min_confidence)
+
+
 def _finish(p: ScanPrediction, study_label: str | None, posterior: np.ndarray | None, min_confidence: float | None) -> None:
     """Final label and confidence from the study's answer (or the series' own), quality flags and the threshold."""
     if posterior is not None:
@@ -268,4 +274,4 @@ def _finish(p: ScanPrediction, study_label: str | None, posterior: np.ndarray | 
         p.label = answer
 
 
-__all__ = ["HEADER_WEIGHT", "StudyItem", "assign_studies"]
+__all__ = ["HEADER_WEIGHT", "StudyItem", "assign_studies", "finish_alone", "group_studies", "link_reformats"]
