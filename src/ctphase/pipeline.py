@@ -315,8 +315,48 @@ def classify(
     reformats = [(s.meta, p) for s, p in skipped if s.plane]
     study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,
                reformats=reformats)
+    if study:
+        reslice_unlinked(skipped, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
+                         early_stop=early_stop, min_confidence=min_confidence)
     results.extend(p for _, p in skipped)
     return results
+
+
+def reslice_unlinked(
+    skipped: Sequence[tuple[Skipped, ScanPrediction]],
+    classifier: PhaseClassifier,
+    *,
+    min_confidence: float | None = None,
+    **sampling: Any,
+) -> None:
+    """Classify the reformats the study step could not link, from axial planes resliced out of their own volume.
+
+    ``skipped``: the skipped inputs and their records; non-axial stacks still skipped (not
+    linked to an axial acquisition) are classified alone, in place, and keep the reason they
+    were not read as axial in their warnings. ``sampling``: as :func:`predict_series`.
+    """
+    from dataclasses import fields
+
+    from .io.reslice import reslice
+    from .study.step import finish_alone
+
+    for s, p in skipped:
+        if not (s.plane and s.stack is not None and p.status == STATUS_SKIPPED):
+            continue
+        series = reslice(s.stack)  # type: ignore[arg-type]
+        try:
+            q = predict_series(series, classifier, **sampling)
+        except CTPhaseError as exc:
+            p.error = f"{p.error}; reslicing into axial planes failed: {exc}"
+            continue
+        finally:
+            series.release()
+        note = (f"{s.plane} reformat not linked to an axial acquisition: classified alone from "
+                f"{series.n_slices} axial planes resliced out of it")
+        q.warnings.insert(0, p.error or "")
+        for f in fields(q):
+            setattr(p, f.name, getattr(q, f.name))
+        finish_alone(p, note, min_confidence)
 
 
 def study_step(
