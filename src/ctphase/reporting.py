@@ -182,7 +182,7 @@ def _cells(p: ScanPrediction) -> tuple[Any, str, str, str, str]:
     label = Text(p.label or "", style=PHASE_STYLES.get(p.label or "", "yellow"))
     if p.image_label and p.label != p.image_label:  # uncertain, or changed by the study step
         label += Text(f" ({p.image_label})", style="dim")
-    n = len(p.sampled_indices)
+    n = len(p.used_indices or p.sampled_indices)  # the slices that voted (fewer when the vote stopped early)
     share = p.vote_fractions.get(p.image_label or "", p.confidence or 0.0)
     remarks = [*p.findings, *p.warnings]  # findings first: what a curator should look at
     notes = remarks[0] if remarks else ""
