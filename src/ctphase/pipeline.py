@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +44,18 @@ class PhaseClassifier(Protocol):
 
     def series_probabilities(self, slice_probs: np.ndarray) -> np.ndarray:
         """Calibrated ``(4,)`` probabilities of one series from ``(N, 4)`` probabilities of its sampled slices."""
+        ...
+
+
+class RunJournal(Protocol):
+    """Where a run keeps its results as they come, to resume from (:class:`ctphase.journal.Journal`)."""
+
+    def start(self, model_sha256: str) -> Mapping[tuple[str, str], ScanPrediction]:
+        """Open for this model: the results already held, by ``(series_id, path)``."""
+        ...
+
+    def record(self, prediction: ScanPrediction) -> None:
+        """Keep one new series-alone result (durably, before returning)."""
         ...
 
 
@@ -262,6 +274,7 @@ def classify(
     use_headers: bool = False,
     min_confidence: float | None = None,
     early_stop: bool = DEFAULT_EARLY_STOP,
+    journal: RunJournal | None = None,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
@@ -285,6 +298,9 @@ def classify(
         early_stop: classify the drawn slices in random order and stop once their vote cannot
             change (same label as classifying all of them, from fewer slices: ``used_indices``);
             ``False`` classifies every drawn slice (the paper's fixed R%).
+        journal: a :class:`RunJournal` (:class:`ctphase.journal.Journal`): the series it already
+            holds are not classified again (``on_progress("resumed", n, total)`` says how many),
+            every new series-alone result is recorded in it as soon as it is known.
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -297,20 +313,14 @@ def classify(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
+    known = journal.start(classifier.sha256) if journal is not None else {}
     found = discover(
         list(paths),
         strict=strict,
         progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None,
     )
-    results: list[ScanPrediction] = []
-    total = len(found.series)
-    for i, pred in enumerate(
-        iter_classify(found.series, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed, strict=strict,
-                      early_stop=early_stop)
-    ):
-        results.append(pred)
-        if on_progress:
-            on_progress("classify", i + 1, total)
+    results = _classify_found(found.series, classifier, known, journal, on_progress, strict=strict,
+                              sample_rate=sample_rate, min_slices=min_slices, seed=seed, early_stop=early_stop)
     skipped = [(s, _from_skipped(s)) for s in found.skipped]
     reformats = [(s.meta, p) for s, p in skipped if s.plane]
     study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,
@@ -320,6 +330,33 @@ def classify(
                          early_stop=early_stop, min_confidence=min_confidence)
     results.extend(p for _, p in skipped)
     return results
+
+
+def _classify_found(
+    series: Sequence[Series],
+    classifier: PhaseClassifier,
+    known: Mapping[tuple[str, str], ScanPrediction],
+    journal: RunJournal | None,
+    on_progress: Callable[[str, int, int], None] | None,
+    **options: Any,
+) -> list[ScanPrediction]:
+    """Series-alone results of ``series``, in order: those in ``known`` (by series_id and path) reused, the rest classified.
+
+    Each new result goes to ``journal`` before the next series starts. ``options``: as :func:`iter_classify`.
+    """
+    reused = {i: known[(s.series_id, s.path)] for i, s in enumerate(series) if (s.series_id, s.path) in known}
+    todo = [s for i, s in enumerate(series) if i not in reused]
+    if known and on_progress:
+        on_progress("resumed", len(reused), len(series))
+    fresh: list[ScanPrediction] = []
+    for pred in iter_classify(todo, classifier, **options):
+        if journal is not None:
+            journal.record(pred)
+        fresh.append(pred)
+        if on_progress:
+            on_progress("classify", len(fresh), len(todo))
+    new = iter(fresh)
+    return [reused[i] if i in reused else next(new) for i in range(len(series))]
 
 
 def reslice_unlinked(

@@ -57,6 +57,11 @@ def to_json(predictions: Sequence[ScanPrediction], arguments: dict[str, Any]) ->
     return json.dumps(run_record(predictions, arguments), indent=2) + "\n"
 
 
+def to_jsonl(predictions: Sequence[ScanPrediction]) -> str:
+    """JSON Lines: one prediction (:meth:`ScanPrediction.to_dict`) per line."""
+    return "".join(json.dumps(p.to_dict()) + "\n" for p in predictions)
+
+
 def to_csv(predictions: Sequence[ScanPrediction]) -> str:
     """One row per series; lists joined with ``;``."""
     buf = io.StringIO()

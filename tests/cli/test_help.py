@@ -15,7 +15,7 @@ runner = CliRunner()
 COMMANDS = [[], ["version"], ["predict"], ["train"], ["evaluate"], ["synth"], ["models"], ["export"], ["paper"],
             ["paper", "run"], ["paper", "report"]]
 CHOICES = {  # command -> choices its help must list
-    ("predict",): ["<auto|cpu|cuda>", "<table|json|csv>"],
+    ("predict",): ["<auto|cpu|cuda>", "<table|json|jsonl|csv>"],
     ("train",): ["<auto|cpu|cuda>", "<bce|ce>", "<auto|bf16|fp16|off>", "efficientnet_b2", "mobilenetv3_small"],
     ("evaluate",): ["<auto|cpu|cuda>"],
     ("synth",): ["<dicom|nifti>"],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -23,30 +26,36 @@ TABLE_WIDTH = 100
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    jsonl = "jsonl"
     csv = "csv"
+
+
+_SUFFIXES = {".json": OutputFormat.json, ".jsonl": OutputFormat.jsonl, ".csv": OutputFormat.csv}
 
 
 def _format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
     if fmt is not None:
         return fmt
-    suffix = output.suffix.lower() if output else ""
-    return OutputFormat.json if suffix == ".json" else OutputFormat.csv if suffix == ".csv" else OutputFormat.table
+    return _SUFFIXES.get(output.suffix.lower() if output else "", OutputFormat.table)
 
 
-def _check_output(fmt: OutputFormat | None, output: Path | None, overwrite: bool) -> OutputFormat:
-    """The output format; exits 2 before any work when ``--output`` cannot be written."""
-    example = f"phases.{fmt.value if fmt in (OutputFormat.json, OutputFormat.csv) else 'csv'}"
+def _check_output(fmt: OutputFormat | None, output: Path | None, overwrite: bool, journal: Path | None) -> OutputFormat:
+    """The output format; exits 2 before any work when ``--output`` or ``--journal`` cannot be written."""
+    example = f"phases.{fmt.value if fmt not in (None, OutputFormat.table) else 'csv'}"
     check_output_file(output, "--output", overwrite, example)
+    check_output_file(journal, "--journal", True, "run.jsonl")  # an existing journal is resumed
+    if journal is not None and output is not None and journal.resolve() == output.resolve():
+        fail("--journal and --output must be different files", 2)
     fmt = _format(fmt, output)
     if output is not None and fmt is OutputFormat.table:
-        fail("--output needs --format json or csv (or a .json/.csv file name)", 2)
+        fail("--output needs --format json, jsonl or csv (or a .json/.jsonl/.csv file name)", 2)
     return fmt
 
 
 def _emit(preds: list[Any], fmt: OutputFormat, output: Path | None, overwrite: bool, arguments: dict[str, Any],
           quiet: bool) -> None:
     """Print or write the results."""
-    from ..reporting import to_csv, to_json, to_table
+    from ..reporting import to_csv, to_json, to_jsonl, to_table
 
     if fmt is OutputFormat.table:
         out = Console()
@@ -54,12 +63,63 @@ def _emit(preds: list[Any], fmt: OutputFormat, output: Path | None, overwrite: b
             out = Console(width=TABLE_WIDTH)
         out.print(to_table(preds, width=out.width))
         return
-    text = to_json(preds, arguments) if fmt is OutputFormat.json else to_csv(preds)
+    text = (to_json(preds, arguments) if fmt is OutputFormat.json else to_jsonl(preds) if fmt is OutputFormat.jsonl
+            else to_csv(preds))
     if output is None:
         sys.stdout.write(text)
     else:
         write_new(output, text, overwrite)
         say(f"wrote {len(preds)} results to {output}", quiet)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a batch scheduler's stop) ends the run as Ctrl-C does: cleanly, the journal kept."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(paths: list[Path], options: dict[str, Any], journal: Path | None, arguments: dict[str, Any],
+         quiet: bool) -> list[Any]:
+    """:func:`ctphase.pipeline.classify` under a progress tracker, with the run journal when asked."""
+    from ..journal import Journal
+    from ..pipeline import classify
+
+    stages = {"discover": ("reading headers", "files"), "classify": ("classify", "series")}
+    run_journal = Journal(journal, arguments) if journal is not None else None
+    with Tracker(quiet) as tracker:
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage == "resumed":
+                tracker.say(f"resumed: {done} series already done (from {journal}), {total - done} to classify")
+            else:
+                tracker.update(stages[stage][0], done, total, stages[stage][1])
+
+        if run_journal is None:
+            try:
+                return classify(paths, on_progress=on_progress, **options)
+            except (CTPhaseError, OSError) as exc:
+                fail_with(exc)  # a broken input under --strict is a failure (1); a bad option or model a usage error (2)
+        try:
+            with run_journal, _sigterm_as_interrupt():
+                preds = classify(paths, on_progress=on_progress, journal=run_journal, **options)
+        except (CTPhaseError, OSError) as exc:
+            fail_with(exc)
+        except KeyboardInterrupt:
+            fail(f"interrupted: the {run_journal.written} series classified in this run are kept in {journal}; "
+                 "run the same command again to continue", 130)
+        tracker.say(f"journal {journal}: {run_journal.written} new series result(s) recorded")
+        return preds
 
 
 def predict(
@@ -76,7 +136,13 @@ def predict(
     fmt: OutputFormat | None = typer.Option(
         None, "--format", "-f", show_default=False, help="Output format (default: table, or from the --output file's extension)."
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the results to this .json or .csv file instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the results to this .json, .jsonl or .csv file instead of stdout."),
+    journal: Path | None = typer.Option(
+        None, "--journal", show_default=False,
+        help="Run journal (JSON Lines): each series' result is appended as soon as it is classified; "
+             "rerunning with the same journal skips the series it holds and continues where the run stopped.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing --output file."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first broken file or series."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
@@ -103,10 +169,9 @@ def predict(
     Exit codes: 0 every series found was classified; 1 some series or files failed;
     2 usage error (bad option, unusable --output or model), or no classifiable series found.
     """
-    from ..pipeline import classify
     from ..prediction import exit_code
 
-    fmt = _check_output(fmt, output, overwrite)
+    fmt = _check_output(fmt, output, overwrite, journal)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
@@ -114,21 +179,12 @@ def predict(
         "paths": [str(p) for p in paths], "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
         "study": study, "use_headers": use_headers, "min_confidence": min_confidence,
-        "early_stop": early_stop,
+        "early_stop": early_stop, "journal": str(journal) if journal else None,
     }
-    stages = {"discover": ("reading headers", "files"), "classify": ("classify", "series")}
-    with Tracker(quiet) as tracker:
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            tracker.update(stages[stage][0], done, total, stages[stage][1])
-
-        try:
-            preds = classify(paths, model=model, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
-                             batch_size=batch_size, device=device.value, strict=strict, on_progress=on_progress,
-                             study=study, use_headers=use_headers, min_confidence=min_confidence,
-                             early_stop=early_stop)
-        except (CTPhaseError, OSError) as exc:
-            fail_with(exc)  # a broken input under --strict is a failure (1); a bad option or model a usage error (2)
+    options = {"model": model, "sample_rate": sample_rate, "min_slices": min_slices, "seed": seed, "batch_size": batch_size,
+               "device": device.value, "strict": strict, "study": study, "use_headers": use_headers,
+               "min_confidence": min_confidence, "early_stop": early_stop}
+    preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
     _emit(preds, fmt, output, overwrite, arguments, quiet)
