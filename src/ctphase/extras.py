@@ -15,11 +15,14 @@ from .errors import MissingExtraError
 TRAIN_HINT = 'pip install "ctphase[train]"'
 """How to install what :func:`require` asks for."""
 
+RAY_HINT = 'pip install "ctphase[ray]"'
+"""How to install Ray, for ``ctphase predict --engine ray`` (:mod:`ctphase.ray_engine`)."""
+
 PACKAGES: dict[str, str] = {
     "torch": "PyTorch", "timm": "timm", "onnx": "onnx", "onnxscript": "onnxscript",
-    "sklearn": "scikit-learn", "matplotlib": "matplotlib",
+    "sklearn": "scikit-learn", "matplotlib": "matplotlib", "ray": "Ray",
 }
-"""Module name -> package name of the ``train`` extra."""
+"""Module name -> package name of the ``train`` extra (and of the ``ray`` extra)."""
 
 
 def importable(module: str) -> bool:
@@ -31,14 +34,15 @@ def importable(module: str) -> bool:
     return True
 
 
-def require(what: str, *modules: str) -> None:
+def require(what: str, *modules: str, hint: str = TRAIN_HINT) -> None:
     """Raise :class:`MissingExtraError` naming the missing ones of ``modules`` and the install command.
 
     Args:
         what: the feature, as the start of a sentence (``"ctphase train"``, ``"the PyTorch engine"``).
         modules: module names (keys of :data:`PACKAGES`).
+        hint: the install command named in the message (default: the ``train`` extra's).
     """
     missing = [PACKAGES.get(m, m) for m in modules if not importable(m)]
     if missing:
-        msg = f"{what} needs {', '.join(missing)}, which the light install of ctphase leaves out: {TRAIN_HINT}"
+        msg = f"{what} needs {', '.join(missing)}, which the light install of ctphase leaves out: {hint}"
         raise MissingExtraError(msg)

@@ -240,11 +240,23 @@ def iter_classify(
     seed: int | None = 0,
     strict: bool = False,
     early_stop: bool = DEFAULT_EARLY_STOP,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> Iterator[ScanPrediction]:
     """Classify discovered series one by one; a failing series yields an error record.
 
-    With ``strict=True`` the first failure is raised instead.
+    With ``strict=True`` the first failure is raised instead. ``executor="ray"`` classifies them
+    on a pool of Ray workers (:mod:`ctphase.ray_engine`; ``classifier`` must then be a
+    :class:`ctphase.inference.Classifier`, whose checkpoint is shipped to the workers once), at
+    ``ray_address``; the results are the same and come in the same order.
     """
+    from .ray_engine import check_executor
+
+    check_executor(executor)
+    if executor == "ray":
+        yield from _iter_classify_ray(series, classifier, ray_address, sample_rate=sample_rate, min_slices=min_slices,
+                                      seed=seed, strict=strict, early_stop=early_stop)
+        return
     for s in series:
         try:
             yield predict_series(s, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
@@ -256,6 +268,25 @@ def iter_classify(
                 raise SeriesError(f"unexpected error: {type(exc).__name__}: {exc}", s.path) from exc
             logger.debug("series %s failed", s.series_id, exc_info=True)
             yield _failed(s, exc, classifier.sha256)
+
+
+def _classify_alone(classifier: PhaseClassifier, series: Series, options: dict[str, Any]) -> ScanPrediction:
+    """What a Ray worker runs for one series (picklable by reference)."""
+    return next(iter_classify([series], classifier, **options))
+
+
+def _iter_classify_ray(
+    series: Sequence[Series], classifier: Any, address: str | None, **options: Any,
+) -> Iterator[ScanPrediction]:
+    from functools import partial
+
+    from .inference import Classifier
+    from .ray_engine import ray_map
+
+    setup = partial(Classifier, device=classifier.device, engine=classifier.engine, batch_size=classifier.batch_size,
+                    threads=1)
+    yield from ray_map(partial(_classify_alone, options=options), series, setup, classifier.checkpoint,
+                       address=address, num_gpus=0.0 if classifier.device == "cpu" else 1.0)
 
 
 def classify(
@@ -275,6 +306,8 @@ def classify(
     min_confidence: float | None = None,
     early_stop: bool = DEFAULT_EARLY_STOP,
     journal: RunJournal | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
@@ -298,6 +331,9 @@ def classify(
         early_stop: classify the drawn slices in random order and stop once their vote cannot
             change (same label as classifying all of them, from fewer slices: ``used_indices``);
             ``False`` classifies every drawn slice (the paper's fixed R%).
+        executor: ``"local"`` (this process) or ``"ray"``: the series are classified by a pool of
+            Ray workers (:mod:`ctphase.ray_engine`), same results; the study step runs here after.
+        ray_address: the Ray cluster for ``executor="ray"`` (``None``: ``RAY_ADDRESS`` or a local instance).
         journal: a :class:`RunJournal` (:class:`ctphase.journal.Journal`): the series it already
             holds are not classified again (``on_progress("resumed", n, total)`` says how many),
             every new series-alone result is recorded in it as soon as it is known.
@@ -308,8 +344,10 @@ def classify(
     from .inference import Classifier
     from .io import discover
     from .models.checkpoint import resolve_checkpoint
+    from .ray_engine import check_executor
 
     check_sampling(sample_rate, min_slices)
+    check_executor(executor)
     if isinstance(paths, (str, Path)):
         paths = [paths]
     classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
@@ -320,7 +358,8 @@ def classify(
         progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None,
     )
     results = _classify_found(found.series, classifier, known, journal, on_progress, strict=strict,
-                              sample_rate=sample_rate, min_slices=min_slices, seed=seed, early_stop=early_stop)
+                              sample_rate=sample_rate, min_slices=min_slices, seed=seed, early_stop=early_stop,
+                              executor=executor, ray_address=ray_address)
     skipped = [(s, _from_skipped(s)) for s in found.skipped]
     reformats = [(s.meta, p) for s, p in skipped if s.plane]
     study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,

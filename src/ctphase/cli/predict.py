@@ -122,6 +122,30 @@ def _run(paths: list[Path], options: dict[str, Any], journal: Path | None, argum
         return preds
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+ENGINE_HELP = ("Where the series are classified: in this process, or by a pool of Ray workers "
+               "(same results; needs the ray extra of ctphase).")
+RAY_ADDRESS_HELP = ("Ray cluster for --engine ray (auto: the one started on this node with ray start); "
+                    "default: RAY_ADDRESS, else a local Ray instance for this run.")
+
+
+def _engine_options(engine: Engine, ray_address: str | None) -> dict[str, Any]:
+    """The classify options of ``--engine``; exits 2 with the install command when Ray is missing."""
+    if engine is Engine.local:
+        return {}
+    from ..ray_engine import check_executor
+
+    try:
+        check_executor(engine.value)
+    except CTPhaseError as exc:
+        fail_with(exc)
+    return {"executor": engine.value, "ray_address": ray_address}
+
+
 def predict(
     paths: list[Path] = typer.Argument(..., help="DICOM files or folders (any names, nested), .nii/.nii.gz files."),
     model: Path | None = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
@@ -163,6 +187,8 @@ def predict(
         help="Classify the drawn slices in random order and stop once their majority vote cannot change "
              "(same label, fewer slices: n_used); --no-early-stop classifies all of them (the paper's fixed R%).",
     ),
+    engine: Engine = typer.Option(Engine.local, "--engine", help=ENGINE_HELP),
+    ray_address: str | None = typer.Option(None, "--ray-address", show_default=False, help=RAY_ADDRESS_HELP),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -184,6 +210,7 @@ def predict(
     options = {"model": model, "sample_rate": sample_rate, "min_slices": min_slices, "seed": seed, "batch_size": batch_size,
                "device": device.value, "strict": strict, "study": study, "use_headers": use_headers,
                "min_confidence": min_confidence, "early_stop": early_stop}
+    options.update(_engine_options(engine, ray_address))
     preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
