@@ -131,3 +131,11 @@ def test_activate() -> None:
     np.testing.assert_allclose(sig[1], [0.5, 0.25, 0.0, 0.25], atol=1e-6)  # sigmoid(1000)=1, sigmoid(0)=.5
     with pytest.raises(ConfigError):
         activate(logits, "relu")
+
+
+def test_onnx_session_threads_sleep_instead_of_spinning(onnx_ckpt: Path) -> None:
+    # spinning idle threads take the cores that reading and preprocessing need (benchmarks/speed_levers.py)
+    clf = Classifier(onnx_ckpt, engine="onnx", threads=2)
+    opts = clf._session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts.intra_op_num_threads == 2

@@ -121,3 +121,56 @@ def test_read_slices_reads_only_requested_files(tmp_path: Path, monkeypatch: pyt
     assert calls == [str(info.paths[4])]
     with pytest.raises(InputError, match="no longer exists"):
         series.read_slices([5])
+
+
+@pytest.mark.parametrize("ts", [ExplicitVRLittleEndian, RLELossless])
+def test_threaded_decode_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ts: str) -> None:
+    info = write_series(tmp_path / "s", n=24, transfer_syntax=ts)
+    series = load_series(tmp_path / "s")
+    order = [17, 3, 3, 0, 23, 9, 12, 5, 1, 20, 8, 14]  # unsorted, with a repeat
+    monkeypatch.setattr(dicom_pixels, "_cpus", lambda: 4)
+    monkeypatch.setattr(dicom_pixels, "READ_THREADS", 4)
+    threaded = series.read_slices(order)
+    monkeypatch.setattr(dicom_pixels, "READ_THREADS", 1)
+    serial = series.read_slices(order)
+    assert threaded.dtype == serial.dtype == np.float32
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_array_equal(threaded, info.hu[order])
+
+
+def test_threaded_decode_raises_the_first_failing_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = write_series(tmp_path / "s", n=16)
+    series = load_series(tmp_path / "s")
+    monkeypatch.setattr(dicom_pixels, "_cpus", lambda: 4)
+    monkeypatch.setattr(dicom_pixels, "READ_THREADS", 4)
+    os.remove(info.paths[6])
+    os.remove(info.paths[11])
+    with pytest.raises(InputError, match="no longer exists") as err:
+        series.read_slices(list(range(16)))
+    assert os.path.basename(str(err.value.path)) == os.path.basename(str(info.paths[6]))
+    with pytest.raises(InputError, match="out of range"):
+        series.read_slices([0, 16])
+
+
+def test_prefetch_yields_the_same_chunks_in_order(tmp_path: Path) -> None:
+    info = write_series(tmp_path / "s", n=12)
+    series = load_series(tmp_path / "s")
+    idx = [11, 0, 5, 7, 2, 9, 1]
+    got = list(dicom_pixels.prefetch(series.iter_slices(idx, 3)))
+    want = list(series.iter_slices(idx, 3))
+    assert [g.shape for g in got] == [w.shape for w in want] == [(3, 32, 32), (3, 32, 32), (1, 32, 32)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(np.concatenate(got), info.hu[idx])
+    assert list(dicom_pixels.prefetch(iter([]))) == []
+
+
+def test_prefetch_raises_where_the_source_raises() -> None:
+    def source():
+        yield np.zeros(1)
+        raise ValueError("bad chunk")
+
+    it = dicom_pixels.prefetch(source())
+    np.testing.assert_array_equal(next(it), np.zeros(1))
+    with pytest.raises(ValueError, match="bad chunk"):
+        next(it)

@@ -18,7 +18,11 @@ Standard references (DICOM PS3.3):
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -34,15 +38,67 @@ class DicomSeries(Series):
     slices: list[SliceHeader] = field(default_factory=list, repr=False)
 
     def read_slices(self, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
-        """Decode the given slices (all when ``None``) to HU, ``(N, rows, cols)`` float32; only those files are read."""
-        idx = range(self.n_slices) if indices is None else [int(i) for i in np.asarray(indices).reshape(-1)]
-        out = np.empty((len(idx), *self.shape), dtype=np.float32)
-        for k, i in enumerate(idx):
+        """Decode the given slices (all when ``None``) to HU, ``(N, rows, cols)`` float32; only those files are read.
+
+        Slices are decoded by up to :data:`READ_THREADS` threads (file reads, numpy and most
+        decoders release the GIL); each writes its own row, so the result is the serial one.
+        """
+        idx = list(range(self.n_slices)) if indices is None else [int(i) for i in np.asarray(indices).reshape(-1)]
+        for i in idx:
             if not 0 <= i < self.n_slices:
                 msg = f"slice index {i} out of range for a series of {self.n_slices} slices"
                 raise SeriesError(msg, self.path)
-            out[k] = read_slice_hu(self.slices[i])
+        out = np.empty((len(idx), *self.shape), dtype=np.float32)
+
+        def one(k: int) -> None:
+            out[k] = read_slice_hu(self.slices[idx[k]])
+
+        threads = min(READ_THREADS, _cpus(), len(idx) // _MIN_SLICES_PER_THREAD)
+        if threads <= 1:
+            for k in range(len(idx)):
+                one(k)
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="ctphase-read") as pool:
+                for _ in pool.map(one, range(len(idx))):  # in order: the first failing slice raises
+                    pass
         return out
+
+
+READ_THREADS = 1
+"""Most threads :meth:`DicomSeries.read_slices` decodes with (never more than the CPUs available).
+
+1 by default: on a 2-core machine with a warm page cache, 2 threads were no faster per scan
+(``benchmarks/speed_levers.py``: the read is memory-bound and the cores are shared with the
+model). Raise it where reads wait on storage (network file systems, cold caches)."""
+_MIN_SLICES_PER_THREAD = 4
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def prefetch(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Yield the items of ``chunks`` while the next one is produced in a background thread.
+
+    ``prefetch(series.iter_slices(indices, chunk))`` reads chunk k + 1 while the caller classifies
+    chunk k. Same items, same order; an exception of ``chunks`` is raised where it would have
+    been. At most one item is read ahead (memory: two chunks). Closing the generator early
+    waits for the read in flight and drops it.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="ctphase-prefetch") as pool:
+        pending = pool.submit(next, chunks, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, chunks, _END)
+            yield item
+
+
+_END: Any = object()
 
 
 def read_slice_hu(h: SliceHeader) -> np.ndarray:
@@ -137,4 +193,4 @@ def _stored_values(h: SliceHeader) -> np.ndarray:
     return arr
 
 
-__all__ = ["DicomSeries", "read_slice_hu", "stored_to_hu"]
+__all__ = ["READ_THREADS", "DicomSeries", "prefetch", "read_slice_hu", "stored_to_hu"]
