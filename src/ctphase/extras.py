@@ -18,11 +18,15 @@ TRAIN_HINT = 'pip install "ctphase[train]"'
 RAY_HINT = 'pip install "ctphase[ray]"'
 """How to install Ray, for ``ctphase predict --engine ray`` (:mod:`ctphase.ray_engine`)."""
 
+SR_HINT = 'pip install "ctphase[sr]"'
+"""How to install highdicom, for ``ctphase predict --sr-out`` (:mod:`ctphase.sr`)."""
+
 PACKAGES: dict[str, str] = {
     "torch": "PyTorch", "timm": "timm", "onnx": "onnx", "onnxscript": "onnxscript",
     "sklearn": "scikit-learn", "matplotlib": "matplotlib", "ray": "Ray",
+    "highdicom": "highdicom",
 }
-"""Module name -> package name of the ``train`` extra (and of the ``ray`` extra)."""
+"""Module name -> package name of the ``train`` extra (and of the ``ray`` and ``sr`` extras)."""
 
 
 def importable(module: str) -> bool:

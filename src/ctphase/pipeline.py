@@ -308,6 +308,7 @@ def classify(
     journal: RunJournal | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    headers: dict[str, list[Any]] | None = None,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
@@ -337,6 +338,7 @@ def classify(
         journal: a :class:`RunJournal` (:class:`ctphase.journal.Journal`): the series it already
             holds are not classified again (``on_progress("resumed", n, total)`` says how many),
             every new series-alone result is recorded in it as soon as it is known.
+        headers: a dict to fill: ``series_id`` -> SliceHeaders (index order) of each DICOM stack (for :mod:`ctphase.sr`).
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -352,11 +354,8 @@ def classify(
         paths = [paths]
     classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
     known = journal.start(classifier.sha256) if journal is not None else {}
-    found = discover(
-        list(paths),
-        strict=strict,
-        progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None,
-    )
+    found = discover(list(paths), strict=strict,
+                     progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None)
     results = _classify_found(found.series, classifier, known, journal, on_progress, strict=strict,
                               sample_rate=sample_rate, min_slices=min_slices, seed=seed, early_stop=early_stop,
                               executor=executor, ray_address=ray_address)
@@ -368,7 +367,16 @@ def classify(
         reslice_unlinked(skipped, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
                          early_stop=early_stop, min_confidence=min_confidence)
     results.extend(p for _, p in skipped)
+    _keep_headers(headers, found.series, skipped)
     return results
+
+
+def _keep_headers(headers: dict[str, list[Any]] | None, series: Sequence[Series],
+                  skipped: Sequence[tuple[Skipped, ScanPrediction]]) -> None:
+    """Fill ``headers`` (when given) with the SliceHeaders of each DICOM stack, by its record's series_id."""
+    if headers is not None:
+        headers.update((s.series_id, list(s.slices)) for s in series if getattr(s, "slices", None))
+        headers.update((p.series_id, list(s.stack.slices)) for s, p in skipped if s.stack is not None)
 
 
 def _classify_found(

@@ -12,11 +12,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import CTPhaseError
 from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .common import (
-    DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, console, fail, fail_with, say, write_new,
+    DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with, say,
+    write_new,
 )
 
 TABLE_WIDTH = 100
@@ -146,6 +148,38 @@ def _engine_options(engine: Engine, ray_address: str | None) -> dict[str, Any]:
     return {"executor": engine.value, "ray_address": ray_address}
 
 
+SR_OUT_HELP = ("Also write one DICOM Comprehensive SR per classified DICOM series into this folder, as "
+               "<study>/<series>.dcm (short anonymous ids; never overwritten); needs the sr extra of ctphase.")
+
+
+def _check_sr_out(sr_out: Path | None) -> dict[str, Any] | None:
+    """The headers dict :func:`ctphase.pipeline.classify` fills for ``--sr-out``; exits 2 before any work when unusable."""
+    if sr_out is None:
+        return None
+    from ..errors import MissingExtraError
+    from ..extras import SR_HINT, require
+
+    check_output_folder(sr_out, "--sr-out")
+    try:
+        require("--sr-out", "highdicom", hint=SR_HINT)
+    except MissingExtraError as exc:
+        fail(str(exc), 2)
+    return {}
+
+
+def _write_sr(preds: list[Any], headers: dict[str, Any], sr_out: Path, model: Path | None, quiet: bool) -> int:
+    """Write the SRs; 1 when some could not be written (each named), else 0. Never prints patient data."""
+    from ..sr import write_srs
+
+    written, notes, errors = write_srs(preds, headers, sr_out, model_name=model.name if model else "ctphase default model")
+    for note in notes:
+        say(f"note: {note}", quiet)
+    for error in errors:
+        console.print(f"[bold red]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
+    say(f"wrote {len(written)} DICOM SR file(s) under {sr_out}", quiet)
+    return 1 if errors else 0
+
+
 def predict(
     paths: list[Path] = typer.Argument(..., help="DICOM files or folders (any names, nested), .nii/.nii.gz files."),
     model: Path | None = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
@@ -189,6 +223,7 @@ def predict(
     ),
     engine: Engine = typer.Option(Engine.local, "--engine", help=ENGINE_HELP),
     ray_address: str | None = typer.Option(None, "--ray-address", show_default=False, help=RAY_ADDRESS_HELP),
+    sr_out: Path | None = typer.Option(None, "--sr-out", show_default=False, help=SR_OUT_HELP),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -198,6 +233,7 @@ def predict(
     from ..prediction import exit_code
 
     fmt = _check_output(fmt, output, overwrite, journal)
+    headers = _check_sr_out(sr_out)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
@@ -211,11 +247,15 @@ def predict(
                "device": device.value, "strict": strict, "study": study, "use_headers": use_headers,
                "min_confidence": min_confidence, "early_stop": early_stop}
     options.update(_engine_options(engine, ray_address))
+    if headers is not None:
+        options["headers"] = headers
     preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
     _emit(preds, fmt, output, overwrite, arguments, quiet)
     code = exit_code(preds)
+    if headers is not None and sr_out is not None:
+        code = max(code, _write_sr(preds, headers, sr_out, model, quiet))
     if code == 2:
         console.print("[yellow]no classifiable CT series found[/]", highlight=False)  # a warning: even with --quiet
     raise typer.Exit(code)
