@@ -8,6 +8,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from header_studies import four_phase_study
 
 from ctphase.errors import ConfigError
 from ctphase.paper.header_rules import (
@@ -80,19 +81,8 @@ def test_header_rules_on_messy_headers(meta: dict, phase: str | None, rule: str)
     assert predict_from_header(meta) == (phase, rule)
 
 
-def _study() -> list[dict]:
-    """A four-phase study without bolus start times: native, arterial, venous, delayed."""
-    return [
-        {"SeriesDescription": "Nativ", "AcquisitionTime": "100000"},
-        {"SeriesDescription": "Recon 2", "ContrastBolusAgent": "APPLIED", "AcquisitionTime": "100230"},
-        {"SeriesDescription": "ABDOMEN", "ContrastBolusAgent": "APPLIED", "AcquisitionTime": "100310"},
-        {"SeriesDescription": "AXIAL", "AcquisitionTime": "100600"},
-        {"SeriesDescription": "Body 3.0", "AcquisitionTime": "095900"},
-    ]
-
-
 def test_header_rules_with_relative_timing_context() -> None:
-    study = _study()
+    study = four_phase_study()
     got = [predict_from_header(m, study) for m in study]
     assert got == [
         (N, "description"),
@@ -122,8 +112,8 @@ def test_study_bolus_start_applies_to_series_without_one() -> None:
     ]
 
 
-def test_header_baseline_predictions_groups_by_study() -> None:
-    study = _study()
+def test_header_baseline_predictions_groups_byfour_phase_study() -> None:
+    study = four_phase_study()
     series = [SimpleNamespace(meta=m, study_uid="1.2.3", description=None) for m in study]
     series.insert(2, SimpleNamespace(meta={"ContrastBolusAgent": "IV", "AcquisitionTime": "100240"}, study_uid="9.9", description="x"))
     series.append({"SeriesDescription": "Body", "StudyInstanceUID": "7.7"})

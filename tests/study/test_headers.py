@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from header_studies import four_phase_study
 
 from ctphase.study.header_keywords import (
     FALSE_FRIENDS,
@@ -339,19 +340,8 @@ def test_seconds_after_injection() -> None:
     assert header_opinion({"ContrastBolusStartTime": "", "AcquisitionTime": "101500"}).seconds_after_injection is None
 
 
-def _study() -> list[dict]:
-    """A four-phase study without bolus start times: native, arterial, venous, delayed."""
-    return [
-        {"SeriesDescription": "Nativ", "AcquisitionTime": "100000"},
-        {"SeriesDescription": "Recon 2", "ContrastBolusAgent": "APPLIED", "AcquisitionTime": "100230"},
-        {"SeriesDescription": "ABDOMEN", "ContrastBolusAgent": "APPLIED", "AcquisitionTime": "100310"},
-        {"SeriesDescription": "AXIAL", "AcquisitionTime": "100600"},
-        {"SeriesDescription": "Body 3.0", "AcquisitionTime": "095900"},
-    ]
-
-
 def test_study_context() -> None:
-    study = _study()
+    study = four_phase_study()
     got = [(op.label, op.rule) for op in (header_opinion(m, study) for m in study)]
     assert got == [
         (N, "description"),
