@@ -19,16 +19,16 @@ def classified(tmp_path_factory, checkpoint):
 
     root = tmp_path_factory.mktemp("srcorpus")
     info = write_series(root / "ct", n=12, shuffle=True, seed=1)
-    headers: dict = {}
-    preds = classify(root, model=checkpoint, device="cpu", headers=headers)
-    return info, preds, headers
+    read: dict = {}
+    preds = classify(root, model=checkpoint, device="cpu", read=read)
+    return info, preds, read
 
 
 def _sr(tmp_path: Path, classified) -> tuple[Path, object, object]:
     from ctphase.sr import write_srs
 
-    info, preds, headers = classified
-    written, notes, errors = write_srs(preds, headers, tmp_path / "sr", model_name="tiny.safetensors")
+    info, preds, read = classified
+    written, notes, errors = write_srs(preds, read, tmp_path / "sr", model_name="tiny.safetensors")
     assert len(written) == 1 and not errors and not notes, (errors, notes)
     return written[0], info, preds[0]
 
@@ -67,8 +67,8 @@ def test_sr_is_never_overwritten(tmp_path, classified) -> None:
 
     path, _, _ = _sr(tmp_path, classified)
     before = path.read_bytes()
-    _, preds, headers = classified
-    written, _, errors = write_srs(preds, headers, tmp_path / "sr")
+    _, preds, read = classified
+    written, _, errors = write_srs(preds, read, tmp_path / "sr")
     assert not written and len(errors) == 1 and "exists" in errors[0]
     assert path.read_bytes() == before
 
@@ -98,9 +98,9 @@ def test_nifti_series_get_a_note_not_an_sr(tmp_path, checkpoint) -> None:
 
     vol = np.random.default_rng(0).normal(0, 100, (24, 24, 16)).astype(np.float32)
     nib.save(nib.Nifti1Image(vol, np.diag([0.8, 0.8, 2.5, 1.0])), str(tmp_path / "vol.nii.gz"))
-    headers: dict = {}
-    preds = classify(tmp_path / "vol.nii.gz", model=checkpoint, device="cpu", headers=headers)
-    written, notes, errors = write_srs(preds, headers, tmp_path / "sr")
+    read: dict = {}
+    preds = classify(tmp_path / "vol.nii.gz", model=checkpoint, device="cpu", read=read)
+    written, notes, errors = write_srs(preds, read, tmp_path / "sr")
     assert not written and not errors and "NIfTI" in notes[0]
     assert not (tmp_path / "sr").exists()
 

@@ -308,7 +308,7 @@ def classify(
     journal: RunJournal | None = None,
     executor: str = "local",
     ray_address: str | None = None,
-    headers: dict[str, list[Any]] | None = None,
+    read: dict[tuple[str, str], Series] | None = None,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
@@ -338,7 +338,7 @@ def classify(
         journal: a :class:`RunJournal` (:class:`ctphase.journal.Journal`): the series it already
             holds are not classified again (``on_progress("resumed", n, total)`` says how many),
             every new series-alone result is recorded in it as soon as it is known.
-        headers: a dict to fill: ``series_id`` -> SliceHeaders (index order) of each DICOM stack (for :mod:`ctphase.sr`).
+        read: filled with ``(series_id, path)`` -> the series read (for :mod:`ctphase.sr`, :mod:`ctphase.sorting`).
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -367,16 +367,16 @@ def classify(
         reslice_unlinked(skipped, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
                          early_stop=early_stop, min_confidence=min_confidence)
     results.extend(p for _, p in skipped)
-    _keep_headers(headers, found.series, skipped)
+    _remember(read, found.series, skipped)
     return results
 
 
-def _keep_headers(headers: dict[str, list[Any]] | None, series: Sequence[Series],
-                  skipped: Sequence[tuple[Skipped, ScanPrediction]]) -> None:
-    """Fill ``headers`` (when given) with the SliceHeaders of each DICOM stack, by its record's series_id."""
-    if headers is not None:
-        headers.update((s.series_id, list(s.slices)) for s in series if getattr(s, "slices", None))
-        headers.update((p.series_id, list(s.stack.slices)) for s, p in skipped if s.stack is not None)
+def _remember(read: dict[tuple[str, str], Series] | None, series: Sequence[Series],
+              skipped: Sequence[tuple[Skipped, ScanPrediction]]) -> None:
+    """Fill ``read`` (when given): each record's ``(series_id, path)`` -> the series it was read from."""
+    if read is not None:
+        read.update(((s.series_id, s.path), s) for s in series)
+        read.update(((p.series_id, p.path), s.stack) for s, p in skipped if s.stack is not None)
 
 
 def _classify_found(

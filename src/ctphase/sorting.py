@@ -139,23 +139,12 @@ def fields_of(p: ScanPrediction) -> dict[str, str]:
     return {"study": study, "phase": p.label or "uncertain", "series": _series_field(p), "acquisition_order": order}
 
 
-def series_files(paths: Sequence[str | Path], *, strict: bool = False) -> dict[tuple[str, str], list[SourceFile]]:
-    """The files of every series found under ``paths``, by ``(series_id, path)`` as the predictions name them.
+def series_files(read: dict[tuple[str, str], Any]) -> dict[tuple[str, str], list[SourceFile]]:
+    """The files of every series, by ``(series_id, path)`` as the predictions name them.
 
-    Runs the discovery again (headers only): :func:`ctphase.pipeline.classify` does not return files.
+    ``read``: the series each record was read from, as :func:`ctphase.pipeline.classify` fills it.
     """
-    from .io import discover
-
-    found = discover(list(paths), strict=strict)
-    out: dict[tuple[str, str], list[SourceFile]] = {}
-    stacks: list[Any] = list(found.series)
-    for s in found.skipped:
-        if s.stack is not None:  # a reformat the pipeline may classify after all
-            out[(s.series_id, s.path)] = _files_of(s.stack)
-            stacks.append(s.stack)
-    for series in stacks:
-        out[(series.series_id, series.path)] = _files_of(series)
-    return out
+    return {key: _files_of(series) for key, series in read.items()}
 
 
 def _files_of(series: Any) -> list[SourceFile]:
@@ -202,7 +191,7 @@ def plan(predictions: Sequence[ScanPrediction], files: dict[tuple[str, str], lis
             continue
         own = files.get((p.series_id, p.path))
         if not own:
-            entries.append(SortEntry(p, status="failed", reason="the series' files were not found again"))
+            entries.append(SortEntry(p, status="failed", reason="the files of the series are not known"))
             continue
         base = pattern.format(**fields_of(p))
         dest, k = base, 2
@@ -323,8 +312,9 @@ def sort_series(paths: Sequence[str | Path], dest: str | Path, *, pattern: str =
 
     check_pattern(pattern)
     check_destination(paths, dest)
-    preds = classify(list(paths), on_progress=on_progress, **classify_options)
-    entries = plan(preds, series_files(paths, strict=bool(classify_options.get("strict"))), pattern)
+    read: dict[tuple[str, str], Any] = {}
+    preds = classify(list(paths), on_progress=on_progress, read=read, **classify_options)
+    entries = plan(preds, series_files(read), pattern)
     if dry_run:
         return entries
     execute(entries, dest, link=link, on_progress=(lambda d, t: on_progress("sort", d, t)) if on_progress else None)

@@ -149,7 +149,7 @@ def build_sr(prediction: ScanPrediction, headers: Sequence[Any], *, model_name: 
     Args:
         prediction: a classified (status ok) DICOM series.
         headers: its :class:`~ctphase.io.dicom_header.SliceHeader` list in index order
-            (as :func:`ctphase.pipeline.classify` fills ``headers``).
+            (the ``slices`` of the series :func:`ctphase.pipeline.classify` puts in ``read``).
         model_name: the model's name (e.g. the checkpoint's file name).
     """
     require("DICOM SR output", "highdicom", hint=SR_HINT)
@@ -181,7 +181,7 @@ def write_new_file(path: Path, data: bytes) -> None:
         os.unlink(tmp)
 
 
-def write_srs(predictions: Sequence[ScanPrediction], headers: dict[str, Sequence[Any]], folder: Path, *,
+def write_srs(predictions: Sequence[ScanPrediction], read: dict[tuple[str, str], Any], folder: Path, *,
               model_name: str = "ctphase default model") -> tuple[list[Path], list[str], list[str]]:
     """Write one SR per classified DICOM series under ``folder``: ``(written, notes, errors)``.
 
@@ -195,12 +195,13 @@ def write_srs(predictions: Sequence[ScanPrediction], headers: dict[str, Sequence
     for p in predictions:
         if p.status != STATUS_OK:
             continue
-        if p.series_id not in headers or not p.study_uid:
+        slices = getattr(read.get((p.series_id, p.path)), "slices", None)  # DICOM stacks only
+        if not slices or not p.study_uid:
             nifti += 1
             continue
         path = folder / sr_filename(p)
         try:
-            ds = build_sr(p, headers[p.series_id], model_name=model_name)
+            ds = build_sr(p, slices, model_name=model_name)
             buf = io.BytesIO()
             ds.save_as(buf, enforce_file_format=True)
             write_new_file(path, buf.getvalue())

@@ -153,7 +153,7 @@ SR_OUT_HELP = ("Also write one DICOM Comprehensive SR per classified DICOM serie
 
 
 def _check_sr_out(sr_out: Path | None) -> dict[str, Any] | None:
-    """The headers dict :func:`ctphase.pipeline.classify` fills for ``--sr-out``; exits 2 before any work when unusable."""
+    """The ``read`` dict :func:`ctphase.pipeline.classify` fills for ``--sr-out``; exits 2 before any work when unusable."""
     if sr_out is None:
         return None
     from ..errors import MissingExtraError
@@ -167,11 +167,11 @@ def _check_sr_out(sr_out: Path | None) -> dict[str, Any] | None:
     return {}
 
 
-def _write_sr(preds: list[Any], headers: dict[str, Any], sr_out: Path, model: Path | None, quiet: bool) -> int:
+def _write_sr(preds: list[Any], read: dict[Any, Any], sr_out: Path, model: Path | None, quiet: bool) -> int:
     """Write the SRs; 1 when some could not be written (each named), else 0. Never prints patient data."""
     from ..sr import write_srs
 
-    written, notes, errors = write_srs(preds, headers, sr_out, model_name=model.name if model else "ctphase default model")
+    written, notes, errors = write_srs(preds, read, sr_out, model_name=model.name if model else "ctphase default model")
     for note in notes:
         say(f"note: {note}", quiet)
     for error in errors:
@@ -233,7 +233,7 @@ def predict(
     from ..prediction import exit_code
 
     fmt = _check_output(fmt, output, overwrite, journal)
-    headers = _check_sr_out(sr_out)
+    read = _check_sr_out(sr_out)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
@@ -247,15 +247,15 @@ def predict(
                "device": device.value, "strict": strict, "study": study, "use_headers": use_headers,
                "min_confidence": min_confidence, "early_stop": early_stop}
     options.update(_engine_options(engine, ray_address))
-    if headers is not None:
-        options["headers"] = headers
+    if read is not None:
+        options["read"] = read
     preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
     _emit(preds, fmt, output, overwrite, arguments, quiet)
     code = exit_code(preds)
-    if headers is not None and sr_out is not None:
-        code = max(code, _write_sr(preds, headers, sr_out, model, quiet))
+    if read is not None and sr_out is not None:
+        code = max(code, _write_sr(preds, read, sr_out, model, quiet))
     if code == 2:
         console.print("[yellow]no classifiable CT series found[/]", highlight=False)  # a warning: even with --quiet
     raise typer.Exit(code)
