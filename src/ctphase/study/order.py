@@ -60,6 +60,17 @@ def _int(v: object) -> int | None:
         return None
 
 
+def same_frame(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Same FrameOfReferenceUID, or one of the two has none (then the frame says nothing)."""
+    fa, fb = a.get("FrameOfReferenceUID"), b.get("FrameOfReferenceUID")
+    return not (fa and fb) or fa == fb
+
+
+def same_time(ta: float | None, tb: float | None) -> bool:
+    """Both acquisition times known and within :data:`LINK_TOLERANCE_S`."""
+    return ta is not None and tb is not None and abs(ta - tb) <= LINK_TOLERANCE_S
+
+
 def _overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
     if a is None or b is None:
         return True
@@ -78,14 +89,11 @@ def link(
     for i, meta in enumerate(metas):
         for a in acqs:
             j = a.members[0]
-            same_for = not (meta.get("FrameOfReferenceUID") and metas[j].get("FrameOfReferenceUID")) or (
-                meta.get("FrameOfReferenceUID") == metas[j].get("FrameOfReferenceUID")
-            )
             if times[i] is not None and times[j] is not None:
-                same = abs(times[i] - times[j]) <= LINK_TOLERANCE_S
+                same = same_time(times[i], times[j])
             else:
                 same = bool(series_uids[i]) and series_uids[i] == series_uids[j] and times[i] is None and times[j] is None
-            if same and same_for and _overlap(z_ranges[i], z_ranges[j]):
+            if same and same_frame(meta, metas[j]) and _overlap(z_ranges[i], z_ranges[j]):
                 a.members.append(i)
                 break
         else:
@@ -158,4 +166,4 @@ def _contradicts(time_order: list[int], numbers: Sequence[int | None]) -> bool:
 
 TimeFn = Callable[[Mapping[str, str]], float | None]
 
-__all__ = ["INJECTION_GAP_S", "LINK_TOLERANCE_S", "Acquisition", "Ordering", "link", "order"]
+__all__ = ["INJECTION_GAP_S", "LINK_TOLERANCE_S", "Acquisition", "Ordering", "link", "order", "same_frame", "same_time"]

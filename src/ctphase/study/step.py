@@ -28,7 +28,7 @@ from ..prediction import UNCERTAIN, ScanPrediction
 from ..qc import is_untrustworthy
 from .assign import decode, order_cost
 from .headers import acquisition_seconds, header_opinion
-from .order import LINK_TOLERANCE_S, Acquisition, Ordering, link, order
+from .order import Acquisition, Ordering, link, order, same_frame, same_time
 from .params import StudyParams, load_params
 
 HEADER_WEIGHT = 1.5
@@ -131,9 +131,7 @@ def link_reformats(reformats: Sequence[StudyItem], study: Sequence[StudyItem]) -
     timed = [(acquisition_seconds(it.meta), it) for it in study if it.prediction.label]
     for r in reformats:
         p, t = r.prediction, acquisition_seconds(r.meta)
-        frame = r.meta.get("FrameOfReferenceUID")
-        hits = [it for s, it in timed if t is not None and s is not None and abs(s - t) <= LINK_TOLERANCE_S
-                and (not frame or not it.meta.get("FrameOfReferenceUID") or it.meta.get("FrameOfReferenceUID") == frame)]
+        hits = [it for s, it in timed if same_time(s, t) and same_frame(r.meta, it.meta)]
         how = "acquisition time"
         if not hits and t is None and r.meta.get("AcquisitionNumber"):
             hits = [it for _, it in timed if it.meta.get("AcquisitionNumber") == r.meta.get("AcquisitionNumber")]
