@@ -92,3 +92,28 @@ def test_loss_decreases_on_separable_toy_data(tmp_path: Path) -> None:
     losses = [r["train_loss"] for r in rows]
     assert losses[-1] < 0.6 * losses[0], losses
     assert rows[-1]["val_scans"] == 4  # 2 of 6 studies, 2 scans each
+
+
+def test_init_starts_from_a_checkpoint_and_rejects_a_mismatch(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    from ctphase.models import load_checkpoint
+
+    train_csv, val_csv = toy_manifests
+    common = dict(train=str(train_csv), val=str(val_csv), arch=ARCH, size=32, batch_size=8, steps_per_epoch=1,
+                  num_workers=0, val_slices_per_series=8, threads=1)
+    first = tmp_path / "first"
+    train(TrainConfig(out=str(first), epochs=1, **common))
+    parent = load_checkpoint(first / "last.safetensors")
+
+    tuned = tmp_path / "tuned"
+    train(TrainConfig(out=str(tuned), epochs=1, lr=1e-9, warmup_epochs=0, init=str(first / "last.safetensors"), **common))
+    child = load_checkpoint(tuned / "last.safetensors")
+    assert child.meta["recipe"]["from_scratch"] is False
+    assert child.meta["recipe"]["init"]["model_sha256"] == parent.sha256
+    # lr 1e-9: the weights barely move from the parent's (a random start would be far away)
+    for name, w in parent.state_dict.items():
+        if w.dtype.is_floating_point and "running" not in name:
+            assert torch.allclose(child.state_dict[name], w, atol=1e-5), name
+
+    with pytest.raises(ConfigError, match="must match"):
+        train(TrainConfig(out=str(tmp_path / "bad"), epochs=1, init=str(first / "last.safetensors"),
+                          **{**common, "size": 48}))

@@ -108,12 +108,16 @@ def train(
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads (default: torch's; 1 is often fastest on a busy CPU)."),
     amp: Amp = typer.Option(Amp.auto, "--amp", help="Mixed precision on CUDA (auto: bf16 or fp16 on CUDA, off on CPU)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder from its last epoch."),
+    init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning; same "
+                                     "--arch, --size and windows); optimiser and schedule start fresh."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, progress lines or per-epoch lines (errors and warnings still print)."),
 ) -> None:
     """Train a slice classifier from scratch into a run folder: best.safetensors, last.safetensors, config.json, metrics.json.
 
     Examples: ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0;
-    ctphase train --resume runs/b0 --epochs 20.
+    ctphase train --resume runs/b0 --epochs 20; fine-tune the bundled model:
+    ctphase train --init src/ctphase/weights/default.safetensors --arch mobilenetv3_small --size 160
+    --window 50,400 --window 100,200 --window 300,1500 --lr 3e-4 --epochs 4 --out runs/ft.
     """
     need_extra("ctphase train", "torch", "timm", "sklearn")
     from ..training.config import TrainConfig
@@ -121,6 +125,10 @@ def train(
 
     if resume is None and out is None:
         fail("--out RUN_FOLDER is required (or --resume RUN_FOLDER)", 2)
+    if resume is not None and init is not None:
+        fail("--init starts a new run and --resume continues one: give only one of them", 2)
+    if init is not None and not init.is_file():
+        fail(f"--init {init}: no such checkpoint file", 2)
     check_output_folder(out, "--out")
     cfg = TrainConfig(
         train=train_source, val="synth" if val_source is None and train_source == "synth" else val_source,
@@ -130,7 +138,7 @@ def train(
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
         val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, augment=not no_augment,
         hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
-        resume=str(resume) if resume else None,
+        resume=str(resume) if resume else None, init=str(init) if init else None,
     )
     with Tracker(quiet) as tracker:
         try:

@@ -52,6 +52,10 @@ class TrainConfig:
         resume: a run directory to continue (its config.json is used; ``epochs``,
             ``num_workers``, ``device`` and ``threads`` may be changed; a changed ``epochs``
             stretches the cosine schedule from the current step on).
+        init: a checkpoint (``.safetensors``) whose weights start the run instead of a random
+            initialisation (fine-tuning, e.g. the bundled model on new data or corrected labels);
+            its architecture, input size and windows must be this run's. The optimiser and the
+            schedule start fresh.
     """
 
     train: str = SYNTH
@@ -88,6 +92,7 @@ class TrainConfig:
     cache_gb: float = 1.0
     threads: int | None = None
     resume: str | None = None
+    init: str | None = None
 
     def check(self) -> None:
         """Validate values, naming the bad one (ConfigError)."""

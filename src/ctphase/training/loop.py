@@ -113,6 +113,7 @@ class _Run:
     start_epoch: int = 0
     best_score: tuple[float, float] = (-1.0, -1.0)
     slices_seen: int = 0
+    init_identity: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, cfg: TrainConfig, run: Path, pp: Preprocessing, data: TrainingData, device: torch.device) -> _Run:
@@ -155,6 +156,27 @@ class _Run:
         if (run / "metrics.json").is_file():
             self.history = json.loads((run / "metrics.json").read_text()).get("epochs", [])[: self.start_epoch]
 
+    def warm_start(self, path: str) -> None:
+        """Start from the weights of the checkpoint ``path`` (same architecture, size and windows)."""
+        from ..models.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        cfg, pp = self.cfg, self.pp
+        theirs = (ckpt.arch, ckpt.preprocessing.size, [tuple(w) for w in ckpt.preprocessing.windows])
+        ours = (cfg.arch, pp.size, [tuple(w) for w in pp.windows])
+        if theirs != ours:
+            raise ConfigError(f"--init {path}: the checkpoint is {theirs[0]} at {theirs[1]} px with windows {theirs[2]}, "
+                              f"this run is {ours[0]} at {ours[1]} px with windows {ours[2]}; they must match")
+        if ckpt.output_activation != activation_for_loss(cfg.loss):
+            raise ConfigError(f"--init {path}: the checkpoint was trained with {ckpt.output_activation} outputs, "
+                              f"--loss {cfg.loss} trains {activation_for_loss(cfg.loss)} outputs; they must match")
+        try:
+            self.model.load_state_dict(ckpt.state_dict)
+        except RuntimeError as exc:
+            raise CheckpointError(f"--init {path}: its weights do not fit {cfg.arch} ({exc})") from None
+        self.model = self.model.to(device=self.device, memory_format=self.memory_format)
+        self.init_identity = {"path": str(path), "model_sha256": ckpt.sha256}
+
     def recipe(self) -> dict[str, Any]:
         """How the network is trained, recorded in every checkpoint."""
         cfg = self.cfg
@@ -174,7 +196,8 @@ class _Run:
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "channels_last": cfg.channels_last,
             "seed": cfg.seed,
-            "from_scratch": True,
+            "from_scratch": not cfg.init,
+            **({"init": self.init_identity} if cfg.init else {}),
         }
 
     def train_epoch(self, epoch: int, loss_fn: nn.Module, emit: EventCallback) -> tuple[float, int, float]:
@@ -273,6 +296,8 @@ def _prepare_run(config: TrainConfig) -> _Run:
     state = _Run.create(cfg, run, pp, data, device)
     if resuming:
         state.resume()
+    elif cfg.init:
+        state.warm_start(cfg.init)
     return state
 
 
