@@ -117,3 +117,25 @@ def test_init_starts_from_a_checkpoint_and_rejects_a_mismatch(tmp_path: Path, to
     with pytest.raises(ConfigError, match="must match"):
         train(TrainConfig(out=str(tmp_path / "bad"), epochs=1, init=str(first / "last.safetensors"),
                           **{**common, "size": 48}))
+
+
+def test_broken_manifest_series_fails_before_training(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    """An unreadable series stops the run before the first step, naming its manifest line and file."""
+    from ctphase.errors import InputError
+
+    train_csv, val_csv = toy_manifests
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a nifti volume at all")
+    lines = train_csv.read_text().splitlines()
+    rows = [lines[0], *[ln.replace(ln.split(",")[0], str(Path(train_csv.parent, ln.split(",")[0]).resolve()), 1)
+                        for ln in lines[1:]]]
+    bad_row = rows[1].replace(rows[1].split(",")[0], str(broken), 1)
+    manifest = tmp_path / "train.csv"
+    manifest.write_text("\n".join([*rows, bad_row]) + "\n")
+    events: list[str] = []
+    cfg = TrainConfig(train=str(manifest), val=str(val_csv), out=str(tmp_path / "run"), arch=ARCH, size=32, epochs=1,
+                      batch_size=8, steps_per_epoch=1, num_workers=0, threads=1)
+    with pytest.raises(InputError) as info:
+        train(cfg, on_event=lambda kind, data: events.append(kind))
+    assert f"manifest line {len(rows) + 1}" in str(info.value) and "broken.nii.gz" in str(info.value)
+    assert "step" not in events and not (tmp_path / "run" / "last.safetensors").exists()
