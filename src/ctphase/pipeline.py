@@ -183,6 +183,7 @@ def _scan_prediction(
         status=STATUS_OK,
         sampled_indices=[int(i) for i in indices],
         used_indices=[int(i) for i in used],
+        slice_labels=_slice_labels(probs_all, used),
         label=UNCERTAIN if is_untrustworthy(qc) else image_label,
         image_label=image_label,
         probabilities={n: round(float(v), 6) for n, v in zip(names, calibrated)},
@@ -193,6 +194,13 @@ def _scan_prediction(
         timings=dict(timings),
         model_sha256=classifier.sha256,
     )
+
+
+def _slice_labels(probs: np.ndarray, used: np.ndarray) -> list[str]:
+    """Each used slice's vote, in the order of ``used`` (``probs`` rows are in ascending index order)."""
+    if len(probs) != len(used):  # a volume model: one answer for the stack
+        return []
+    return [PHASE_NAMES[int(k)] for k in probs.argmax(axis=1)[np.argsort(np.argsort(used, kind="stable"))]]
 
 
 def _identity(series: Series) -> dict[str, Any]:

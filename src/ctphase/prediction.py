@@ -59,6 +59,8 @@ class ScanPrediction:
         used_indices: the drawn slices actually classified, in the order classified: with early
             stopping a seeded random order, cut where the vote became decided; without it all
             of ``sampled_indices``. Votes and probabilities come from these slices.
+        slice_labels: the phase each used slice voted for, aligned with ``used_indices`` (empty
+            for a volume model, which gives one answer for the whole stack).
         timings: seconds spent reading pixels, preprocessing and running the model.
     """
 
@@ -73,6 +75,7 @@ class ScanPrediction:
     n_slices: int | None = None
     sampled_indices: list[int] = field(default_factory=list)
     used_indices: list[int] = field(default_factory=list)
+    slice_labels: list[str] = field(default_factory=list)
     label: str | None = None
     image_label: str | None = None
     study_label: str | None = None
