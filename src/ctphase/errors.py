@@ -26,6 +26,10 @@ class NiftiReadError(InputError):
     """A NIfTI file cannot be read or is not a 3D volume."""
 
 
+class DicomWebError(InputError):
+    """A DICOMweb server cannot be reached, refuses a request, or answers nonsense; ``path`` names the URL."""
+
+
 class SeriesError(InputError):
     """A series cannot be assembled into a volume (gap, duplicates, too few slices, ...)."""
 

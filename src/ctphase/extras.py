@@ -24,9 +24,9 @@ SR_HINT = 'pip install "ctphase[sr]"'
 PACKAGES: dict[str, str] = {
     "torch": "PyTorch", "timm": "timm", "onnx": "onnx", "onnxscript": "onnxscript",
     "sklearn": "scikit-learn", "matplotlib": "matplotlib", "ray": "Ray",
-    "highdicom": "highdicom",
+    "highdicom": "highdicom", "dicomweb_client": "dicomweb-client",
 }
-"""Module name -> package name of the ``train`` extra (and of the ``ray`` and ``sr`` extras)."""
+"""Module name -> package name of the ``train`` extra (and of the ``ray``, ``sr`` and ``dicomweb`` extras)."""
 
 
 def importable(module: str) -> bool:

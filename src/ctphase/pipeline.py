@@ -27,6 +27,7 @@ from .sampling import (
 from .voting import majority_vote, votes_until_decided
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .io.dicomweb import DicomWebQuery
     from .preprocessing import Preprocessing
 
 logger = logging.getLogger(__name__)
@@ -317,11 +318,12 @@ def classify(
     executor: str = "local",
     ray_address: str | None = None,
     read: dict[tuple[str, str], Series] | None = None,
+    dicomweb: DicomWebQuery | None = None,
 ) -> list[ScanPrediction]:
     """Classify the contrast phase of every CT series under ``paths``.
 
     Args:
-        paths: files or folders; DICOM files of any name (nested folders) and .nii/.nii.gz files.
+        paths: files or folders; DICOM files of any name (nested folders) and .nii/.nii.gz files; DICOMweb URLs.
         model: checkpoint path; ``None`` uses the bundled default model.
         sample_rate: fraction R of each series' slices to classify, in (0, 1].
         min_slices: sample at least this many slices; series with fewer slices are classified
@@ -347,6 +349,7 @@ def classify(
             holds are not classified again (``on_progress("resumed", n, total)`` says how many),
             every new series-alone result is recorded in it as soon as it is known.
         read: filled with ``(series_id, path)`` -> the series read (for :mod:`ctphase.sr`, :mod:`ctphase.sorting`).
+        dicomweb: filters and credentials for the ``http(s)://`` DICOMweb roots among ``paths``; its url is read too.
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -362,7 +365,7 @@ def classify(
         paths = [paths]
     classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
     known = journal.start(classifier.sha256) if journal is not None else {}
-    found = discover(list(paths), strict=strict,
+    found = discover(list(paths), strict=strict, dicomweb=dicomweb,
                      progress=(lambda d, t: on_progress("discover", d, t)) if on_progress else None)
     results = _classify_found(found.series, classifier, known, journal, on_progress, strict=strict,
                               sample_rate=sample_rate, min_slices=min_slices, seed=seed, early_stop=early_stop,

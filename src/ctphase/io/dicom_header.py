@@ -265,12 +265,29 @@ def _values_from_pydicom(fh: BinaryIO) -> tuple[dict[str, Any], bool]:
 
     fh.seek(0)
     ds = pydicom.dcmread(fh, force=True, defer_size=1024)
+    return _values_from_dataset(ds), PIXEL_DATA_TAG in ds
+
+
+def header_from_dataset(ds: Any, path: str) -> SliceHeader:
+    """The :class:`SliceHeader` of a pydicom ``Dataset`` whose pixel data is elsewhere (no pixel data check).
+
+    For metadata read without the file, e.g. DICOMweb metadata JSON (``Dataset.from_json``,
+    :mod:`ctphase.io.dicomweb`): ``path`` names the instance, the caller sets ``opener``.
+    ``has_pixels`` says whether the dataset holds a Pixel Data element (a bulk data reference counts).
+
+    Raises:
+        DicomReadError: naming ``path``, for malformed values (as :func:`read_header`).
+    """
+    return _make_header(path, _FileScan(_values_from_dataset(ds), PIXEL_DATA_TAG in ds, False, 0))
+
+
+def _values_from_dataset(ds: Any) -> dict[str, Any]:
+    """The :data:`HEADER_TAGS` values of a pydicom ``Dataset``, decoded as the fast parser decodes them."""
     values: dict[str, Any] = {}
     for tag, (kw, vr) in HEADER_TAGS.items():
-        if tag >> 16 == 0x0002:
-            elem = ds.file_meta.get(tag) if getattr(ds, "file_meta", None) is not None else None
-        else:
-            elem = ds.get(tag)
+        elem = ds.get(tag)
+        if tag >> 16 == 0x0002 and getattr(ds, "file_meta", None) is not None and tag in ds.file_meta:
+            elem = ds.file_meta[tag]
         if elem is None or elem.value is None or elem.value == "":
             continue
         v = elem.value
@@ -278,8 +295,16 @@ def _values_from_pydicom(fh: BinaryIO) -> tuple[dict[str, Any], bool]:
             values[kw] = int(v[0] if isinstance(v, (list, tuple)) else v) if not isinstance(v, bytes) else None
         else:
             seq = list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else [v]
-            values[kw] = [str(x) for x in seq]
-    return values, PIXEL_DATA_TAG in ds
+            values[kw] = [_text(x) for x in seq]
+    return values
+
+
+def _text(x: Any) -> str:
+    """A value as the file's text: numbers read from JSON (DICOMweb) as the shortest decimal (120, not 120.0)."""
+    original = getattr(x, "original_string", None)
+    if isinstance(original, str):
+        return original.strip()
+    return format(float(x), ".12g") if isinstance(x, float) else str(x)
 
 
 def _make_header(path: str, scan: _FileScan) -> SliceHeader:
@@ -443,4 +468,7 @@ def _check_native_length(h: SliceHeader, length: int) -> None:
         raise DicomReadError(msg, h.path)
 
 
-__all__ = ["DICOM_SUFFIXES", "HEADER_TAGS", "MEDIA_STORAGE_DIRECTORY", "META_KEYWORDS", "SliceHeader", "read_header", "read_headers"]
+__all__ = [
+    "DICOM_SUFFIXES", "HEADER_TAGS", "MEDIA_STORAGE_DIRECTORY", "META_KEYWORDS", "SliceHeader", "header_from_dataset",
+    "read_header", "read_headers",
+]

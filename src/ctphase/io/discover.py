@@ -14,6 +14,9 @@ A file is DICOM when it carries the 'DICM' marker at byte 128 (PS3.10 7.1), or, 
 it parses as a raw dataset that holds SOP Class and Series Instance UIDs. A file named like DICOM
 (``.dcm``, ``.dicom``, ``.dic``, ``.ima``) that is not, and a broken symbolic link, are errors.
 
+A path that is an ``http://`` or ``https://`` URL is a DICOMweb server, read by
+:func:`ctphase.io.dicomweb.discover_dicomweb` (metadata first, pixels of sampled slices later).
+
 A DICOMDIR named directly (a file named ``DICOMDIR``, or any file of SOP Class Media Storage
 Directory) stands for the files it lists (:mod:`ctphase.io.dicomdir`); listed files that are
 missing are one error naming the DICOMDIR and those files. Inside searched folders a DICOMDIR
@@ -36,16 +39,21 @@ import stat
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import DicomReadError, InputError, SeriesError
 from .archive import SEPARATOR, Reader, ZipMember, is_zip_path, list_archive, tidy
 from .dicom import assemble
 from .dicom_header import MEDIA_STORAGE_DIRECTORY, SliceHeader, read_headers
 from .dicomdir import referenced_files
+from .dicomweb import is_dicomweb_url
 from .findings import Findings
 from .nifti import is_nifti_path, load_nifti
 from .series import Series, Skipped
 from .unused import DICOMDIR, HIDDEN, HIDDEN_DIR, LINKED_DIR, OTHER, SPECIAL, Unused
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dicomweb import DicomWebQuery
 
 logger = logging.getLogger(__name__)
 
@@ -168,11 +176,13 @@ def discover(
     min_slices: int = 1,
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    dicomweb: DicomWebQuery | None = None,
 ) -> Discovery:
-    """Find all classifiable CT series under ``paths`` (folders and/or files).
+    """Find all classifiable CT series under ``paths`` (folders and/or files) and on DICOMweb servers.
 
     Args:
-        paths: folders to search recursively, DICOM files, NIfTI files, zip archives, DICOMDIRs.
+        paths: folders to search recursively, DICOM files, NIfTI files, zip archives, DICOMDIRs,
+            and DICOMweb roots (``http(s)://`` strings, :mod:`ctphase.io.dicomweb`).
         min_slices: stacks with fewer slices are skipped (reported, not classified). Reading
             applies no sampling policy: the default keeps every stack, and a caller that
             samples slices passes the sampler's minimum.
@@ -180,6 +190,8 @@ def discover(
             reporting it in ``skipped``.
         progress: called as ``progress(done, total)`` while file headers are read (``total``
             grows when a DICOMDIR named directly adds the files it lists).
+        dicomweb: filters and credentials for the DICOMweb URLs of ``paths`` (default: all CT
+            series, credentials from the environment); its own ``url`` is read too.
     Returns:
         a :class:`Discovery`; series sorted by path then series id. Only headers are read;
         pixels are decoded later by ``Series.read_slices``.
@@ -187,6 +199,10 @@ def discover(
     if int(min_slices) < 1:
         msg = f"min_slices must be >= 1, got {min_slices}"
         raise SeriesError(msg)
+    paths = _as_paths(paths)
+    urls = [p for p in paths if is_dicomweb_url(p)]
+    if dicomweb is not None or urls:
+        return _with_dicomweb(dicomweb, urls, [p for p in paths if p not in urls], min_slices, strict, progress)
     findings = Findings(strict)
     inputs = _candidates(paths, findings)
     with Reader() as members:  # one archive open at a time, closed on return
@@ -199,6 +215,26 @@ def discover(
     series.sort(key=lambda s: (s.path, s.series_id))
     inputs.unused.report(findings, inputs.roots, [s.path for s in series] + [k.path for k in findings.skipped])
     return Discovery(series=series, skipped=findings.skipped, errors=findings.exceptions)
+
+
+def _with_dicomweb(
+    query: DicomWebQuery | None, urls: list[str], files: list[str], min_slices: int, strict: bool,
+    progress: Callable[[int, int], None] | None,
+) -> Discovery:
+    """What :func:`discover` finds in ``files``, then on each DICOMweb server (``urls`` and ``query.url``)."""
+    from dataclasses import replace
+
+    from .dicomweb import DicomWebQuery, auth_from_env, discover_dicomweb
+
+    found = discover(files, min_slices=min_slices, strict=strict, progress=progress) if files else Discovery()
+    if query is None:
+        query = DicomWebQuery(urls[0], auth=auth_from_env())
+    for url in dict.fromkeys(u.rstrip("/") for u in [*urls, query.url]):
+        more = discover_dicomweb(replace(query, url=url), min_slices=min_slices, strict=strict, progress=progress)
+        found.series += more.series
+        found.skipped += more.skipped
+        found.errors += more.errors
+    return found
 
 
 def _candidates(paths: PathLike | Iterable[PathLike], findings: Findings) -> _Inputs:
