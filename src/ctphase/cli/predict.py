@@ -20,6 +20,7 @@ from .common import (
     DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with, say,
     write_new,
 )
+from .report import HTML_HELP, write_html
 
 TABLE_WIDTH = 100
 """Width of the table when stdout is not a terminal (a file or a pipe)."""
@@ -224,6 +225,7 @@ def predict(
     engine: Engine = typer.Option(Engine.local, "--engine", help=ENGINE_HELP),
     ray_address: str | None = typer.Option(None, "--ray-address", show_default=False, help=RAY_ADDRESS_HELP),
     sr_out: Path | None = typer.Option(None, "--sr-out", show_default=False, help=SR_OUT_HELP),
+    html: Path | None = typer.Option(None, "--html", show_default=False, help=HTML_HELP),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -234,6 +236,10 @@ def predict(
 
     fmt = _check_output(fmt, output, overwrite, journal)
     read = _check_sr_out(sr_out)
+    check_output_file(html, "--html", overwrite, "report.html")
+    if html is not None and html.resolve() in {p.resolve() for p in (output, journal) if p is not None}:
+        fail("--html must be a different file from --output and --journal", 2)
+    read = {} if html is not None and read is None else read
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
@@ -253,6 +259,8 @@ def predict(
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
     _emit(preds, fmt, output, overwrite, arguments, quiet)
+    if html is not None:
+        write_html(preds, read, html, overwrite, arguments=arguments, quiet=quiet)
     code = exit_code(preds)
     if read is not None and sr_out is not None:
         code = max(code, _write_sr(preds, read, sr_out, model, quiet))
