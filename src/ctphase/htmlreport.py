@@ -79,7 +79,7 @@ def _encode(image: np.ndarray, kind: str, quality: int = 70) -> str:
 def windowed(hu: np.ndarray, level: float = WINDOW[0], width: float = WINDOW[1]) -> np.ndarray:
     """HU ``(..., H, W)`` -> uint8 grey values of the window ``level``/``width`` (below black, above white)."""
     lo = level - width / 2.0
-    return np.clip((hu - lo) * (255.0 / width), 0, 255).astype(np.uint8)
+    return np.clip(np.rint((hu - lo) * (255.0 / width)), 0, 255).astype(np.uint8)
 
 
 def pick_thumbnails(indices: Sequence[int], labels: Sequence[str], max_thumbs: int = MAX_THUMBS) -> list[tuple[int, str]]:

@@ -12,7 +12,7 @@ from ctphase.cli import app
 
 runner = CliRunner()
 
-COMMANDS = [[], ["version"], ["predict"], ["train"], ["evaluate"], ["synth"], ["models"], ["export"], ["paper"],
+COMMANDS = [[], ["version"], ["predict"], ["report"], ["train"], ["evaluate"], ["synth"], ["models"], ["export"], ["paper"],
             ["paper", "run"], ["paper", "report"]]
 CHOICES = {  # command -> choices its help must list
     ("predict",): ["<auto|cpu|cuda>", "<table|json|jsonl|csv>"],
