@@ -42,11 +42,15 @@ def _format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
     return _SUFFIXES.get(output.suffix.lower() if output else "", OutputFormat.table)
 
 
-def _check_output(fmt: OutputFormat | None, output: Path | None, overwrite: bool, journal: Path | None) -> OutputFormat:
-    """The output format; exits 2 before any work when ``--output`` or ``--journal`` cannot be written."""
+def _check_output(fmt: OutputFormat | None, output: Path | None, overwrite: bool, journal: Path | None,
+                  html: Path | None = None) -> OutputFormat:
+    """The output format; exits 2 before any work when ``--output``, ``--journal`` or ``--html`` cannot be written."""
     example = f"phases.{fmt.value if fmt not in (None, OutputFormat.table) else 'csv'}"
     check_output_file(output, "--output", overwrite, example)
     check_output_file(journal, "--journal", True, "run.jsonl")  # an existing journal is resumed
+    check_output_file(html, "--html", overwrite, "report.html")
+    if html is not None and html.resolve() in {p.resolve() for p in (output, journal) if p is not None}:
+        fail("--html must be a different file from --output and --journal", 2)
     if journal is not None and output is not None and journal.resolve() == output.resolve():
         fail("--journal and --output must be different files", 2)
     fmt = _format(fmt, output)
@@ -56,8 +60,8 @@ def _check_output(fmt: OutputFormat | None, output: Path | None, overwrite: bool
 
 
 def _emit(preds: list[Any], fmt: OutputFormat, output: Path | None, overwrite: bool, arguments: dict[str, Any],
-          quiet: bool) -> None:
-    """Print or write the results."""
+          quiet: bool, html: Path | None = None, read: dict[Any, Any] | None = None) -> None:
+    """Print or write the results; write the HTML QC report when asked (``read``: the series, for its thumbnails)."""
     from ..reporting import to_csv, to_json, to_jsonl, to_table
 
     if fmt is OutputFormat.table:
@@ -65,14 +69,16 @@ def _emit(preds: list[Any], fmt: OutputFormat, output: Path | None, overwrite: b
         if not out.is_terminal:
             out = Console(width=TABLE_WIDTH)
         out.print(to_table(preds, width=out.width))
-        return
-    text = (to_json(preds, arguments) if fmt is OutputFormat.json else to_jsonl(preds) if fmt is OutputFormat.jsonl
-            else to_csv(preds))
-    if output is None:
-        sys.stdout.write(text)
     else:
-        write_new(output, text, overwrite)
-        say(f"wrote {len(preds)} results to {output}", quiet)
+        text = (to_json(preds, arguments) if fmt is OutputFormat.json else to_jsonl(preds) if fmt is OutputFormat.jsonl
+                else to_csv(preds))
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_new(output, text, overwrite)
+            say(f"wrote {len(preds)} results to {output}", quiet)
+    if html is not None:
+        write_html(preds, read, html, overwrite, arguments=arguments, quiet=quiet)
 
 
 @contextmanager
@@ -153,10 +159,10 @@ SR_OUT_HELP = ("Also write one DICOM Comprehensive SR per classified DICOM serie
                "<study>/<series>.dcm (short anonymous ids; never overwritten); needs the sr extra of ctphase.")
 
 
-def _check_sr_out(sr_out: Path | None) -> dict[str, Any] | None:
-    """The ``read`` dict :func:`ctphase.pipeline.classify` fills for ``--sr-out``; exits 2 before any work when unusable."""
+def _check_sr_out(sr_out: Path | None, html: Path | None = None) -> dict[str, Any] | None:
+    """The ``read`` dict :func:`ctphase.pipeline.classify` fills for ``--sr-out`` or ``--html``; exits 2 when unusable."""
     if sr_out is None:
-        return None
+        return {} if html is not None else None
     from ..errors import MissingExtraError
     from ..extras import SR_HINT, require
 
@@ -234,12 +240,8 @@ def predict(
     """
     from ..prediction import exit_code
 
-    fmt = _check_output(fmt, output, overwrite, journal)
-    read = _check_sr_out(sr_out)
-    check_output_file(html, "--html", overwrite, "report.html")
-    if html is not None and html.resolve() in {p.resolve() for p in (output, journal) if p is not None}:
-        fail("--html must be a different file from --output and --journal", 2)
-    read = {} if html is not None and read is None else read
+    fmt = _check_output(fmt, output, overwrite, journal, html)
+    read = _check_sr_out(sr_out, html)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
@@ -258,9 +260,7 @@ def predict(
     preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
-    _emit(preds, fmt, output, overwrite, arguments, quiet)
-    if html is not None:
-        write_html(preds, read, html, overwrite, arguments=arguments, quiet=quiet)
+    _emit(preds, fmt, output, overwrite, arguments, quiet, html, read)
     code = exit_code(preds)
     if read is not None and sr_out is not None:
         code = max(code, _write_sr(preds, read, sr_out, model, quiet))
