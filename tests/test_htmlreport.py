@@ -16,7 +16,13 @@ import pytest
 from browser import CHROMIUM, dump_dom, screenshot
 
 from ctphase.htmlreport import (
-    pick_thumbnails, read_run_record, render_html, reopen_series, thumbnail_strip, vote_ribbon, windowed,
+    pick_thumbnails,
+    read_run_record,
+    render_html,
+    reopen_series,
+    thumbnail_strip,
+    vote_ribbon,
+    windowed,
 )
 from ctphase.phases import PHASE_NAMES
 from ctphase.prediction import ScanPrediction
@@ -121,10 +127,11 @@ def test_report_is_self_contained_and_holds_every_series(run) -> None:
     for p in shown:
         assert p.series_id in html
     # nothing to fetch: every src/href is inline, no @import, no external URL at all
-    assert not re.search(r"""(?:src|href)\s*=\s*(?!["']?(?:data:|#))""", html, re.I)
-    assert not re.search(r"@import|url\(\s*['\"]?(?!data:)", html, re.I)
-    assert not re.search(r"https?://", html, re.I)
+    assert not re.search(r"""(?:src|href)\s*=\s*(?!["']?(?:data:|#))""", html, re.IGNORECASE)
+    assert not re.search(r"@import|url\(\s*['\"]?(?!data:)", html, re.IGNORECASE)
+    assert not re.search(r"https?://", html, re.IGNORECASE)
     assert "<link" not in html.lower()
+    assert "SECRET" not in html  # the test DICOMs' PatientName and PatientID
     assert len(html.encode()) < 200_000
 
 

@@ -104,8 +104,6 @@ def vote_ribbon(n_slices: int, indices: Sequence[int], labels: Sequence[str], bi
     Stretches with no classified slice are light grey; a stretch whose slices disagree takes
     the most frequent vote. ``None`` when there is nothing to draw.
     """
-    import cv2
-
     if n_slices < 1 or not len(indices) or len(indices) != len(labels):
         return None
     width = min(n_slices, bins)
@@ -140,7 +138,7 @@ def thumbnail_strip(series: Any, prediction: ScanPrediction, *, height: int = TH
     width = _thumb_width(tuple(series.shape), series.pixel_spacing, height)
     try:
         hu = series.read_slices([i for i, _ in cells])
-    except Exception as exc:  # a report never fails on one series; it says why instead
+    except Exception as exc:  # noqa: BLE001 - a report never fails on one series; it says why instead
         return Strip(ribbon=ribbon, note=f"slices could not be read again: {exc}")
     finally:
         release = getattr(series, "release", None)
@@ -292,7 +290,7 @@ def reopen_series(predictions: Sequence[ScanPrediction]) -> tuple[dict[SeriesKey
             d = discover(path)
             by_id = {s.series_id: s for s in d.series}
             by_id.update({s.series_id: s.stack for s in d.skipped if s.stack is not None and s.series_id not in by_id})
-        except Exception as exc:  # gone, unreadable, ...: the cards say so
+        except Exception as exc:  # noqa: BLE001 - gone, unreadable, ...: the cards say so
             by_id, why = {}, f"slices not shown: {path} could not be read again ({exc})"
         else:
             why = f"slices not shown: series not found again under {path}"
