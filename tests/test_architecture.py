@@ -22,9 +22,9 @@ LAYERS: dict[str, int] = {
     # 2-3: models (checkpoints carry their preprocessing), then the classifier engine
     "models": 2, "inference": 3, "study": 3, "ray_engine": 3,
     # 4: what assembles the stages
-    "pipeline": 4, "reporting": 4, "data": 4, "journal": 4, "sr": 4, "htmlreport": 4,
+    "pipeline": 4, "reporting": 4, "data": 4, "journal": 4, "sr": 4,
     # 5-6: evaluation, then training (which validates with evaluation's metrics)
-    "evaluation": 5, "sorting": 5, "watch": 5, "training": 6,
+    "evaluation": 5, "sorting": 5, "watch": 5, "htmlreport": 5, "training": 6,
     # 7-8: the paper's wing and the command line
     "paper": 7, "cli": 8,
 }
