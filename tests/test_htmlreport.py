@@ -174,6 +174,21 @@ def test_reopen_series_finds_them_again_or_says_why(corpus, run, tmp_path: Path)
     assert "could not be read again" in html or "not found again" in html
 
 
+def test_reopen_series_inside_a_zip(corpus, run, tmp_path: Path) -> None:
+    import zipfile
+
+    preds, _ = run
+    p = next(p for p in preds if p.status == "ok" and p.path.endswith("study1/a"))
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(Path(p.path).iterdir()):
+            zf.write(f, f"CT/a/{f.name}")
+    zipped = ScanPrediction(**{**p.to_dict(), "path": f"{archive}!/CT/a"})
+    found, notes = reopen_series([zipped])
+    assert not notes and found[(zipped.series_id, zipped.path)].n_slices == p.n_slices
+    assert render_html([zipped], found).count("data:image/jpeg;base64,") == 1
+
+
 # --------------------------------------------------------------------------- a real browser
 
 

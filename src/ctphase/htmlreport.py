@@ -273,30 +273,37 @@ def read_run_record(path: str | Path) -> tuple[list[ScanPrediction], dict[str, A
 def reopen_series(predictions: Sequence[ScanPrediction]) -> tuple[dict[SeriesKey, Any], dict[SeriesKey, str]]:
     """Find again, from their recorded paths, the series of classified records (headers only; pixels stay unread).
 
+    Relative paths are taken from the current folder, as ``ctphase predict`` was given them.
+
     Returns:
         ``(series, notes)``: ``(series_id, path)`` -> the series found, and -> why it was not
         (the path is gone or unreadable, the series is not there or has changed).
     """
     from .io import discover
+    from .io.archive import SEPARATOR
 
     wanted: dict[str, list[ScanPrediction]] = {}
     for p in predictions:
-        if p.status == STATUS_OK and p.used_indices:
-            wanted.setdefault(p.path, []).append(p)
+        if p.status == STATUS_OK and p.used_indices:  # a series inside an archive: the archive is searched again
+            wanted.setdefault(p.path.split(SEPARATOR, 1)[0], []).append(p)
     found: dict[SeriesKey, Any] = {}
     notes: dict[SeriesKey, str] = {}
     for path, preds in wanted.items():
         try:
             d = discover(path)
-            by_id = {s.series_id: s for s in d.series}
-            by_id.update({s.series_id: s.stack for s in d.skipped if s.stack is not None and s.series_id not in by_id})
+            stacks = [(s.series_id, s.path, s) for s in d.series]
+            stacks += [(s.series_id, s.path, s.stack) for s in d.skipped if s.stack is not None]
+            by_id: dict[Any, Any] = {}
+            for sid, where, s in stacks:
+                by_id.setdefault(sid, s)
+                by_id[(sid, where)] = s
         except Exception as exc:  # noqa: BLE001 - gone, unreadable, ...: the cards say so
             by_id, why = {}, f"slices not shown: {path} could not be read again ({exc})"
         else:
             why = f"slices not shown: series not found again under {path}"
         for p in preds:
-            s = by_id.get(p.series_id)
             key = (p.series_id, p.path)
+            s = by_id.get(key, by_id.get(p.series_id))  # the same path, else the same series elsewhere under it
             if s is None:
                 notes[key] = why
             elif (s := _axial(s, p)) is None:
