@@ -104,6 +104,7 @@ def test_labels_ct_only_once_and_a_restart_relabels_nothing(tmp_path: Path, serv
     assert set(state3.skipped) == set(before["MR"] + after["SR"])
 
 
+@pytest.mark.slow
 def test_cli_once_then_follows_the_feed_until_sigterm(tmp_path: Path, server: OrthancServer, checkpoint: Path) -> None:
     exe = shutil.which("ctphase", path=str(Path(sys.executable).parent)) or "ctphase"
     corpus = _corpus(tmp_path / "in")
@@ -139,6 +140,7 @@ def test_cli_once_then_follows_the_feed_until_sigterm(tmp_path: Path, server: Or
     assert len(WatchState.load(state, server.url).done) == 2
 
 
+@pytest.mark.slow
 def test_orthanc_restart_under_the_watcher(tmp_path: Path, server: OrthancServer, checkpoint: Path) -> None:
     corpus = _corpus(tmp_path / "in")
     events: list = []
@@ -244,13 +246,18 @@ def test_credentials(tmp_path: Path, checkpoint: Path) -> None:
 
     server = start_orthanc(tmp_path / "orthanc", users={"alice": "s3cret"}, stable_age=1)
     try:
-        server.upload(_corpus(tmp_path / "in")["ct1"])
+        corpus = _corpus(tmp_path / "in")
+        server.upload(corpus["ct1"])
         with pytest.raises(OrthancAuthError, match="HTTP 401.*CTPHASE_DICOMWEB_USER"):
             _run(server, tmp_path / "state.json", checkpoint)
         with pytest.raises(OrthancAuthError, match="HTTP 401"):
             _run(server, tmp_path / "state.json", checkpoint, auth=DicomWebAuth(user="alice", password="wrong"))
-        state, _ = _run(server, tmp_path / "state.json", checkpoint, auth=DicomWebAuth(user="alice", password="s3cret"))
+        auth = DicomWebAuth(user="alice", password="s3cret")
+        state, _ = _run(server, tmp_path / "state.json", checkpoint, auth=auth, transfer="download")
         assert len(state.done) == 1
+        server.upload(corpus["ct2"])  # through DICOMweb, the same credentials
+        state, events = _run(server, tmp_path / "state.json", checkpoint, auth=auth, transfer="dicomweb")
+        assert len(state.done) == 2 and [e.kind for e in events if e.series_id in state.done] == ["labelled"]
     finally:
         server.stop()
 

@@ -86,15 +86,25 @@ class Orthanc:
 
         if self._session is None:
             self._session = requests.Session()
+            # Orthanc gzips its answers when the client accepts it: ~80 ms per 512x512 slice for bytes that do
+            # not compress (measured here, against ~1.5 ms uncompressed)
+            self._session.headers["Accept-Encoding"] = "identity"
             if hasattr(self.auth, "apply"):  # a ctphase.io.dicomweb.DicomWebAuth (token or user and password)
                 self.auth.apply(self._session)
         headers = {"Content-Type": content_type} if content_type else {}
         where = f"{method} {self.url}{path}"
-        try:
-            r = self._session.request(method, self.url + path, data=data, headers=headers, timeout=self.timeout,
-                                      auth=None if hasattr(self.auth, "apply") else self.auth)
-        except requests.RequestException as exc:
-            raise OrthancUnreachable(f"Orthanc at {self.url} does not answer ({type(exc).__name__}: {exc})") from exc
+        for attempt in (1, 2):
+            try:
+                r = self._session.request(method, self.url + path, data=data, headers=headers, timeout=self.timeout,
+                                          auth=None if hasattr(self.auth, "apply") else self.auth)
+                break
+            except requests.ConnectionError as exc:
+                # a kept-alive connection Orthanc closed meanwhile fails once: try again on a new one (every
+                # request of the watcher may be repeated: reads, metadata, deletes, SRs with fixed UIDs)
+                if attempt == 2:
+                    raise OrthancUnreachable(f"Orthanc at {self.url} does not answer ({type(exc).__name__}: {exc})") from exc
+            except requests.RequestException as exc:
+                raise OrthancUnreachable(f"Orthanc at {self.url} does not answer ({type(exc).__name__}: {exc})") from exc
         if r.status_code < 400:
             return bytes(r.content)
         reason = _reason(r.content)
