@@ -20,6 +20,11 @@ Usage::
 
     python benchmarks/html_report.py --realdata ../shared/realdata --synth /tmp/study_synth
     python benchmarks/html_report.py --realdata ../shared/realdata            # writes its own synthetic series
+
+Measured on the 2-core machine (training running beside it), 12 real + 38 synthetic series:
+with ``--synth /tmp/study_synth`` (realistic studies) 0.75 MB, load 0.30 s median (max 0.46 s),
+headless process 1.56 s median; with its own simple 512 px synthetic series (~9 min to write)
+1.38 MB, load 0.32 s (max 0.42 s), process 1.55 s. No console errors, 50 cards.
 """
 
 from __future__ import annotations
