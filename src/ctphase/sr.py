@@ -1,4 +1,4 @@
-"""DICOM Comprehensive SR output: one structured report per classified DICOM series (``predict --sr-out``).
+"""DICOM Comprehensive SR output: one structured report per classified DICOM series (``predict --sr-out``, ``--sr-store``).
 
 Each report is a new series in the source study (same StudyInstanceUID; the patient and study
 module attributes are copied from the first source file, as DICOM requires: the file carries
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import CTPhaseError
 from .extras import SR_HINT, require
 from .prediction import STATUS_OK, UNCERTAIN, ScanPrediction
 
@@ -89,7 +90,8 @@ def _evidence(headers: Sequence[Any], refs: list[tuple[str, str, list[int]]]) ->
     from pydicom.dataset import Dataset
 
     first = next(h for h in headers if h.sop_uid.partition("#")[0] == refs[0][1])
-    source = pydicom.dcmread(first.path, stop_before_pixels=True)
+    with first.open_file() as fh:  # the file, an archive member, or a DICOMweb instance
+        source = pydicom.dcmread(fh, stop_before_pixels=True)
     for keyword in _TYPE2:  # empty when the source lacks them (Type 2 in the SR's patient and study modules)
         if keyword not in source:
             setattr(source, keyword, None)
@@ -215,3 +217,35 @@ def write_srs(predictions: Sequence[ScanPrediction], read: dict[tuple[str, str],
     if nifti:
         notes.append(f"{nifti} classified series without DICOM UIDs (NIfTI): no SR written for them")
     return written, notes, errors
+
+
+def store_srs(predictions: Sequence[ScanPrediction], read: dict[tuple[str, str], Any], *,
+              model_name: str = "ctphase default model") -> tuple[list[str], list[str], list[str]]:
+    """Store one SR per classified DICOMweb series on the server it came from (STOW-RS): ``(stored, notes, errors)``.
+
+    ``stored`` names each series whose SR the server accepted; each SR is one STOW-RS request,
+    so a failure stores nothing of that SR (the error names the series and the server). Series
+    read from files get a note; series not classified are left out silently.
+    """
+    from .io.dicomweb import dicomweb_source, store_instances
+
+    stored: list[str] = []
+    errors: list[str] = []
+    local = 0
+    for p in predictions:
+        if p.status != STATUS_OK:
+            continue
+        slices = getattr(read.get((p.series_id, p.path)), "slices", None)
+        source = dicomweb_source(slices or ())
+        if source is None or not p.study_uid:
+            local += 1
+            continue
+        try:
+            store_instances(source[0], [build_sr(p, slices, model_name=model_name)], source[1])  # type: ignore[arg-type]
+        except Exception as exc:  # one series never stops the others
+            reason = str(exc) if isinstance(exc, CTPhaseError) else f"{type(exc).__name__}: {exc}"
+            errors.append(f"{p.path}: SR not stored: {reason}")
+            continue
+        stored.append(p.path)
+    notes = [f"{local} classified series not read from a DICOMweb server: no SR stored for them"] if local else []
+    return stored, notes, errors

@@ -15,10 +15,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import CTPhaseError
+from ..io.dicomweb import is_dicomweb_url
 from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .common import (
     DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with, say,
     write_new,
+)
+from .dicomweb import (
+    AUTH_FILE_HELP, MODALITY_HELP, PATHS_HELP, SERIES_UID_HELP, SR_STORE_HELP, STUDY_DATE_HELP, STUDY_UID_HELP,
+    check_sr_store, dicomweb_query, query_arguments, store_sr,
 )
 from .report import HTML_HELP, write_html
 
@@ -98,7 +103,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run(paths: list[Path], options: dict[str, Any], journal: Path | None, arguments: dict[str, Any],
+def _run(paths: list[str], options: dict[str, Any], journal: Path | None, arguments: dict[str, Any],
          quiet: bool) -> list[Any]:
     """:func:`ctphase.pipeline.classify` under a progress tracker, with the run journal when asked."""
     from ..journal import Journal
@@ -188,7 +193,7 @@ def _write_sr(preds: list[Any], read: dict[Any, Any], sr_out: Path, model: Path 
 
 
 def predict(
-    paths: list[Path] = typer.Argument(..., help="DICOM files or folders (any names, nested), .nii/.nii.gz files."),
+    paths: list[str] = typer.Argument(..., help=PATHS_HELP),
     model: Path | None = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
     sample_rate: float = typer.Option(DEFAULT_SAMPLE_RATE, "--sample-rate", "-r", help="Fraction R of slices to classify, in (0, 1]."),
     min_slices: int = typer.Option(
@@ -232,6 +237,12 @@ def predict(
     ray_address: str | None = typer.Option(None, "--ray-address", show_default=False, help=RAY_ADDRESS_HELP),
     sr_out: Path | None = typer.Option(None, "--sr-out", show_default=False, help=SR_OUT_HELP),
     html: Path | None = typer.Option(None, "--html", show_default=False, help=HTML_HELP),
+    study_uids: list[str] = typer.Option([], "--study-uid", metavar="UID", show_default=False, help=STUDY_UID_HELP),
+    series_uids: list[str] = typer.Option([], "--series-uid", metavar="UID", show_default=False, help=SERIES_UID_HELP),
+    modality: str = typer.Option("CT", "--modality", help=MODALITY_HELP),
+    study_date: str | None = typer.Option(None, "--study-date", metavar="RANGE", show_default=False, help=STUDY_DATE_HELP),
+    auth_file: Path | None = typer.Option(None, "--auth-file", show_default=False, help=AUTH_FILE_HELP),
+    sr_store: bool = typer.Option(False, "--sr-store", help=SR_STORE_HELP),
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -242,11 +253,14 @@ def predict(
 
     fmt = _check_output(fmt, output, overwrite, journal, html)
     read = _check_sr_out(sr_out, html)
-    missing = [str(p) for p in paths if not p.exists()]
+    query = dicomweb_query(paths, study_uids, series_uids, modality, study_date, auth_file)
+    check_sr_store(sr_store, query)
+    read = {} if sr_store and read is None else read
+    missing = [p for p in paths if not is_dicomweb_url(p) and not Path(p).exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}", 2)
     arguments = {
-        "paths": [str(p) for p in paths], "model": str(model) if model else None, "sample_rate": sample_rate,
+        "paths": list(paths), **query_arguments(query), "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
         "study": study, "use_headers": use_headers, "min_confidence": min_confidence,
         "early_stop": early_stop, "journal": str(journal) if journal else None,
@@ -257,6 +271,8 @@ def predict(
     options.update(_engine_options(engine, ray_address))
     if read is not None:
         options["read"] = read
+    if query is not None:
+        options["dicomweb"] = query
     preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
@@ -264,6 +280,8 @@ def predict(
     code = exit_code(preds)
     if read is not None and sr_out is not None:
         code = max(code, _write_sr(preds, read, sr_out, model, quiet))
+    if sr_store and read is not None:
+        code = max(code, store_sr(preds, read, model, quiet))
     if code == 2:
         console.print("[yellow]no classifiable CT series found[/]", highlight=False)  # a warning: even with --quiet
     raise typer.Exit(code)

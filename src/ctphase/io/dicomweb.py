@@ -300,14 +300,26 @@ def _list_series(client: Any, query: DicomWebQuery, findings: Findings) -> list[
                 filters["Modality"] = query.modality
             where = query.url + (f"/studies/{study}" if study else "") + (f"/series/{series}" if series else "")
             try:
-                answer = client.search_for_series(study_instance_uid=study, search_filters=filters, get_remaining=True)
-                pairs = [(_uid(item, "0020000D"), _uid(item, "0020000E")) for item in answer]
+                pairs = _search(client, study, filters)
             except Exception as exc:
                 raise DicomWebError(f"cannot list series (QIDO-RS): {describe(exc)}", where) from None
             if not pairs and (study or series):
                 findings.error(DicomWebError("no such series on the server" + _filters_note(filters), where))
+            elif not pairs:
+                findings.skip(where, "no series on the server" + _filters_note(filters))
             found.update(dict.fromkeys(pairs))
     return list(found)
+
+
+def _search(client: Any, study: str | None, filters: dict[str, str]) -> list[tuple[str, str]]:
+    """All pages of one QIDO-RS series query; stops at a page that adds nothing (a server that ignores offset)."""
+    pairs: dict[tuple[str, str], None] = {}
+    while True:
+        page = client.search_for_series(study_instance_uid=study, search_filters=filters, offset=len(pairs) or None)
+        new = [p for p in ((_uid(item, "0020000D"), _uid(item, "0020000E")) for item in page) if p not in pairs]
+        if not new:
+            return list(pairs)
+        pairs.update(dict.fromkeys(new))
 
 
 def _filters_note(filters: dict[str, str]) -> str:
