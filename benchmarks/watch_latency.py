@@ -58,7 +58,14 @@ def main() -> None:
     ap.add_argument("--no-gzip", action="store_true",
                     help="experiment: every requests.Session asks for uncompressed answers (Accept-Encoding: identity), "
                          "the DICOMweb reader's too (Orthanc gzips a 512x512 slice in ~80 ms)")
+    ap.add_argument("--server-no-gzip", action="store_true",
+                    help='start Orthanc with "HttpCompressionEnabled": false (what the README recommends)')
     args = ap.parse_args()
+    if args.server_no_gzip:
+        from orthanc_server import OrthancServer
+
+        config = OrthancServer.config
+        OrthancServer.config = lambda self: {**config(self), "HttpCompressionEnabled": False}  # type: ignore[method-assign]
     if args.no_gzip:
         import requests
 
@@ -110,7 +117,7 @@ def main() -> None:
     lat = [r[3] for r in rows]
     kinds = sorted({e.kind for e in events})
     print(f"{args.series} series x {args.slices} slices {args.matrix}^2, StableAge {args.stable_age} s, "
-          f"poll {args.poll_interval} s, transfer {args.transfer}{' (no gzip)' if args.no_gzip else ''}: stable->labelled median {statistics.median(lat):.2f} s, "
+          f"poll {args.poll_interval} s, transfer {args.transfer}{' (client no gzip)' if args.no_gzip else ''}{' (server no gzip)' if args.server_no_gzip else ''}: stable->labelled median {statistics.median(lat):.2f} s, "
           f"max {max(lat):.2f} s; events {kinds}; bad writes {len(mr_written)}")
 
 

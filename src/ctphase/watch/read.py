@@ -12,7 +12,7 @@ from .label import Classified
 from .orthanc import Orthanc
 
 TRANSFERS = ("auto", "dicomweb", "download")
-"""``auto``: DICOMweb when ctphase can read it (``ctphase.io.dicomweb``), else download."""
+"""``auto``: DICOMweb when ctphase can read it (``dicomweb-client``) and Orthanc serves it (plugin ``dicom-web``), else download."""
 
 
 def dicomweb_available() -> bool:
@@ -40,13 +40,13 @@ class SeriesReader:
         if self.transfer not in TRANSFERS:
             msg = f"transfer must be one of {', '.join(TRANSFERS)}, got {self.transfer!r}"
             raise ConfigError(msg)
-        if self.transfer == "auto":
-            self.transfer = "dicomweb" if dicomweb_available() else "download"
 
     def __call__(self, client: Orthanc, info: dict[str, Any], scratch: Path) -> Classified:
         """The records of the series described by ``info`` (``GET /series/{id}``), with their slice headers."""
         from ..pipeline import classify
 
+        if self.transfer == "auto":  # DICOMweb when this ctphase reads it and Orthanc serves it (its plugin loaded)
+            self.transfer = "dicomweb" if dicomweb_available() and "dicom-web" in client.json("/plugins") else "download"
         read: dict[tuple[str, str], Any] = {}
         series_uid = info["MainDicomTags"]["SeriesInstanceUID"]
         if self.transfer == "dicomweb":
