@@ -29,6 +29,7 @@ from ctphase.watch import (
 from ctphase.watch import watch as run_watch
 
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+SC_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
 pytestmark = needs_orthanc
 
 
@@ -38,7 +39,8 @@ def _corpus(root: Path) -> dict[str, Path]:
     write_series(root / "ct2", n=10, seed=2, study_uid=ct1.study_uid)
     write_series(root / "mr", n=4, rows=16, cols=16, modality="MR", sop_class=MR_STORAGE, seed=3)
     write_sr(root / "sr" / "report.dcm")
-    return {name: root / name for name in ("ct1", "ct2", "mr", "sr")}
+    write_series(root / "dose", n=1, rows=16, cols=16, sop_class=SC_STORAGE, seed=4)  # a dose screen: Modality CT
+    return {name: root / name for name in ("ct1", "ct2", "mr", "sr", "dose")}
 
 
 def _by_modality(server: OrthancServer) -> dict[str, list[str]]:
@@ -72,12 +74,16 @@ def test_labels_ct_only_once_and_a_restart_relabels_nothing(tmp_path: Path, serv
     for folder in _corpus(tmp_path / "in").values():
         server.upload(folder)
     before = _by_modality(server)
+    (dose,) = [sid for sid in before["CT"] if len(server.get(f"/series/{sid}")["Instances"]) == 1]
+    before["CT"].remove(dose)
     state_path = tmp_path / "state.json"
     state, events = _run(server, state_path, checkpoint)
     after = _by_modality(server)
     assert len(state.done) == 2 and not state.pending and not state.failed
     labelled = [e.series_id for e in events if e.kind == "labelled"]
     assert sorted(labelled) == sorted(before["CT"])
+    assert "SOP class 1.2.840.10008.5.1.4.1.1.7 is not a CT image" in state.skipped[dose]
+    assert _label(server, dose) is None
     for sid in before["CT"]:
         value = _label(server, sid)
         assert value["label"] in ("non_contrast", "arterial", "venous", "other", "uncertain")
@@ -101,7 +107,7 @@ def test_labels_ct_only_once_and_a_restart_relabels_nothing(tmp_path: Path, serv
     state3, events3 = _run(server, tmp_path / "fresh.json", checkpoint)
     assert sorted(e.series_id for e in events3 if e.kind == "already") == sorted(before["CT"])
     assert not [e for e in events3 if e.kind == "labelled"] and len(server.get("/instances")) == n_instances
-    assert set(state3.skipped) == set(before["MR"] + after["SR"])
+    assert set(state3.skipped) == set(before["MR"] + after["SR"] + [dose])
 
 
 @pytest.mark.slow
@@ -141,7 +147,7 @@ def test_cli_once_then_follows_the_feed_until_sigterm(tmp_path: Path, server: Or
 
 
 @pytest.mark.slow
-def test_orthanc_restart_under_the_watcher(tmp_path: Path, server: OrthancServer, checkpoint: Path) -> None:
+def test_orthanc_restarts_and_crashes_under_the_watcher(tmp_path: Path, server: OrthancServer, checkpoint: Path) -> None:
     corpus = _corpus(tmp_path / "in")
     events: list = []
     stop = threading.Event()
@@ -161,7 +167,11 @@ def test_orthanc_restart_under_the_watcher(tmp_path: Path, server: OrthancServer
         server.stop()
         time.sleep(1.5)  # the watcher polls a dead server meanwhile
         server.start()
+        # a crash before the series is stable: Orthanc never sends its StableSeries (IsStable after the restart)
         server.upload(corpus["ct2"])
+        server.process.kill()
+        server.process.wait()
+        server.start()
         wait_done(2)
     finally:
         stop.set()

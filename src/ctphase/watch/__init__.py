@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..errors import MissingExtraError
 from .label import Labeller, MetadataNotDeclared, Outcome, not_ct
 from .orthanc import (
     Orthanc,
@@ -128,10 +129,8 @@ class _Loop:
         """Label one pending series and record what became of it."""
         try:
             outcome = self.patiently(lambda: self.labeller.label(sid))
-        except (_Stopped, MetadataNotDeclared, KeyboardInterrupt):
-            raise
-        except OrthancUnreachable:
-            raise
+        except (_Stopped, KeyboardInterrupt, OrthancUnreachable, MetadataNotDeclared, MissingExtraError):
+            raise  # the end of the run, not of one series
         except Exception as exc:  # noqa: BLE001 - one series never stops the others
             outcome = Outcome("failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, OrthancError) else str(exc))
         if outcome.kind == "unstable":
@@ -203,8 +202,10 @@ def watch(
         MetadataNotDeclared: Orthanc does not know ``metadata_name`` (the message names the fix).
         ConfigError: a bad argument, or a state file of another server.
     """
+    from ..extras import SR_HINT, require
     from ..models.checkpoint import load_checkpoint, resolve_checkpoint
 
+    require("ctphase watch (its DICOM SRs)", "highdicom", hint=SR_HINT)
     checkpoint = resolve_checkpoint(model)
     sha = load_checkpoint(checkpoint).sha256
     client = Orthanc(url, auth)
