@@ -323,7 +323,7 @@ def classify(
     """Classify the contrast phase of every CT series under ``paths``.
 
     Args:
-        paths: files or folders; DICOM files of any name (nested folders) and .nii/.nii.gz files; DICOMweb URLs.
+        paths: files, folders (DICOM of any name, nested; .nii/.nii.gz), DICOMweb roots (filters: ``dicomweb``).
         model: checkpoint path; ``None`` uses the bundled default model.
         sample_rate: fraction R of each series' slices to classify, in (0, 1].
         min_slices: sample at least this many slices; series with fewer slices are classified
@@ -349,7 +349,6 @@ def classify(
             holds are not classified again (``on_progress("resumed", n, total)`` says how many),
             every new series-alone result is recorded in it as soon as it is known.
         read: filled with ``(series_id, path)`` -> the series read (for :mod:`ctphase.sr`, :mod:`ctphase.sorting`).
-        dicomweb: filters and credentials for the ``http(s)://`` DICOMweb roots among ``paths``; its url is read too.
     Returns:
         One :class:`ScanPrediction` per series found, classified ones first (in discovery order),
         then skipped and failed inputs.
@@ -361,8 +360,7 @@ def classify(
 
     check_sampling(sample_rate, min_slices)
     check_executor(executor)
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, (str, Path)) else paths
     classifier = Classifier(resolve_checkpoint(model), device=device, engine=engine, batch_size=batch_size)
     known = journal.start(classifier.sha256) if journal is not None else {}
     found = discover(list(paths), strict=strict, dicomweb=dicomweb,

@@ -135,3 +135,29 @@ def test_failed_sr_store_is_named_and_stores_nothing(tmp_path, checkpoint) -> No
         assert len(server.get("/instances")) == 12
     finally:
         server.stop()
+
+
+def test_series_deleted_while_being_read_is_one_error_and_the_run_goes_on(tmp_path, checkpoint) -> None:
+    from dicom_factory import write_series
+    from orthanc_server import start_orthanc
+
+    kept = write_series(tmp_path / "kept", n=10, rows=16, cols=16, seed=31)
+    gone = write_series(tmp_path / "gone", n=10, rows=16, cols=16, seed=32, study_uid=kept.study_uid)
+    server = start_orthanc(tmp_path / "orthanc")
+    try:
+        server.upload(tmp_path / "kept")
+        server.upload(tmp_path / "gone")
+
+        def delete_after_listing(stage: str, done: int, total: int) -> None:
+            if stage == "discover" and done == total:  # every series' metadata read, no pixel yet
+                (hit,) = json.loads(server._request("POST", "/tools/lookup", gone.series_uid.encode()))
+                server._request("DELETE", f"/series/{hit['ID']}")
+
+        preds = classify([server.dicomweb], model=checkpoint, device="cpu", on_progress=delete_after_listing)
+        by_series = {p.series_uid: p for p in preds}
+        assert len(preds) == 2 and by_series[kept.series_uid].status == "ok"
+        failed = by_series[gone.series_uid]
+        assert failed.status == "error" and failed.path.endswith(f"/series/{gone.series_uid}")
+        assert "cannot fetch the instance: not found on the server (HTTP 404" in failed.error
+    finally:
+        server.stop()

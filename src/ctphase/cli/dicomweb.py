@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.markup import escape
 
 from ..errors import CTPhaseError
@@ -21,6 +22,31 @@ AUTH_FILE_HELP = ("DICOMweb credentials: a file holding one line, user:password 
                   "Never put a secret on the command line.")
 SR_STORE_HELP = ("Store one DICOM Comprehensive SR per classified DICOMweb series back on the server it came from "
                  "(STOW-RS); needs the sr extra of ctphase.")
+
+
+STUDY_UIDS = typer.Option([], "--study-uid", metavar="UID", show_default=False, help=STUDY_UID_HELP)
+SERIES_UIDS = typer.Option([], "--series-uid", metavar="UID", show_default=False, help=SERIES_UID_HELP)
+MODALITY = typer.Option("CT", "--modality", help=MODALITY_HELP)
+STUDY_DATE = typer.Option(None, "--study-date", metavar="RANGE", show_default=False, help=STUDY_DATE_HELP)
+AUTH_FILE = typer.Option(None, "--auth-file", show_default=False, help=AUTH_FILE_HELP)
+SR_STORE = typer.Option(False, "--sr-store", help=SR_STORE_HELP)
+
+
+def check_inputs(paths: list[str], read: dict[Any, Any] | None, sr_store: bool, study_uids: list[str],
+                 series_uids: list[str], modality: str, study_date: str | None,
+                 auth_file: Path | None) -> tuple[list[str], Any, dict[Any, Any] | None]:
+    """``(paths, query, read)`` for ``predict``: the paths (files as ``Path`` spells them, URLs as given), the
+    DICOMweb query (``None`` without a URL) and the ``read`` dict (made when ``--sr-store`` needs it); exits 2
+    before any work on a bad option or a missing path."""
+    from ..io.dicomweb import is_dicomweb_url
+
+    query = dicomweb_query(paths, study_uids, series_uids, modality, study_date, auth_file)
+    check_sr_store(sr_store, query)
+    missing = [p for p in paths if not is_dicomweb_url(p) and not Path(p).exists()]
+    if missing:
+        fail(f"no such file or folder: {', '.join(missing)}", 2)
+    paths = [p if is_dicomweb_url(p) else str(Path(p)) for p in paths]
+    return paths, query, {} if sr_store and read is None else read
 
 
 def dicomweb_query(paths: list[str], study_uids: list[str], series_uids: list[str], modality: str,
@@ -58,11 +84,11 @@ def check_sr_store(sr_store: bool, query: Any) -> None:
         fail(str(exc), 2)
 
 
-def store_sr(preds: list[Any], read: dict[Any, Any], model: Path | None, quiet: bool) -> int:
+def store_sr(preds: list[Any], read: dict[Any, Any] | None, model: Path | None, quiet: bool) -> int:
     """Store the SRs; 1 when some could not be stored (each named), else 0. Never prints patient data or secrets."""
     from ..sr import store_srs
 
-    stored, notes, errors = store_srs(preds, read, model_name=model.name if model else "ctphase default model")
+    stored, notes, errors = store_srs(preds, read or {}, model_name=model.name if model else "ctphase default model")
     for note in notes:
         say(f"note: {note}", quiet)
     for error in errors:

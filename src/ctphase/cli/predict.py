@@ -15,15 +15,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import CTPhaseError
-from ..io.dicomweb import is_dicomweb_url
 from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .common import (
     DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with, say,
     write_new,
 )
 from .dicomweb import (
-    AUTH_FILE_HELP, MODALITY_HELP, PATHS_HELP, SERIES_UID_HELP, SR_STORE_HELP, STUDY_DATE_HELP, STUDY_UID_HELP,
-    check_sr_store, dicomweb_query, query_arguments, store_sr,
+    AUTH_FILE, MODALITY, PATHS_HELP, SERIES_UIDS, SR_STORE, STUDY_DATE, STUDY_UIDS, check_inputs, query_arguments, store_sr,
 )
 from .report import HTML_HELP, write_html
 
@@ -237,12 +235,8 @@ def predict(
     ray_address: str | None = typer.Option(None, "--ray-address", show_default=False, help=RAY_ADDRESS_HELP),
     sr_out: Path | None = typer.Option(None, "--sr-out", show_default=False, help=SR_OUT_HELP),
     html: Path | None = typer.Option(None, "--html", show_default=False, help=HTML_HELP),
-    study_uids: list[str] = typer.Option([], "--study-uid", metavar="UID", show_default=False, help=STUDY_UID_HELP),
-    series_uids: list[str] = typer.Option([], "--series-uid", metavar="UID", show_default=False, help=SERIES_UID_HELP),
-    modality: str = typer.Option("CT", "--modality", help=MODALITY_HELP),
-    study_date: str | None = typer.Option(None, "--study-date", metavar="RANGE", show_default=False, help=STUDY_DATE_HELP),
-    auth_file: Path | None = typer.Option(None, "--auth-file", show_default=False, help=AUTH_FILE_HELP),
-    sr_store: bool = typer.Option(False, "--sr-store", help=SR_STORE_HELP),
+    study_uids: list[str] = STUDY_UIDS, series_uids: list[str] = SERIES_UIDS, modality: str = MODALITY,  # DICOMweb
+    study_date: str | None = STUDY_DATE, auth_file: Path | None = AUTH_FILE, sr_store: bool = SR_STORE,
 ) -> None:
     """Classify the contrast phase of every CT series under PATHS.
 
@@ -253,12 +247,7 @@ def predict(
 
     fmt = _check_output(fmt, output, overwrite, journal, html)
     read = _check_sr_out(sr_out, html)
-    query = dicomweb_query(paths, study_uids, series_uids, modality, study_date, auth_file)
-    check_sr_store(sr_store, query)
-    read = {} if sr_store and read is None else read
-    missing = [p for p in paths if not is_dicomweb_url(p) and not Path(p).exists()]
-    if missing:
-        fail(f"no such file or folder: {', '.join(missing)}", 2)
+    paths, query, read = check_inputs(paths, read, sr_store, study_uids, series_uids, modality, study_date, auth_file)
     arguments = {
         "paths": list(paths), **query_arguments(query), "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
@@ -267,21 +256,17 @@ def predict(
     }
     options = {"model": model, "sample_rate": sample_rate, "min_slices": min_slices, "seed": seed, "batch_size": batch_size,
                "device": device.value, "strict": strict, "study": study, "use_headers": use_headers,
-               "min_confidence": min_confidence, "early_stop": early_stop}
+               "min_confidence": min_confidence, "early_stop": early_stop, "dicomweb": query}
     options.update(_engine_options(engine, ray_address))
     if read is not None:
         options["read"] = read
-    if query is not None:
-        options["dicomweb"] = query
     preds = _run(paths, options, journal, arguments, quiet)
     if preds:
         arguments["model_sha256"] = next((p.model_sha256 for p in preds if p.model_sha256), None)
     _emit(preds, fmt, output, overwrite, arguments, quiet, html, read)
-    code = exit_code(preds)
+    code = max(exit_code(preds), store_sr(preds, read, model, quiet) if sr_store else 0)
     if read is not None and sr_out is not None:
         code = max(code, _write_sr(preds, read, sr_out, model, quiet))
-    if sr_store and read is not None:
-        code = max(code, store_sr(preds, read, model, quiet))
     if code == 2:
         console.print("[yellow]no classifiable CT series found[/]", highlight=False)  # a warning: even with --quiet
     raise typer.Exit(code)

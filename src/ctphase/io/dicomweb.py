@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ..errors import ConfigError, DicomReadError, DicomWebError, InputError
+from ..errors import ConfigError, DicomReadError, DicomWebError, InputError, MissingExtraError
 from .dicom import assemble
 from .dicom_header import SliceHeader, header_from_dataset
 from .findings import Findings
@@ -144,11 +144,12 @@ def auth_from_env(file: Path | None = None) -> DicomWebAuth | None:
 @functools.lru_cache(maxsize=16)
 def _client(url: str, auth: DicomWebAuth | None) -> Any:
     """One ``DICOMwebClient`` (and its connection pool) per server and credentials."""
-    from ..extras import require
-
-    require("DICOMweb input", "dicomweb_client", hint=DICOMWEB_HINT)
-    import requests
-    from dicomweb_client.api import DICOMwebClient
+    try:
+        import requests
+        from dicomweb_client.api import DICOMwebClient
+    except ImportError:  # io sits beside extras: the same message as extras.require gives
+        msg = f"DICOMweb input needs dicomweb-client, which the light install of ctphase leaves out: {DICOMWEB_HINT}"
+        raise MissingExtraError(msg) from None
 
     session = requests.Session()
     if auth is not None:
