@@ -251,6 +251,16 @@ def _uid(folder: Path) -> str:
     return str(pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
 
 
+def test_from_now_leaves_earlier_series_alone(tmp_path: Path, server: OrthancServer, checkpoint: Path) -> None:
+    corpus = _corpus(tmp_path / "in")
+    server.upload(corpus["ct1"])
+    state, events = _run(server, tmp_path / "state.json", checkpoint, from_now=True)
+    assert not events and not state.done and state.since > 0
+    server.upload(corpus["ct2"])
+    state, events = _run(server, tmp_path / "state.json", checkpoint, from_now=True)  # the state exists: goes on
+    assert [e.kind for e in events] == ["labelled", "skipped"] and len(state.done) == 1  # skipped: its own SR
+
+
 def test_credentials(tmp_path: Path, checkpoint: Path) -> None:
     from ctphase.io.dicomweb import DicomWebAuth
 

@@ -65,6 +65,8 @@ def watch(
     poll_interval: float = typer.Option(1.0, "--poll-interval", min=0.05, help="Seconds between two reads of /changes."),
     once: bool = typer.Option(False, "--once", help="Label what the change feed holds now (waiting for those series "
                               "to become stable), then exit."),
+    from_now: bool = typer.Option(False, "--from-now", help="With a new --state file, leave the series Orthanc "
+                                  "holds already alone (default: label them too)."),
     auth_file: Path | None = typer.Option(
         None, "--auth-file", help="File holding one line: user:password or a bearer token (default: the environment, "
         "CTPHASE_DICOMWEB_TOKEN or CTPHASE_DICOMWEB_USER and CTPHASE_DICOMWEB_PASSWORD). Never on the command line."),
@@ -102,7 +104,7 @@ def watch(
             result = run_watch(url, state_path=state, model=model, auth=auth, poll_interval=poll_interval, once=once,
                                stop=stop, on_event=_printer(quiet), metadata_name=metadata_name, transfer=transfer,
                                retry_for=ONCE_RETRY_FOR if once and retry_for is None else retry_for,
-                               max_attempts=max_attempts, sample_rate=sample_rate, seed=seed)
+                               max_attempts=max_attempts, from_now=from_now, sample_rate=sample_rate, seed=seed)
     except OrthancError as exc:
         fail(f"{exc}; the state is saved in {state}", 2)
     except CTPhaseError as exc:

@@ -178,6 +178,7 @@ def watch(
     transfer: str = "auto",
     retry_for: float | None = None,
     max_attempts: int = 3,
+    from_now: bool = False,
     **classify_options: Any,
 ) -> WatchState:
     """Label every stable CT series of the Orthanc server at ``url`` once; returns the state.
@@ -196,6 +197,8 @@ def watch(
         retry_for: give up (raise :class:`OrthancUnreachable`) when Orthanc does not answer for
             this many seconds; ``None``: wait as long as it takes.
         max_attempts: tries of a series whose labelling fails before it is given up.
+        from_now: with a new state file, start at the end of the feed (series stored before are
+            left alone); by default a new state reads the feed from its start (every series).
         classify_options: passed to :func:`ctphase.pipeline.classify` (``sample_rate``, ``seed``, ...).
     Raises:
         OrthancAuthError: the change feed refuses the credentials.
@@ -210,6 +213,8 @@ def watch(
     sha = load_checkpoint(checkpoint).sha256
     client = Orthanc(url, auth)
     state = WatchState.load(Path(state_path), client.url)
+    if from_now and not Path(state_path).exists():
+        state.since = int(client.json("/changes?last")["Last"])
     labeller = Labeller(client, SeriesReader(checkpoint, transfer, classify_options), sha,
                         model_name=checkpoint.name if model is not None else "ctphase default model",
                         metadata_name=metadata_name)
