@@ -273,7 +273,7 @@ def test_credentials(tmp_path: Path, checkpoint: Path) -> None:
         with pytest.raises(OrthancAuthError, match="HTTP 401"):
             _run(server, tmp_path / "state.json", checkpoint, auth=DicomWebAuth(user="alice", password="wrong"))
         auth = DicomWebAuth(user="alice", password="s3cret")
-        state, _ = _run(server, tmp_path / "state.json", checkpoint, auth=auth, transfer="download")
+        state, _ = _run(server, tmp_path / "state.json", checkpoint, auth=("alice", "s3cret"), transfer="download")
         assert len(state.done) == 1
         server.upload(corpus["ct2"])  # through DICOMweb, the same credentials
         state, events = _run(server, tmp_path / "state.json", checkpoint, auth=auth, transfer="dicomweb")

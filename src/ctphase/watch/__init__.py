@@ -187,7 +187,8 @@ def watch(
         url: Orthanc's REST root (``http://host:8042``).
         state_path: the state file (created; read again by the next run).
         model: checkpoint; ``None``: the bundled model.
-        auth: ``requests`` credentials for Orthanc, or ``None``.
+        auth: credentials for Orthanc's REST API and DICOMweb: a :class:`ctphase.io.dicomweb.DicomWebAuth`
+            (:func:`~ctphase.io.dicomweb.auth_from_env`), a ``(user, password)`` pair, or ``None``.
         poll_interval: seconds between two reads of the feed.
         once: stop once the feed is read to its end and every series seen in it is settled.
         stop: set it (from a signal handler, another thread) to stop after the current series.
@@ -211,6 +212,10 @@ def watch(
     require("ctphase watch (its DICOM SRs)", "highdicom", hint=SR_HINT)
     checkpoint = resolve_checkpoint(model)
     sha = load_checkpoint(checkpoint).sha256
+    if isinstance(auth, tuple):
+        from ..io.dicomweb import DicomWebAuth
+
+        auth = DicomWebAuth(user=auth[0], password=auth[1])
     client = Orthanc(url, auth)
     state = WatchState.load(Path(state_path), client.url)
     if from_now and not Path(state_path).exists():
