@@ -202,3 +202,32 @@ def test_store_instances_and_its_failure(tmp_path: Path, pacs) -> None:
     url = f"http://127.0.0.1:{free_port()}/dicom-web"
     with pytest.raises(DicomWebError, match=f"^{url}: cannot store \\(STOW-RS\\): cannot reach the server"):
         store_instances(url, [ds], None)
+
+
+def test_metadata_of_main_tags_only_is_named_not_misread(pacs) -> None:
+    keep = ("00080016", "00080018", "00080060", "0020000D", "0020000E", "00200013")
+
+    def main_tags_only(method: str, path: str, n: int):
+        if not path.endswith("/metadata"):
+            return None
+        full = pacs.server.get(path)  # what Orthanc's "SeriesMetadata": "MainDicomTags" mode leaves
+        return _json([{k: v for k, v in item.items() if k in keep} for item in full])
+
+    with FaultyProxy(pacs.server.url, main_tags_only) as proxy:
+        found = discover_dicomweb(DicomWebQuery(proxy.url + "/dicom-web", study_uids=(pacs.ct.study_uid,)))
+    assert not found.series
+    (error,) = _errors(found)
+    assert "holds only the main tags" in error and '"SeriesMetadata": "Full"' in error
+
+
+def test_enhanced_ct_over_dicomweb_is_read_frame_by_frame(tmp_path: Path, pacs, http_log) -> None:
+    from dicom_factory import write_enhanced_ct
+
+    info = write_enhanced_ct(tmp_path / "enh" / "enh.dcm", n=8, rows=16, cols=16, shuffle=True, seed=41)
+    pacs.server.upload(tmp_path / "enh")
+    web = discover_dicomweb(DicomWebQuery(pacs.server.dicomweb, study_uids=(info.study_uid,)))
+    disk = discover([str(tmp_path / "enh")])
+    assert [s.series_id for s in web.series] == [s.series_id for s in disk.series] and len(web.series) == 1
+    idx = [0, 3, 7]
+    np.testing.assert_array_equal(web.series[0].read_slices(idx), disk.series[0].read_slices(idx))
+    assert len(instance_fetches(http_log)) == 1  # fetched once (functional groups), its frames read from it

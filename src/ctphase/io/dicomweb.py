@@ -8,8 +8,8 @@ per series, pixel data left on the server: bulk data is never fetched) and build
 on disk (:func:`ctphase.io.dicom.assemble`). An instance's ``path`` is its WADO-RS URL and its
 ``opener`` a :class:`DicomWebInstance`: pixels are fetched (WADO-RS retrieve instance, in the
 stored transfer syntax) only for the slices the sampler draws, one request per slice.
-An Enhanced CT (multi-frame) instance is fetched once at discovery for its functional groups,
-and once per frame read.
+An Enhanced CT (multi-frame) instance is fetched whole at discovery (its functional groups) and
+kept while its frames are read (the last multi-frame instance fetched only).
 
 Every input is accounted for: an unreachable server, a refused login (HTTP 401/403) or a
 failed or malformed query is one ``error`` record naming the URL; a series that cannot be
@@ -29,6 +29,7 @@ import functools
 import io
 import os
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -171,6 +172,8 @@ def describe(exc: BaseException) -> str:
         if code == 404:
             return "not found on the server (HTTP 404; deleted, or never stored?)"
         return f"the server answered HTTP {code} {response.reason or ''}".rstrip()
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS handshake failed (certificate?): {str(exc)[:160]}"
     if isinstance(exc, requests.Timeout):
         return f"the server did not answer within {TIMEOUT[1]:.0f} s"
     if isinstance(exc, requests.ConnectionError):
@@ -206,14 +209,24 @@ class DicomWebInstance:
         """
         import pydicom
 
+        with _LAST_LOCK:
+            if _LAST and _LAST[0] == self.address:  # another frame of the multi-frame instance just fetched
+                return io.BytesIO(_LAST[1])
         try:
             ds = _client(self.url, self.auth).retrieve_instance(self.study_uid, self.series_uid, self.sop_uid)
         except Exception as exc:  # requests, dicomweb-client and pydicom raise many types
             raise DicomReadError(f"cannot fetch the instance: {describe(exc)}", self.address) from None
         buf = io.BytesIO()
         pydicom.dcmwrite(buf, ds, enforce_file_format=False)
-        buf.seek(0)
-        return buf
+        data = buf.getvalue()
+        with _LAST_LOCK:
+            _LAST[:] = [self.address, data] if int(ds.get("NumberOfFrames") or 1) > 1 else []
+        return io.BytesIO(data)
+
+
+_LAST: list[Any] = []
+"""``[address, bytes]`` of the last multi-frame instance fetched: its frames are read one after another."""
+_LAST_LOCK = threading.Lock()
 
 
 def dicomweb_source(headers: Iterable[SliceHeader]) -> tuple[str, DicomWebAuth | None] | None:
@@ -352,6 +365,10 @@ def _series_headers(
         raise DicomWebError(f"cannot read the series metadata (WADO-RS): {describe(exc)}", where) from None
     if not datasets:
         raise DicomWebError("the series holds no instances (deleted while being read?)", where)
+    if all("Rows" not in ds and "PixelData" not in ds for ds in datasets) and any("Modality" in ds for ds in datasets):
+        msg = ("the server's metadata holds only the main tags (no Rows, no Pixel Data): ask it for full metadata "
+               '(Orthanc: "DicomWeb": {"SeriesMetadata": "Full"})')
+        raise DicomWebError(msg, where)
     out: list[SliceHeader] = []
     for ds in datasets:
         sop = str(ds.get("SOPInstanceUID", ""))
