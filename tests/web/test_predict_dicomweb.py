@@ -161,3 +161,40 @@ def test_series_deleted_while_being_read_is_one_error_and_the_run_goes_on(tmp_pa
         assert "cannot fetch the instance: not found on the server (HTTP 404" in failed.error
     finally:
         server.stop()
+
+
+def test_cli_auth_file_wrong_then_right_password(tmp_path, checkpoint, monkeypatch) -> None:
+    from dicom_factory import write_series
+    from orthanc_server import start_orthanc
+
+    for name in ("CTPHASE_DICOMWEB_TOKEN", "CTPHASE_DICOMWEB_USER", "CTPHASE_DICOMWEB_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    info = write_series(tmp_path / "ct", n=10, rows=16, cols=16, seed=51)
+    server = start_orthanc(tmp_path / "orthanc", users={"carol": "right-pw"})
+    try:
+        server.upload(tmp_path / "ct")
+        secret = tmp_path / "auth.txt"
+        secret.write_text("carol:wrong-pw\n")
+        args = ["predict", server.dicomweb, "--model", str(checkpoint), "--device", "cpu", "--auth-file", str(secret),
+                "--format", "json"]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1 and "wrong-pw" not in res.output and "Traceback" not in res.output
+        (record,) = json.loads(res.stdout)["predictions"]
+        assert record["status"] == "error" and record["path"] == server.dicomweb
+        assert record["error"].startswith("cannot list series (QIDO-RS): access denied (HTTP 401)")
+        secret.write_text("carol:right-pw\n")
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        (record,) = json.loads(res.stdout)["predictions"]
+        assert record["status"] == "ok" and record["series_uid"] == info.series_uid
+        assert json.loads(res.stdout)["arguments"]["dicomweb"]["auth"] == "basic" and "right-pw" not in res.output
+    finally:
+        server.stop()
+
+
+def test_forbidden_is_named() -> None:
+    with FaultyProxy(None, lambda method, path, n: (403, b"no", "text/plain")) as proxy:
+        preds = classify([proxy.url + "/dicom-web"], study=False)
+    (record,) = preds
+    assert record.status == "error" and record.path == proxy.url + "/dicom-web"
+    assert "access denied (HTTP 403)" in record.error and "--auth-file" in record.error
