@@ -194,6 +194,15 @@ def test_undeclared_metadata_name_stops_with_the_fix_and_leaves_nothing(tmp_path
     assert len(server.get("/instances")) == n  # the SR stored before the metadata failed was deleted again
     state = WatchState.load(tmp_path / "state.json", server.url)
     assert not state.done and len(state.pending) == 1  # tried again by the next run
+    from typer.testing import CliRunner
+
+    from ctphase.cli import app
+
+    r = CliRunner().invoke(app, ["watch", server.url, "--state", str(tmp_path / "state.json"), "--model",
+                                 str(checkpoint), "--once", "--metadata-name", "phase_label"],
+                           env={**os.environ, "COLUMNS": "300"})
+    assert r.exit_code == 2 and "UserMetadata" in r.output and "Traceback" not in r.output, r.output
+    assert len(server.get("/instances")) == n
 
 
 def test_failures_midway_write_nothing_half(tmp_path: Path, server: OrthancServer, checkpoint: Path,
