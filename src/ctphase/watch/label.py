@@ -130,12 +130,12 @@ class Labeller:
             return Outcome("deleted", "deleted from Orthanc before it was read")
         modality = info.get("MainDicomTags", {}).get("Modality")
         if modality != "CT":  # known from the first instance on: no need to wait for stability
-            return Outcome("skipped", f"not labelled: Modality {modality or '(none)'}, not CT")
+            return Outcome("skipped", f"Modality {modality or '(none)'}, not CT")
         if not info.get("IsStable", True):
             return Outcome("unstable", "not stable yet")
         reason = not_ct(self.client, series_id, info)
         if reason:
-            return Outcome("skipped", f"not labelled: {reason}")
+            return Outcome("skipped", reason)
         before = self.labelled_before(series_id)
         if before is not None:
             return Outcome("already", f"labelled before: {before.get('label')}", before)
@@ -156,7 +156,7 @@ class Labeller:
             return Outcome("deleted", "deleted from Orthanc while it was being read; nothing written")
         why = "; ".join(p.error or p.status for p in records) or "no CT series found in it"
         kind = "failed" if any(p.status == STATUS_ERROR for p in records) or not records else "skipped"
-        return Outcome(kind, f"not labelled: {why}")
+        return Outcome(kind, why)
 
     def _write(self, series_id: str, srs: list[bytes], value: dict[str, Any]) -> Outcome:
         """Store the SRs, then the metadata; undo the SRs stored now when the metadata fails."""
