@@ -1,14 +1,18 @@
 """External check on the real series of a labelled folder such as ../shared/realdata (never pooled with synthetic results).
 
 Prints, for each real series, the true phase, the predicted phase and the vote fractions at
-R=30% (seed 0, as ``ctphase predict``), then the same over ``--draws`` random draws of the
-sampled slices, so the spread that sampling adds is visible. Six series are far too few to
+R=30% (seed 0, as ``ctphase predict``), then over ``--draws`` more random draws of the sampled
+slices: how many draws are right, and the smallest and mean vote share of the true phase, so the
+spread that sampling adds is visible. ``pred`` is the final label (``uncertain`` included): each
+folder is classified alone, or with ``--together`` all in one run, where the study step sees each
+study whole (``ctphase predict ../shared/realdata``). Six series are far too few to
 measure accuracy: this is a sanity check, not an evaluation.
 
 Usage::
 
     python benchmarks/realdata_check.py                       # bundled default model
     python benchmarks/realdata_check.py --model runs/x/best.safetensors --json out.json
+    python benchmarks/realdata_check.py --together        # whole studies, as predict on the parent folder
 """
 
 from __future__ import annotations
@@ -30,29 +34,50 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=float, default=0.3)
     ap.add_argument("--draws", type=int, default=20, help="extra seeds to show the sampling spread")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--together", action="store_true",
+                    help="classify all folders in one run (the study step sees whole studies, as predict on the "
+                         "parent folder does); default: each folder alone")
     args = ap.parse_args()
     if not (args.realdata / "labels.csv").is_file():
         raise SystemExit(f"real data not found at {args.realdata}")
     rows = list(csv.DictReader(open(args.realdata / "labels.csv")))
     out = []
     w = max(len("series"), *(len(r["name"]) for r in rows)) + 2
-    print(f"{'series':<{w}}{'truth':<14}{'pred':<14}{'votes nc/art/ven/oth':<26}{'correct draws':>14}")
+    print(f"{'series':<{w}}{'truth':<14}{'pred':<14}{'votes nc/art/ven/oth':<26}{'correct draws':>14}"
+          f"{'share min':>10}{'mean':>6}")
+    draws = {}  # seed -> {folder: prediction}
+    for seed in range(args.draws + 1):
+        if args.together:  # one run over every folder: the study step sees each study whole, as predict does
+            found = [p for p in classify([args.realdata / r["folder"] for r in rows], model=args.model,
+                                         sample_rate=args.sample_rate, seed=seed) if p.status == "ok"]
+            draws[seed] = {r["folder"]: _of(found, args.realdata / r["folder"]) for r in rows}
+        else:  # each folder alone
+            draws[seed] = {r["folder"]: _of([p for p in classify([args.realdata / r["folder"]], model=args.model,
+                                                                  sample_rate=args.sample_rate, seed=seed)
+                                             if p.status == "ok"], args.realdata / r["folder"]) for r in rows}
     for row in rows:
-        folder = args.realdata / row["folder"]
-        (pred,) = [p for p in classify([folder], model=args.model, sample_rate=args.sample_rate, seed=0) if p.status == "ok"]
-        correct = 0
-        for s in range(1, args.draws + 1):
-            (p,) = [p for p in classify([folder], model=args.model, sample_rate=args.sample_rate, seed=s) if p.status == "ok"]
-            correct += p.label == row["phase"]
+        pred = draws[0][row["folder"]]
+        later = [draws[s][row["folder"]] for s in range(1, args.draws + 1)]
+        correct = sum(p.label == row["phase"] for p in later)
+        shares = [p.vote_fractions.get(row["phase"], 0.0) for p in [pred, *later]]
         fr = " ".join(f"{v:.2f}" for v in pred.vote_fractions.values())
-        print(f"{row['name']:<{w}}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}")
-        out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "n_slices": pred.n_slices,
-                    "vote_fractions": pred.vote_fractions, "mean_probabilities": pred.mean_probabilities,
-                    "correct_draws": correct, "draws": args.draws, "model_sha256": pred.model_sha256})
+        print(f"{row['name']:<{w}}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}"
+              f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}")
+        out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "image_label": pred.image_label,
+                    "n_slices": pred.n_slices, "vote_fractions": pred.vote_fractions,
+                    "mean_probabilities": pred.mean_probabilities, "correct_draws": correct, "draws": args.draws,
+                    "true_vote_share_min": min(shares), "true_vote_share_mean": sum(shares) / len(shares),
+                    "model_sha256": pred.model_sha256})
     n_ok = sum(r["truth"] == r["predicted"] for r in out)
     print(f"\n{n_ok}/{len(out)} real series correct at seed 0 (R={args.sample_rate:.0%})")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+def _of(predictions, folder: Path):
+    """The prediction of the series read from ``folder``."""
+    (p,) = [p for p in predictions if Path(p.path).resolve() == folder.resolve()]
+    return p
 
 
 if __name__ == "__main__":

@@ -76,9 +76,9 @@ def truth_of(manifest: Path) -> dict[str, tuple[str, str]]:
         return {r["series_id"]: (r["label"], r["patient_id"]) for r in csv.DictReader(f)}
 
 
-def classify_once(root: Path) -> tuple[list, list, Recorder, float]:
+def classify_once(root: Path, model: Path | None = None) -> tuple[list, list, Recorder, float]:
     found = discover([root])
-    rec = Recorder(Classifier(resolve_checkpoint(None), device="cpu"))
+    rec = Recorder(Classifier(resolve_checkpoint(model), device="cpu"))
     t0 = time.perf_counter()
     preds = list(iter_classify(found.series, rec, seed=0))
     return found.series, preds, rec, time.perf_counter() - t0
@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--realdata", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None,
                     help="write the synthetic studies here and keep them; an existing folder written so is reused")
+    ap.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled model)")
     args = ap.parse_args()
     from ctphase.synth.dataset import generate_dataset
 
@@ -137,10 +138,10 @@ def main() -> None:
                              first_patient=args.first, studies="realistic")
             print(f"wrote {args.patients} patients' studies in {time.perf_counter() - t0:.0f} s")
         truth = truth_of(manifest)
-        series, preds, rec, t_cls = classify_once(root)
+        series, preds, rec, t_cls = classify_once(root, args.model)
         report(series, preds, rec, truth, t_cls)
     if args.realdata:
-        realdata(args.realdata)
+        realdata(args.realdata, args.model)
 
 
 def report(series, preds, rec, truth, t_cls) -> None:  # noqa: ANN001
@@ -164,7 +165,7 @@ def report(series, preds, rec, truth, t_cls) -> None:  # noqa: ANN001
     print(f"study step time / classification time: {100 * secs / max(t_cls, 1e-9):.2f}% (last variant)")
 
 
-def realdata(folder: Path) -> None:
+def realdata(folder: Path, model: Path | None = None) -> None:
     from ctphase.pipeline import classify
 
     with open(folder / "labels.csv", newline="") as f:
@@ -172,7 +173,7 @@ def realdata(folder: Path) -> None:
     print(f"\nreal series of {folder}:")
     print("| series | truth | series alone | study | study + headers |")
     print("|---|---|---|---|---|")
-    runs = {k: classify([folder], study=j, use_headers=h) for k, j, h in
+    runs = {k: classify([folder], model=model, study=j, use_headers=h) for k, j, h in
             (("alone", False, False), ("study", True, False), ("headers", True, True))}
     right = dict.fromkeys(runs, 0)
     for p in runs["alone"]:
