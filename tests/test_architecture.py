@@ -27,6 +27,8 @@ LAYERS: dict[str, int] = {
     "evaluation": 5, "sorting": 5, "watch": 5, "htmlreport": 5, "training": 6,
     # 7-8: the paper's wing and the command line
     "paper": 7, "cli": 8,
+    # 9: `python -m ctphase` (runs the command line)
+    "__main__": 9,
 }
 """Rank of every top-level module or package: an import must go to a strictly lower rank (or stay inside its own)."""
 

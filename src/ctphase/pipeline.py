@@ -222,11 +222,14 @@ def _identity(series: Series) -> dict[str, Any]:
 
 def _from_skipped(s: Skipped) -> ScanPrediction:
     from .io import is_nifti_path
+    from .io.dicomweb import is_dicomweb_url
 
+    source = ("unused" if s.kind == "unused" else "dicom" if s.series_uid else "nifti" if is_nifti_path(s.path)
+              else "dicomweb" if is_dicomweb_url(s.path) else "file")
     return ScanPrediction(
         series_id=s.series_id,
         path=s.path,
-        source="unused" if s.kind == "unused" else "dicom" if s.series_uid else "nifti" if is_nifti_path(s.path) else "file",
+        source=source,
         status=STATUS_ERROR if s.kind == "error" else STATUS_SKIPPED,
         study_uid=s.study_uid,
         series_uid=s.series_uid,

@@ -30,8 +30,8 @@ class ScanPrediction:
         series_id: ``study_uid/series_uid[/acqN][/recN]`` for DICOM, ``nifti:<content hash>`` for
             NIfTI (never the path as typed); other inputs that are not series: their path.
         path: where the series was read from, as given (a separate field from the identity).
-        source: ``"dicom"``, ``"nifti"``, ``"file"`` (an input that is not a series), or
-            ``"unused"`` (a folder's tally of files that are not read: ``n_files`` of them,
+        source: ``"dicom"``, ``"nifti"``, ``"file"`` (an input that is not a series),
+            ``"dicomweb"`` (a DICOMweb server or query that failed as a whole), or ``"unused"`` (a folder's tally of files that are not read: ``n_files`` of them,
             named in ``error``).
         status: ``"ok"`` (classified), ``"skipped"`` (not a classifiable CT series) or ``"error"``.
         label: the final answer: a phase name, or ``"uncertain"`` when a quality flag makes

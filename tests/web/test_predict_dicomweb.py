@@ -53,6 +53,7 @@ def test_cli_run_record_names_every_input_and_no_secret(pacs, checkpoint, monkey
     assert ("ok", pacs.ct.series_uid) in by_status and ("skipped", pacs.mr.series_uid) in by_status
     (dead_record,) = [p for p in record["predictions"] if p["path"] == dead]
     assert dead_record["status"] == "error" and "cannot reach the server (connection refused)" in dead_record["error"]
+    assert dead_record["source"] == "dicomweb"
 
 
 @pytest.mark.parametrize(("args", "message"), [
