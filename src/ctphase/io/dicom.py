@@ -40,11 +40,12 @@ STRAY_MAX_IMAGES = 8
 """A smaller cluster of another orientation or size with fewer images is a stray reformat, left out."""
 POSITION_TOL_MM = 0.01
 
-CT_IMAGE_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT Image Storage
+CT_IMAGE_SOP_CLASSES: dict[str, str] = {
+    "1.2.840.10008.5.1.4.1.1.2": "CT Image Storage",
+    "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image Storage",
+    "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT Image Storage",
 }
+"""The SOP classes (PS3.4 B.5) of CT images, with their names (read here; the watcher classifies only these)."""
 
 
 def assemble(

@@ -20,15 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..io.dicom import CT_IMAGE_SOP_CLASSES
 from ..prediction import STATUS_ERROR, STATUS_OK, ScanPrediction
 from .orthanc import Orthanc, OrthancError, OrthancNotFound
-
-CT_IMAGE_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.2": "CT Image Storage",
-    "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image Storage",
-    "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT Image Storage",
-}
-"""The SOP classes (PS3.4 B.5) whose instances the watcher classifies."""
 
 Classified = list[tuple[ScanPrediction, Sequence[Any]]]
 """Each record of a series with its slice headers (in index order; empty when the series was not read)."""
