@@ -248,3 +248,22 @@ def test_default_checkpoint_path() -> None:
     path = default_checkpoint_path()
     assert path is None or (path.is_file() and path.name == "default.safetensors")
     assert ckpt_mod.FORMAT_VERSION == 1
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path: Path) -> None:
+    """The 8-byte header length is little-endian: its first byte is 0x80 for one header size in 256."""
+    import struct
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from ctphase.models.stfile import sniff
+
+    path = tmp_path / "x.safetensors"
+    for pad in range(300):
+        save_file({"w": np.zeros(3, np.float32)}, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    head = path.read_bytes()[:9]
+    assert head[:1] == b"\x80" and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] % 256 == 0x80
+    sniff(path)  # no error: a safetensors file, whatever its first byte

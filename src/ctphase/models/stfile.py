@@ -72,7 +72,11 @@ def sniff(path: Path) -> None:
     except OSError as exc:
         msg = f"cannot read checkpoint {path}: {exc}"
         raise CheckpointError(msg) from exc
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+    if len(head) >= 10:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if 2 <= header_len <= min(_MAX_HEADER, size - 8) and head[8:9] == b"{":
+            return  # a safetensors file (its 8-byte header length may begin with 0x80, as a pickle does)
+    if head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
         msg = (
             f"{path} looks like a PyTorch pickle (.pt/.pth/.ckpt) file. ctphase never unpickles "
             "files (unpickling can run arbitrary code); use a ctphase checkpoint (.safetensors), "
@@ -82,10 +86,8 @@ def sniff(path: Path) -> None:
     if len(head) < 10:
         msg = f"{path} is not a ctphase checkpoint: the file is empty or truncated ({size} bytes)"
         raise CheckpointError(msg)
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if not (2 <= header_len <= min(_MAX_HEADER, size - 8)) or head[8:9] != b"{":
-        msg = f"{path} is not a ctphase checkpoint (not a safetensors file, or truncated)"
-        raise CheckpointError(msg)
+    msg = f"{path} is not a ctphase checkpoint (not a safetensors file, or truncated)"
+    raise CheckpointError(msg)
 
 
 def _check_format(path: Path, metadata: dict[str, str]) -> None:
