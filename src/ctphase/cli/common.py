@@ -60,6 +60,16 @@ def say(message: str, quiet: bool = False, out: Console | None = None) -> None:
         (out or console).print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def report_outcome(notes: list[str], errors: list[str], summary: str, quiet: bool) -> int:
+    """Print notes (unless ``quiet``), errors (always) and a summary line; 1 when there are errors, else 0."""
+    for note in notes:
+        say(f"note: {note}", quiet)
+    for error in errors:
+        console.print(f"[bold red]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
+    say(summary, quiet)
+    return 1 if errors else 0
+
+
 # --------------------------------------------------------------------------- output paths
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from ..errors import CTPhaseError
-from .common import console, fail, say
+from .common import fail, report_outcome
 
 PATHS_HELP = ("DICOM files or folders (any names, nested), .nii/.nii.gz files, or DICOMweb roots "
               "(http(s)://host/dicom-web: QIDO-RS lists the series, WADO-RS fetches only the sampled slices).")
@@ -89,12 +88,8 @@ def store_sr(preds: list[Any], read: dict[Any, Any] | None, model: Path | None, 
     from ..sr import store_srs
 
     stored, notes, errors = store_srs(preds, read or {}, model_name=model.name if model else "ctphase default model")
-    for note in notes:
-        say(f"note: {note}", quiet)
-    for error in errors:
-        console.print(f"[bold red]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
-    say(f"stored {len(stored)} DICOM SR(s) on the DICOMweb server(s); {len(errors)} failed", quiet)
-    return 1 if errors else 0
+    return report_outcome(notes, errors, f"stored {len(stored)} DICOM SR(s) on the DICOMweb server(s); "
+                          f"{len(errors)} failed", quiet)
 
 
 def query_arguments(query: Any) -> dict[str, Any]:

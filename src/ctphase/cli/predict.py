@@ -12,13 +12,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from ..errors import CTPhaseError
 from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .common import (
-    DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with, say,
-    write_new,
+    DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with,
+    report_outcome, say, write_new,
 )
 from .dicomweb import (
     AUTH_FILE, MODALITY, PATHS_HELP, SERIES_UIDS, SR_STORE, STUDY_DATE, STUDY_UIDS, check_inputs, query_arguments, store_sr,
@@ -182,12 +181,7 @@ def _write_sr(preds: list[Any], read: dict[Any, Any], sr_out: Path, model: Path 
     from ..sr import write_srs
 
     written, notes, errors = write_srs(preds, read, sr_out, model_name=model.name if model else "ctphase default model")
-    for note in notes:
-        say(f"note: {note}", quiet)
-    for error in errors:
-        console.print(f"[bold red]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
-    say(f"wrote {len(written)} DICOM SR file(s) under {sr_out}", quiet)
-    return 1 if errors else 0
+    return report_outcome(notes, errors, f"wrote {len(written)} DICOM SR file(s) under {sr_out}", quiet)
 
 
 def predict(
