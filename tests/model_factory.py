@@ -22,21 +22,27 @@ def make_checkpoint(
     class_names: tuple[str, ...] = PHASE_NAMES,
     output_activation: str = "softmax",
     meta: dict | None = None,
+    heads: bool = False,
 ) -> Path:
     """Write a random-init checkpoint of ``arch`` at ``size`` px to ``path`` and return the path.
 
-    With ``with_onnx`` the ONNX export (legacy exporter, opset 17: about 1 s) is embedded.
+    With ``with_onnx`` the ONNX export (legacy exporter, opset 17: about 1 s) is embedded. With
+    ``heads`` the network has the subphase and seconds heads (:mod:`ctphase.models.heads`).
     """
     import torch
 
     from ctphase.models import create_model, embed_onnx, new_checkpoint, save_checkpoint
 
     torch.manual_seed(seed)
-    model = create_model(arch, num_classes=len(class_names), in_chans=channels)
+    from ctphase.models.heads import Heads
+
+    spec = Heads() if heads else None
+    model = create_model(arch, num_classes=len(class_names) + (spec.width if spec else 0), in_chans=channels)
     windows = ((50.0, 400.0),) if channels == 1 or channels == 3 else tuple((50.0, 400.0 + 100 * i) for i in range(channels))
     pre = Preprocessing(windows=windows, size=size, channels=channels)
     meta = {"training": {"note": "random init for tests", "seed": seed}, **(meta or {})}
-    ckpt = new_checkpoint(arch, pre, model, meta, class_names=class_names, output_activation=output_activation)
+    ckpt = new_checkpoint(arch, pre, model, meta, class_names=class_names, output_activation=output_activation,
+                          heads=spec)
     if with_onnx:
         ckpt = embed_onnx(ckpt, opset=17, exporter="legacy")
     return save_checkpoint(ckpt, path)

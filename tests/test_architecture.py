@@ -18,7 +18,7 @@ LAYERS: dict[str, int] = {
     # 1: what the light install leaves out (extras), the per-series stages and the synthetic engine;
     # the stages do not import one another
     "extras": 1,
-    "io": 1, "sampling": 1, "preprocessing": 1, "voting": 1, "prediction": 1, "synth": 1,
+    "io": 1, "sampling": 1, "preprocessing": 1, "voting": 1, "prediction": 1, "synth": 1, "timing": 1,
     # 2-3: models (checkpoints carry their preprocessing), then the classifier engine
     "models": 2, "inference": 3, "study": 3, "ray_engine": 3,
     # 4: what assembles the stages

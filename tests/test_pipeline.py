@@ -119,3 +119,36 @@ def test_nifti_result_does_not_depend_on_how_the_path_is_typed(corpus, checkpoin
         dumps.append(json.dumps(d, sort_keys=True))
     assert len(set(dumps)) == 1, dumps
     assert runs[0][0].series_id.startswith("nifti:")
+
+
+def test_a_model_with_heads_reports_subphase_and_seconds(corpus, tmp_path):
+    """The subphase and time come from the same used slices as the vote, and follow the final label."""
+    from model_factory import make_checkpoint
+
+    from ctphase.inference import Classifier
+    from ctphase.io import load_series
+    from ctphase.phases import SUBPHASE_NAMES, SUBPHASE_TO_PHASE
+    from ctphase.reporting import to_csv
+    from ctphase.timing import seconds_estimate
+
+    model = make_checkpoint(tmp_path / "heads.safetensors", arch="resnet10t", size=32, heads=True)
+    preds = [p for p in classify([corpus / "study1"], model=model, seed=3, early_stop=False) if p.status == "ok"]
+    assert len(preds) == 2
+    timed = 0
+    for p in preds:
+        assert list(p.subphase_probabilities) == list(SUBPHASE_NAMES)
+        assert sum(p.subphase_probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        if p.label in PHASE_NAMES:
+            assert SUBPHASE_TO_PHASE[p.subphase].label == p.label
+        else:
+            assert p.subphase is None and p.seconds_after_injection is None
+        if p.label not in PHASE_NAMES or p.label == "non_contrast":
+            assert p.seconds_after_injection is None
+            continue
+        series = load_series(corpus / "study1" / ("a" if p.n_slices == 20 else "b/deep"))
+        out, _, _ = Classifier(model, engine="torch").predict_hu_outputs(series.read_slices(p.used_indices))
+        assert p.seconds_after_injection == seconds_estimate(out.log_seconds)
+        timed += 1
+    assert timed  # this seeded random model calls both series arterial: the time is checked
+    rows = to_csv(preds).splitlines()
+    assert "subphase" in rows[0].split(",") and "seconds_after_injection" in rows[0].split(",")

@@ -25,7 +25,9 @@ from .extras import TRAIN_HINT, importable
 from .models.activation import activate
 from .models.calibration import Calibration, calibration_of, mean_log_probs
 from .models.checkpoint import Checkpoint, build_model, load_checkpoint
+from .models.heads import SliceOutputs, split_heads
 from .phases import PHASE_NAMES
+from .timing import seconds_estimate, subphase_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     from .preprocessing import Preprocessing
@@ -229,7 +231,7 @@ class Classifier:
         self._input_name = self._session.get_inputs()[0].name
 
     # -- prediction -------------------------------------------------------------------------
-    def _logits(self, batch: np.ndarray) -> np.ndarray:
+    def _raw(self, batch: np.ndarray) -> np.ndarray:
         if self.engine == "onnx":
             return self._session.run(None, {self._input_name: batch})[0]
         import torch
@@ -238,44 +240,68 @@ class Classifier:
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self._memory_format)
             return self._model(x).float().cpu().numpy()
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities of preprocessed inputs.
+    def predict_outputs(self, x: np.ndarray) -> SliceOutputs:
+        """Phase probabilities (and, for a network with heads, subphase probabilities and seconds) of preprocessed inputs.
 
         Args:
             x: ``(N, C, size, size)`` float32 slices (``(N, C, depth, size, size)`` volumes for
                 a volume model), as produced by ``self.preprocessing``.
-        Returns:
-            ``(N, 4)`` float32, rows summing to 1, columns in ``PHASE_NAMES`` order.
         """
         expected = self.preprocessing.input_shape
         x = np.asarray(x)
         if x.ndim != 1 + len(expected) or tuple(x.shape[1:]) != expected:
             msg = f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             raise ConfigError(msg)
-        k = len(self.class_names)
+        k, heads = len(self.class_names), self.checkpoint.heads
         if x.shape[0] == 0:
-            return np.zeros((0, k), dtype=np.float32)
+            return SliceOutputs(np.zeros((0, k), dtype=np.float32), *(
+                (None, None) if heads is None else (np.zeros((0, len(heads.subphases)), np.float32), np.zeros((0, 2), np.float32))))
         x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty((x.shape[0], k), dtype=np.float32)
+        parts = []
         for start in range(0, x.shape[0], self.batch_size):
-            stop = min(start + self.batch_size, x.shape[0])
-            out[start:stop] = activate(self._logits(x[start:stop]), self.checkpoint.output_activation)
-        return out if self._identity_order else out[:, self._perm]
+            logits, sub, sec = split_heads(self._raw(x[start : start + self.batch_size]), k, heads)
+            probs = activate(logits, self.checkpoint.output_activation)
+            parts.append(SliceOutputs(probs if self._identity_order else probs[:, self._perm], sub, sec))
+        return SliceOutputs.concatenate(parts)
 
-    def predict_hu(self, hu: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """Preprocess HU slices with the checkpoint's preprocessing and classify them.
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities of preprocessed inputs (see :meth:`predict_outputs`).
+
+        Returns:
+            ``(N, 4)`` float32, rows summing to 1, columns in ``PHASE_NAMES`` order.
+        """
+        return self.predict_outputs(x).probs
+
+    def predict_hu_outputs(self, hu: np.ndarray) -> tuple[SliceOutputs, float, float]:
+        """Preprocess HU slices with the checkpoint's preprocessing and run the network.
 
         Args:
             hu: ``(N, H, W)`` Hounsfield units (a volume model: the whole stack, one row out).
         Returns:
-            ``(probs (N, 4) float32 in PHASE_NAMES order, seconds_preprocess, seconds_model)``.
+            ``(outputs, seconds_preprocess, seconds_model)``.
         """
         t0 = time.perf_counter()
         x = self.preprocessing(hu)
         t1 = time.perf_counter()
-        probs = self.predict_proba(x)
+        out = self.predict_outputs(x)
         t2 = time.perf_counter()
-        return probs, t1 - t0, t2 - t1
+        return out, t1 - t0, t2 - t1
+
+    def predict_hu(self, hu: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """Like :meth:`predict_hu_outputs`, with the ``(N, 4)`` phase probabilities only (``PHASE_NAMES`` order)."""
+        out, tp, tm = self.predict_hu_outputs(hu)
+        return out.probs, tp, tm
+
+    def series_timing(self, outputs: SliceOutputs) -> dict[str, Any]:
+        """A series' ``subphase_probabilities`` and ``seconds_after_injection`` from its slices' outputs
+        (empty/None without heads; :mod:`ctphase.timing`). The seconds interval is scaled by the
+        calibration's ``seconds_scale`` (1 when none was fitted)."""
+        heads = self.checkpoint.heads
+        if heads is None or outputs.subphase is None or outputs.log_seconds is None or len(outputs.probs) == 0:
+            return {"subphase_probabilities": {}, "seconds_after_injection": None}
+        scale = self.calibration.seconds_scale
+        return {"subphase_probabilities": subphase_probabilities(outputs.subphase, heads.subphases),
+                "seconds_after_injection": seconds_estimate(outputs.log_seconds, scale)}
 
     # -- series level -----------------------------------------------------------------------
     @property

@@ -87,6 +87,13 @@ SUBPHASE_TO_PHASE: dict[str, Phase] = {
 """Fine subphases (and common aliases) mapped to the 4-class scheme: early/late arterial -> arterial;
 portal venous, nephrographic -> venous; transitional, delayed, equilibrium, excretory -> other."""
 
+SUBPHASE_NAMES: tuple[str, ...] = (
+    "non_contrast", "early_arterial", "late_arterial", "portal_venous", "nephrographic",
+    "transitional", "equilibrium", "excretory",
+)
+"""The fine subphases in time order (what the synthetic engine labels and a model's subphase head
+outputs); each maps to one phase through ``SUBPHASE_TO_PHASE``."""
+
 # Paper's class order: 0 Non, 1 Venous, 2 Arterial, 3 Others.
 _PAPER_ORDER: tuple[Phase, ...] = (Phase.NON_CONTRAST, Phase.VENOUS, Phase.ARTERIAL, Phase.OTHER)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import CTPhaseError, SeriesError
 from .io import Series, Skipped
+from .models.heads import SliceOutputs
 from .phases import PHASE_NAMES
 from .prediction import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, UNCERTAIN, ScanPrediction
 from .qc import PixelCheck, is_untrustworthy
@@ -105,22 +106,23 @@ def predict_series(
     check = PixelCheck()
     if early_stop and not volume:
         order = classification_order(indices, seed, series.series_id)
-        probs_all, n_used, timings = _classify_sequential(series, classifier, order, chunk, check)
+        outputs, n_used, timings = _classify_sequential(series, classifier, order, chunk, check)
         used = order[:n_used]
-        probs_all = probs_all[np.argsort(used, kind="stable")]  # vote in index order: all used == no early stop
+        outputs = outputs.take(np.argsort(used, kind="stable"))  # vote in index order: all used == no early stop
     else:
-        probs_all, _, timings = _classify_slices(series, classifier, indices, len(indices) if volume else chunk, check)
+        outputs, _, timings = _classify_slices(series, classifier, indices, len(indices) if volume else chunk, check)
         used = indices
-    return _scan_prediction(series, classifier, probs_all, indices, used, timings, check, min_slices)
+    return _scan_prediction(series, classifier, outputs, indices, used, timings, check, min_slices)
 
 
 def _classify_slices(
     series: Series, classifier: PhaseClassifier, indices: np.ndarray, chunk: int, check: PixelCheck,
     timings: dict[str, float] | None = None,
-) -> tuple[np.ndarray, int, dict[str, float]]:
-    """Read, check and classify ``indices`` in parts of ``chunk``: ``(probabilities, n, timings)``; timings accumulate."""
+) -> tuple[SliceOutputs, int, dict[str, float]]:
+    """Read, check and classify ``indices`` in parts of ``chunk``: ``(outputs, n, timings)``; timings accumulate."""
     timings = timings if timings is not None else {"read": 0.0, "preprocess": 0.0, "model": 0.0}
-    parts: list[np.ndarray] = []
+    parts: list[SliceOutputs] = []
+    with_heads = getattr(classifier, "predict_hu_outputs", None)
     slices = series.iter_slices(indices, chunk)
     while True:
         t0 = time.perf_counter()
@@ -129,18 +131,22 @@ def _classify_slices(
         if hu is None:
             break
         check.update(hu)
-        probs, tp, tm = classifier.predict_hu(hu)
-        parts.append(probs)
+        if with_heads is not None:
+            out, tp, tm = with_heads(hu)
+        else:
+            probs, tp, tm = classifier.predict_hu(hu)
+            out = SliceOutputs(probs)
+        parts.append(out)
         timings["preprocess"] += tp
         timings["model"] += tm
         del hu
-    return np.concatenate(parts), len(indices), timings
+    return SliceOutputs.concatenate(parts), len(indices), timings
 
 
 def _classify_sequential(
     series: Series, classifier: PhaseClassifier, order: np.ndarray, chunk: int, check: PixelCheck,
-) -> tuple[np.ndarray, int, dict[str, float]]:
-    """Classify ``order`` front to back until the vote of all of it is decided: ``(probabilities, n used, timings)``.
+) -> tuple[SliceOutputs, int, dict[str, float]]:
+    """Classify ``order`` front to back until the vote of all of it is decided: ``(outputs, n used, timings)``.
 
     Each step classifies the fewest slices after which the vote could be decided
     (:func:`ctphase.voting.votes_until_decided`), so it stops after the same slice as a check
@@ -148,25 +154,28 @@ def _classify_sequential(
     """
     n = len(order)
     timings = {"read": 0.0, "preprocess": 0.0, "model": 0.0}
-    parts: list[np.ndarray] = []
+    parts: list[SliceOutputs] = []
     counts = np.zeros(len(PHASE_NAMES), dtype=np.int64)
     done = 0
     while done < n:
         step = votes_until_decided(counts, n - done)
         if step == 0:
             break
-        probs, _, _ = _classify_slices(series, classifier, order[done : done + step], chunk, check, timings)
-        parts.append(probs)
-        counts += np.bincount(probs.argmax(axis=1), minlength=len(counts))[: len(counts)]
+        out, _, _ = _classify_slices(series, classifier, order[done : done + step], chunk, check, timings)
+        parts.append(out)
+        counts += np.bincount(out.probs.argmax(axis=1), minlength=len(counts))[: len(counts)]
         done += step
-    return np.concatenate(parts), done, timings
+    return SliceOutputs.concatenate(parts), done, timings
 
 
 def _scan_prediction(
-    series: Series, classifier: PhaseClassifier, probs_all: np.ndarray, indices: np.ndarray, used: np.ndarray,
+    series: Series, classifier: PhaseClassifier, outputs: SliceOutputs, indices: np.ndarray, used: np.ndarray,
     timings: dict[str, float], check: PixelCheck, min_slices: int,
 ) -> ScanPrediction:
-    """The record of a classified series from the probabilities of its used slices."""
+    """The record of a classified series from the outputs of its used slices."""
+    probs_all = outputs.probs
+    timing = getattr(classifier, "series_timing", None)
+    extra = timing(outputs) if timing is not None else {}
     vote = majority_vote(probs_all)
     calibrated = classifier.series_probabilities(probs_all)
     identity = _identity(series)
@@ -192,6 +201,7 @@ def _scan_prediction(
         mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
         confidence=round(float(calibrated[vote.label]), 6),
         tie=vote.tie,
+        **extra,
         timings=dict(timings),
         model_sha256=classifier.sha256,
     )

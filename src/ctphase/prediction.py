@@ -61,6 +61,14 @@ class ScanPrediction:
             of ``sampled_indices``. Votes and probabilities come from these slices.
         slice_labels: the phase each used slice voted for, aligned with ``used_indices`` (empty
             for a volume model, which gives one answer for the whole stack).
+        subphase: the fine subphase of the final label (e.g. ``late_arterial``,
+            ``nephrographic``, ``equilibrium``): the most probable one of that phase in
+            ``subphase_probabilities``; ``None`` when uncertain or when the model has no
+            subphase head (:mod:`ctphase.timing`).
+        subphase_probabilities: mean slice probability of each fine subphase (empty without a head).
+        seconds_after_injection: the time after the start of injection the images show:
+            ``{"estimate", "low", "high", "interval"}`` (seconds; low-high an 80% interval);
+            ``None`` for a non-contrast or uncertain answer or a model without a seconds head.
         timings: seconds spent reading pixels, preprocessing and running the model.
     """
 
@@ -90,6 +98,9 @@ class ScanPrediction:
     evidence: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     tie: bool = False
+    subphase: str | None = None
+    subphase_probabilities: dict[str, float] = field(default_factory=dict)
+    seconds_after_injection: dict[str, float] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     model_sha256: str | None = None
     warnings: list[str] = field(default_factory=list)

@@ -15,8 +15,8 @@ from .phases import PHASE_NAMES
 from .prediction import UNCERTAIN, ScanPrediction, summarize
 
 CSV_COLUMNS = (
-    ["series_id", "status", "label", "image_label", "study_label", "header_label", "qc", "confidence", "n_slices", "n_sampled",
-     "n_used"]
+    ["series_id", "status", "label", "image_label", "study_label", "header_label", "qc", "confidence", "subphase",
+     "seconds_after_injection", "seconds_low", "seconds_high", "n_slices", "n_sampled", "n_used"]
     + [f"vote_{n}" for n in PHASE_NAMES]
     + [f"prob_{n}" for n in PHASE_NAMES]
     + ["read_s", "preprocess_s", "model_s", "source", "path", "study_uid", "series_uid", "acquisition", "reconstruction"]
@@ -81,6 +81,8 @@ def to_csv(predictions: Sequence[ScanPrediction]) -> str:
             "evidence": ";".join(p.evidence),
             "qc": ";".join(p.qc),
             "confidence": "" if p.confidence is None else f"{p.confidence:.4f}",
+            "subphase": p.subphase or "",
+            **_seconds_cells(p),
             "n_slices": "" if p.n_slices is None else p.n_slices,
             "n_sampled": len(p.sampled_indices),
             "n_used": len(p.used_indices),
@@ -177,6 +179,12 @@ def short_names(predictions: Sequence[ScanPrediction]) -> list[str]:
     return names
 
 
+def _seconds_cells(p: ScanPrediction) -> dict[str, str]:
+    t = p.seconds_after_injection
+    keys = ("seconds_after_injection", "seconds_low", "seconds_high")
+    return dict.fromkeys(keys, "") if not t else dict(zip(keys, (f"{t[k]:.1f}" for k in ("estimate", "low", "high"))))
+
+
 def _cells(p: ScanPrediction) -> tuple[Any, str, str, str, str]:
     """label (rich Text), votes, confidence, qc flags and notes of one row."""
     from rich.text import Text
@@ -187,6 +195,10 @@ def _cells(p: ScanPrediction) -> tuple[Any, str, str, str, str]:
     label = Text(p.label or "", style=PHASE_STYLES.get(p.label or "", "yellow"))
     if p.image_label and p.label != p.image_label:  # uncertain, or changed by the study step
         label += Text(f" ({p.image_label})", style="dim")
+    if p.subphase and p.subphase != p.label:  # a model with heads: the fine subphase and the time
+        label += Text(f" {p.subphase.replace('_', ' ')}", style="dim")
+    if p.seconds_after_injection:
+        label += Text(f" ~{p.seconds_after_injection['estimate']:.0f} s", style="dim")
     n = len(p.used_indices or p.sampled_indices)  # the slices that voted (fewer when the vote stopped early)
     share = p.vote_fractions.get(p.image_label or "", p.confidence or 0.0)
     remarks = [*p.findings, *p.warnings]  # findings first: what a curator should look at

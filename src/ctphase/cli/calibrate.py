@@ -88,6 +88,10 @@ def _summary(fit, previous, dataset: str, out: Path, quiet: bool) -> None:  # no
     b, a = fit.before, fit.after
     say(f"NLL {b.nll:.4f} -> {a.nll:.4f}, ECE {b.ece:.4f} -> {a.ece:.4f} (before: T = 1; after: in-sample; "
         f"{len(b.bins)} bins; accuracy {a.accuracy:.3f})", quiet)
+    if "seconds" in info:
+        sec = info["seconds"]
+        say(f"seconds interval: scale {sec['scale']:.3f} over {sec['series']} contrast-enhanced scans, 80% interval "
+            f"coverage {sec['coverage_before']:.3f} -> {sec['coverage_after']:.3f} (in-sample)", quiet)
     if fit.existing is not None:
         say(f"the checkpoint's previous calibration ({previous.describe()}): NLL {fit.existing.nll:.4f}, "
             f"ECE {fit.existing.ece:.4f}; replaced", quiet)

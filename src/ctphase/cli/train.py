@@ -110,6 +110,7 @@ def train(
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder from its last epoch."),
     init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning; same "
                                      "--arch, --size and windows); optimiser and schedule start fresh."),
+    heads: bool = typer.Option(False, "--heads", help="Also train the subphase and seconds-after-injection heads (synthetic training only)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, progress lines or per-epoch lines (errors and warnings still print)."),
 ) -> None:
     """Train a slice classifier from scratch into a run folder: best.safetensors, last.safetensors, config.json, metrics.json.
@@ -138,7 +139,7 @@ def train(
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
         val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, augment=not no_augment,
         hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
-        resume=str(resume) if resume else None, init=str(init) if init else None,
+        resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,
     )
     with Tracker(quiet) as tracker:
         try:

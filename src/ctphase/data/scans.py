@@ -51,6 +51,9 @@ class LabelledScan:
         n_slices: number of slices.
         reader: see :data:`Reader`; use :meth:`read`.
         path: the series folder, NIfTI file or first slice image, when the scan is on disk.
+        subphase, seconds: the true fine subphase and seconds after the start of injection,
+            when known (synthetic scans; ``seconds`` is None for non-contrast), to score a
+            model's subphase and seconds heads.
     """
 
     scan_id: str
@@ -59,6 +62,8 @@ class LabelledScan:
     n_slices: int
     reader: Reader = field(repr=False, compare=False)
     path: Path | None = None
+    subphase: str | None = None
+    seconds: float | None = None
 
     @property
     def has_group(self) -> bool:
@@ -183,14 +188,18 @@ def synthetic_scans(
         raise ConfigError(f"synthetic patient indices must be >= 0, got {patients}")
     if slices_per_scan < 1:
         raise ConfigError(f"slices per scan must be >= 1, got {slices_per_scan}")
+    truth: Callable[..., tuple[str | None, float | None]] = lambda *_: (None, None)
     if source is None:
         from ..synth import iter_training_slices as source
+        from ..synth import series_truth as truth
     phase_list = list(Phase) if phases is None else [Phase.parse(p) for p in phases]
     scans = []
     for p in patients:
         for ph in phase_list:
             render = _synthetic_renderer(source, seed, size, p, ph, slices_per_scan, cache)
-            scans.append(LabelledScan(f"synth/{p}/{ph.label}", ph, f"patient:synth{p}", slices_per_scan, render))
+            sub, seconds = truth(seed, p, ph)
+            scans.append(LabelledScan(f"synth/{p}/{ph.label}", ph, f"patient:synth{p}", slices_per_scan, render,
+                                      subphase=sub, seconds=seconds))
     return scans
 
 

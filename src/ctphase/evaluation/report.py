@@ -226,6 +226,24 @@ def _timing_section(timing: Timing | None) -> list[str]:
     return [*lines, "", f"Measured over {timing.n_scans} scans in this run."]
 
 
+def _heads_section(heads: Mapping[str, Any] | None) -> list[str]:
+    if not heads:
+        return []
+    lines = ["", "## Subphase and time after injection (series level)", "",
+             f"Over {heads['series']} series with a known subphase: the most probable of the eight subphases is right for "
+             f"{_num(heads['subphase_accuracy'])}; the most probable subphase of the true phase for "
+             f"{_num(heads['subphase_given_phase_accuracy'])}.", ""]
+    rows = [[t, ", ".join(f"{p} {n}" for p, n in row.items())] for t, row in heads["subphase_confusion"].items()]
+    lines += _md_table(["true subphase", "predicted (series)"], rows)
+    sec = heads.get("seconds")
+    if sec:
+        lines += ["", f"Seconds after injection, {sec['series']} contrast-enhanced series: median absolute error "
+                  f"{_num(sec['median_abs_error_s'], 1)} s (mean {_num(sec['mean_abs_error_s'], 1)} s); the "
+                  f"{sec['interval']:.0%} interval holds the true time for {_num(sec['coverage'])} of them "
+                  f"(median width {_num(sec['median_interval_width_s'], 0)} s, interval scale {_num(sec['scale'])})."]
+    return lines
+
+
 def render_markdown(results: EvaluationResults) -> str:
     """The report.md text of ``results`` (figure links from ``results.plots``)."""
     names = list(results.class_names)
@@ -245,6 +263,7 @@ def render_markdown(results: EvaluationResults) -> str:
             if key in results.plots:
                 lines += ["", f"![{key}]({results.plots[key]})"]
     lines += _calibration_section(results.calibration, results.plots)
+    lines += _heads_section(results.heads)
     lines += _sweep_section(results.sweep, results.sweep_skipped, results.plots)
     lines += _timing_section(results.timing)
     lines += ["", f"Every number is in [{METRICS_JSON}]({METRICS_JSON}).", ""]

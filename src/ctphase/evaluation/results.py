@@ -350,6 +350,8 @@ class EvaluationResults:
     timing: Timing | None
     plots: dict[str, str] = field(default_factory=dict)
     calibration: CalibrationResults | None = None
+    heads: dict[str, Any] | None = None
+    """Scores of the subphase and seconds heads (:func:`ctphase.evaluation.heads.heads_metrics`), when the model has them."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain Python (NaN and infinities as None)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 from ..data import LabelledScan
 from ..errors import ConfigError, CTPhaseError, InputError
 from ..models.calibration import IDENTITY, Calibration
+from ..models.heads import SliceOutputs
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 
 DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
@@ -35,13 +36,15 @@ DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
 
 @dataclass
 class ClassifiedScans:
-    """Slice probabilities of all slices of each scan, with per-scan timings and the model's calibration."""
+    """Slice probabilities of all slices of each scan, with per-scan timings and the model's calibration;
+    for a model with heads, every slice's outputs (subphase and seconds too) in ``outputs``."""
 
     scans: list[LabelledScan]
     slice_probs: list[np.ndarray]
     timings: list[dict[str, float]]
     model_sha256: str
     calibration: Calibration = IDENTITY
+    outputs: list[SliceOutputs] | None = None
 
 
 def evaluation_scans(
@@ -106,7 +109,7 @@ def classify_scans(
         if isinstance(model, Classifier)
         else Classifier(model, device=device, engine=engine, batch_size=batch_size, threads=threads)
     )
-    probs, timings = [], []
+    probs, timings, outputs = [], [], []
     for i, scan in enumerate(scans):
         t0 = time.perf_counter()
         try:
@@ -114,12 +117,14 @@ def classify_scans(
         except CTPhaseError as exc:
             raise InputError(f"scan {scan.scan_id} cannot be read: {exc}") from None
         t_read = time.perf_counter() - t0
-        p, t_pre, t_model = clf.predict_hu(hu)
-        probs.append(np.asarray(p, dtype=np.float64))
+        out, t_pre, t_model = clf.predict_hu_outputs(hu)
+        probs.append(np.asarray(out.probs, dtype=np.float64))
+        outputs.append(out)
         timings.append({"read": t_read, "preprocess": float(t_pre), "model": float(t_model)})
         if on_progress:
             on_progress(i + 1, len(scans))
-    return ClassifiedScans(list(scans), probs, timings, clf.sha256, clf.calibration)
+    heads = clf.checkpoint.heads is not None
+    return ClassifiedScans(list(scans), probs, timings, clf.sha256, clf.calibration, outputs if heads else None)
 
 
 def run_evaluation(
@@ -181,6 +186,11 @@ def run_evaluation(
         arguments=args,
         calibration=done.calibration,
     )
+    if done.outputs is not None:
+        from .heads import heads_metrics
+
+        results = replace(results, heads=heads_metrics(done.outputs, scans, scale=done.calibration.seconds_scale,
+                                                       sample_rate=sample_rate, min_slices=min_slices, seed=seed))
     if out_dir is not None:
         write_report(results, out_dir, figures=figures)
     return results

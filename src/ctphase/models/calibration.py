@@ -8,6 +8,10 @@ series probabilities are
 * ``"vector"`` (vector scaling): ``softmax(scale * z + bias)``, per-class ``scale`` and ``bias``;
 * ``"none"``: ``softmax(z)``, i.e. ``T = 1`` (a checkpoint that stores no calibration).
 
+A checkpoint with a seconds head (:mod:`ctphase.models.heads`) also stores ``seconds_scale``: the
+factor on the spread of a series' ln(seconds) estimate that makes its 80% interval cover 80% of
+the fit series (:mod:`ctphase.timing`); absent (1.0) otherwise.
+
 Temperature scaling keeps the ranking of the classes; vector scaling can change the most probable
 class, so it is chosen only when it is clearly better on held-out scans (:func:`select_calibration`).
 
@@ -83,6 +87,7 @@ class Calibration:
         method: ``"none"``, ``"temperature"`` or ``"vector"``.
         temperature: ``T`` of temperature scaling (1.0 otherwise).
         scale, bias: ``(K,)`` vector-scaling parameters in ``PHASE_NAMES`` order (None otherwise).
+        seconds_scale: factor on the spread of the seconds estimate (1.0: none fitted).
         fitted_on: provenance: data, selection, fit metrics (JSON; not used to compute anything).
     """
 
@@ -90,6 +95,7 @@ class Calibration:
     temperature: float = 1.0
     scale: tuple[float, ...] | None = None
     bias: tuple[float, ...] | None = None
+    seconds_scale: float = 1.0
     fitted_on: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,13 +115,17 @@ class Calibration:
                 object.__setattr__(self, name, tuple(float(v) for v in arr))
             elif value is not None:
                 raise ConfigError(f"calibration method {self.method!r} takes no {name}")
+        s = float(self.seconds_scale)
+        if not (np.isfinite(s) and s > 0):
+            raise ConfigError(f"calibration seconds_scale must be a positive number, got {self.seconds_scale!r}")
+        object.__setattr__(self, "seconds_scale", s)
         if self.method == "none" and t != 1.0:
             raise ConfigError("calibration method 'none' has temperature 1")
 
     @property
     def is_identity(self) -> bool:
-        """Whether this is no calibration (``softmax(z)``, T = 1)."""
-        return self.method == "none"
+        """Whether this is no calibration (``softmax(z)``, T = 1, seconds spread unscaled)."""
+        return self.method == "none" and self.seconds_scale == 1.0
 
     def logits(self, z: np.ndarray) -> np.ndarray:
         """The calibrated logits of series scores ``(..., K)``."""
@@ -133,17 +143,27 @@ class Calibration:
     def describe(self) -> str:
         """One line: ``"temperature scaling, T = 1.734"``, ..., or that there is none."""
         if self.method == "temperature":
-            return f"temperature scaling, T = {self.temperature:.3f}"
-        if self.method == "vector":
-            return "vector scaling, scale " + ", ".join(f"{v:.3f}" for v in self.scale or ()) + \
+            text = f"temperature scaling, T = {self.temperature:.3f}"
+        elif self.method == "vector":
+            text = "vector scaling, scale " + ", ".join(f"{v:.3f}" for v in self.scale or ()) + \
                 "; bias " + ", ".join(f"{v:.3f}" for v in self.bias or ())
+        else:
+            text = "none (T = 1)"
+        if self.seconds_scale != 1.0:
+            return text + f"; seconds interval x{self.seconds_scale:.3f}"
+        if self.method != "none":
+            return text
         return "none (the checkpoint stores no calibration: T = 1)"
 
     def parameters(self) -> dict[str, Any]:
-        """The parameters that compute probabilities (what :attr:`digest` hashes)."""
-        return {"method": self.method, "temperature": self.temperature,
-                "scale": list(self.scale) if self.scale else None, "bias": list(self.bias) if self.bias else None,
-                "class_names": list(PHASE_NAMES), "log_floor": LOG_FLOOR}
+        """The parameters that compute probabilities and the seconds interval (what :attr:`digest` hashes;
+        ``seconds_scale`` only when fitted, so earlier calibrations keep their digest)."""
+        out = {"method": self.method, "temperature": self.temperature,
+               "scale": list(self.scale) if self.scale else None, "bias": list(self.bias) if self.bias else None,
+               "class_names": list(PHASE_NAMES), "log_floor": LOG_FLOOR}
+        if self.seconds_scale != 1.0:
+            out["seconds_scale"] = self.seconds_scale
+        return out
 
     @property
     def digest(self) -> str:
@@ -174,6 +194,7 @@ class Calibration:
                 temperature=float(data.get("temperature", 1.0)),
                 scale=None if scale is None else tuple(float(scale[i]) for i in order),
                 bias=None if bias is None else tuple(float(bias[i]) for i in order),
+                seconds_scale=float(data.get("seconds_scale", 1.0)),
                 fitted_on=dict(data.get("fitted_on") or {}),
             )
         except (TypeError, ValueError, IndexError) as exc:

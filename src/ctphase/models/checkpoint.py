@@ -11,7 +11,8 @@ Tensors
 String metadata (the safetensors header's ``__metadata__``)
     ``format``          ``"ctphase-checkpoint"``
     ``format_version``  ``"1"``
-    ``config``          JSON ``{"arch", "class_names", "output_activation", "preprocessing"}``
+    ``config``          JSON ``{"arch", "class_names", "output_activation", "preprocessing"}`` and, for a
+                        network with auxiliary heads, ``"heads"`` (:mod:`ctphase.models.heads`)
     ``meta``            JSON dict: ``created`` (UTC ISO 8601), ``ctphase_version``, ``torch_version``,
                         ``timm_version``, ``format_version`` and whatever training recorded
                         (data summary, metrics, ...); ``calibration``: the series calibration
@@ -48,6 +49,7 @@ from ..atomic import atomic_path
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
 from .activation import OUTPUT_ACTIVATIONS
+from .heads import Heads
 from .registry import ARCHITECTURES, list_architectures, resolve_arch
 from .stfile import FORMAT_NAME, FORMAT_VERSION, dtype_name, file_tensors, onnx_source_sha, read, sniff, tensor_bytes
 
@@ -76,6 +78,7 @@ class Checkpoint:
         meta: JSON-serialisable facts: training data summary, metrics, created, versions.
         onnx: serialised ONNX export of the same network, or None.
         output_activation: ``"softmax"`` or ``"sigmoid"`` (see :data:`OUTPUT_ACTIVATIONS`).
+        heads: the subphase and seconds heads after the phase logits, or None (:mod:`ctphase.models.heads`).
     """
 
     arch: str
@@ -85,6 +88,7 @@ class Checkpoint:
     meta: dict[str, Any] = field(default_factory=dict)
     onnx: bytes | None = None
     output_activation: str = "softmax"
+    heads: Heads | None = None
     _sha256: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +104,8 @@ class Checkpoint:
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             msg = f"output_activation {self.output_activation!r} must be one of {', '.join(OUTPUT_ACTIVATIONS)}"
             raise ConfigError(msg)
+        if self.heads is not None and not isinstance(self.heads, Heads):
+            raise ConfigError(f"heads must be a ctphase.models.heads.Heads or None, got {type(self.heads).__name__}")
         if not isinstance(self.meta, dict):
             msg = f"meta must be a dict, got {type(self.meta).__name__}"
             raise ConfigError(msg)
@@ -108,13 +114,16 @@ class Checkpoint:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The hashed configuration: arch, class_names, output_activation, preprocessing."""
-        return {
+        """The hashed configuration: arch, class_names, output_activation, preprocessing (and heads, when any)."""
+        config: dict[str, Any] = {
             "arch": self.arch,
             "class_names": list(self.class_names),
             "output_activation": self.output_activation,
             "preprocessing": self.preprocessing.to_dict(),
         }
+        if self.heads is not None:
+            config["heads"] = self.heads.to_dict()
+        return config
 
     @property
     def sha256(self) -> str:
@@ -125,8 +134,13 @@ class Checkpoint:
 
     @property
     def num_classes(self) -> int:
-        """Number of network outputs (4)."""
+        """Number of phases (4)."""
         return len(self.class_names)
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of network outputs: the phases, then the heads' columns."""
+        return len(self.class_names) + (self.heads.width if self.heads is not None else 0)
 
 
 def _canonical_json(obj: Any) -> str:
@@ -175,6 +189,7 @@ def new_checkpoint(
     *,
     class_names: tuple[str, ...] | list[str] = PHASE_NAMES,
     output_activation: str | None = None,
+    heads: Heads | None = None,
 ) -> Checkpoint:
     """Wrap a model (e.g. at the end of training) into a :class:`Checkpoint`.
 
@@ -203,6 +218,7 @@ def new_checkpoint(
         state_dict=state,
         meta=full_meta,
         output_activation=output_activation,
+        heads=heads,
     )
 
 
@@ -317,6 +333,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             meta=meta,
             onnx=onnx_bytes,
             output_activation=config.get("output_activation", "softmax"),
+            heads=Heads.from_dict(config["heads"]) if config.get("heads") is not None else None,
         )
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
         msg = f"{path} has an invalid configuration: {exc}"
@@ -343,7 +360,7 @@ def build_model(ckpt: Checkpoint, device: str | torch.device = "cpu") -> torch.n
 
     state = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in ckpt.state_dict.items()}
 
-    model = create_model(ckpt.arch, num_classes=ckpt.num_classes, in_chans=ckpt.preprocessing.channels)
+    model = create_model(ckpt.arch, num_classes=ckpt.num_outputs, in_chans=ckpt.preprocessing.channels)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -6,7 +6,8 @@ float32, with a dynamic batch axis. The activation (softmax, or sigmoid normalis
 per ``Checkpoint.output_activation``) is applied afterwards in numpy, the same way for both
 engines (:func:`ctphase.models.activation.activate`). The graph's ``metadata_props`` make a standalone
 file self-describing: ``ctphase_sha256``, ``arch``, ``class_names`` (JSON, the logits' column
-order), ``output_activation``, ``preprocessing`` (JSON) and ``ctphase_version``.
+order), ``output_activation``, ``preprocessing`` (JSON), ``ctphase_version`` and, for a network with
+auxiliary heads, ``heads`` (JSON; the columns after the four phase logits, :mod:`ctphase.models.heads`).
 
 Exporters: ``"dynamo"`` (``torch.onnx.export(..., dynamo=True)``, the default of torch >= 2.9,
 emits opset >= 18) and ``"legacy"`` (the TorchScript exporter, deprecated by torch but ~10x
@@ -103,6 +104,8 @@ def _add_metadata(onnx_bytes: bytes, ckpt: Checkpoint) -> bytes:
         "preprocessing": json.dumps(ckpt.preprocessing.to_dict(), sort_keys=True),
         "ctphase_version": __version__,
     }
+    if ckpt.heads is not None:
+        props["heads"] = json.dumps(ckpt.heads.to_dict())
     del proto.metadata_props[:]
     for key, value in props.items():
         entry = proto.metadata_props.add()
@@ -131,7 +134,10 @@ def _verify(onnx_bytes: bytes, model, ckpt: Checkpoint, atol: float) -> float:  
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).float().numpy()
     out = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-    diff = float(np.abs(activate(out, ckpt.output_activation) - activate(ref, ckpt.output_activation)).max())
+    k = ckpt.num_classes  # phase probabilities, then the heads' raw outputs (relative difference)
+    diff = float(np.abs(activate(out[:, :k], ckpt.output_activation) - activate(ref[:, :k], ckpt.output_activation)).max())
+    if out.shape[1] > k:
+        diff = max(diff, float((np.abs(out[:, k:] - ref[:, k:]) / np.maximum(1.0, np.abs(ref[:, k:]))).max()))
     if not diff <= atol:
         msg = f"ONNX Runtime and PyTorch disagree by {diff:.2e} (> {atol:.0e}) on {ckpt.arch}; try exporter='legacy' or another opset"
         raise ExportError(msg)

@@ -26,6 +26,7 @@ import numpy as np
 from ..phases import PHASE_NAMES
 from ..prediction import UNCERTAIN, ScanPrediction
 from ..qc import is_untrustworthy
+from ..timing import settle
 from .assign import decode, order_cost
 from .headers import acquisition_seconds, header_opinion
 from .order import Acquisition, Ordering, link, order, same_frame, same_time
@@ -270,6 +271,7 @@ def _finish(p: ScanPrediction, study_label: str | None, posterior: np.ndarray | 
         p.evidence.append(f"confidence {p.confidence:.2f} below --min-confidence {min_confidence:.2f}")
     else:
         p.label = answer
+    settle(p)
 
 
 __all__ = ["HEADER_WEIGHT", "StudyItem", "assign_studies", "finish_alone", "group_studies", "link_reformats"]

@@ -14,7 +14,7 @@ from .patient import PatientParams
 from .physiology import SUBPHASE_WINDOWS, effective_time, subphase_at, tissue_tables
 from .render import anatomy_of, render_slices
 from .series import SeriesParams
-from .stream import iter_training_slices, patient_params
+from .stream import iter_training_slices, patient_params, series_truth
 from .tissues import Tissue
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "iter_training_slices",
     "patient_params",
     "render_slices",
+    "series_truth",
     "subphase_at",
     "tissue_tables",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,14 @@ from .series import SeriesParams
 def patient_params(seed: int, index: int) -> PatientParams:
     """Patient ``index`` of the synthetic population ``seed``: depends only on ``(seed, index)``."""
     return PatientParams.draw(np.random.default_rng([int(seed), int(index), 0]), index=int(index))
+
+
+def series_truth(seed: int, index: int, phase: str | Phase, epoch: int = 0) -> tuple[str, float | None]:
+    """``(subphase, seconds after injection or None)`` of the series that :func:`iter_training_slices`
+    draws for patient ``index`` in ``phase`` on its pass ``epoch`` (no rendering)."""
+    patient = patient_params(seed, index)
+    series = SeriesParams.draw(np.random.default_rng([int(seed), int(index), 1, int(epoch)]), patient, phase=Phase.parse(phase))
+    return series.subphase, series.seconds_after_injection
 
 
 def _parse_phases(phases: Sequence[str | Phase] | None) -> list[Phase]:
@@ -45,8 +54,12 @@ def iter_training_slices(
     phases: Sequence[str | Phase] | None = None,
     *,
     fov_mm: float | None = None,
-) -> Iterator[tuple[np.ndarray, int, int]]:
+    targets: bool = False,
+) -> Iterator[tuple[Any, ...]]:
     """Endless stream of ``(hu (size, size) float32, label, patient_index)`` for training.
+
+    With ``targets=True`` each item also carries the series' subphase name and its seconds after
+    the start of injection (``None`` for non-contrast): ``(hu, label, patient, subphase, seconds)``.
 
     Each pass visits every patient of ``patients`` once in a fresh random order; for each it
     draws one series (phase uniform over ``phases`` so classes are balanced, subphase and time
@@ -76,6 +89,7 @@ def iter_training_slices(
             z = sample_z(srng, series, slices_per_series)
             hu = render_slices(patient, series, z, size, fov_mm)
             label = int(series.label)
+            extra = (series.subphase, series.seconds_after_injection) if targets else ()
             for k in range(len(z)):
-                yield hu[k], label, int(pi)
+                yield hu[k], label, int(pi), *extra
         epoch += 1

@@ -89,7 +89,8 @@ def _synth_loader(
     cfg: TrainConfig, pp: Preprocessing, aug: Augment | None, loader_kw: dict[str, Any], summary: dict[str, Any]
 ) -> tuple[DataLoader, int, list[Any]]:
     tr = patient_range(cfg.train_patients, "train_patients")
-    ds = SynthSliceStream(pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug, reuse=cfg.synth_reuse)
+    ds = SynthSliceStream(pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug, reuse=cfg.synth_reuse,
+                          heads=cfg.heads)
     loader = DataLoader(ds, persistent_workers=cfg.num_workers > 0, **loader_kw)
     summary.update(
         {

@@ -56,6 +56,10 @@ class TrainConfig:
             initialisation (fine-tuning, e.g. the bundled model on new data or corrected labels);
             its architecture, input size and windows must be this run's. The optimiser and the
             schedule start fresh.
+        heads: also train the subphase and seconds-after-injection heads (:mod:`ctphase.models.heads`)
+            on the synthetic stream's targets, weighted ``heads_weight`` against the phase loss
+            (synthetic training only: manifests carry no reliable times). With ``init`` from a
+            checkpoint without heads, the phase logits keep its weights and the heads start fresh.
     """
 
     train: str = SYNTH
@@ -93,6 +97,8 @@ class TrainConfig:
     threads: int | None = None
     resume: str | None = None
     init: str | None = None
+    heads: bool = False
+    heads_weight: float = 0.5
 
     def check(self) -> None:
         """Validate values, naming the bad one (ConfigError)."""
@@ -111,6 +117,10 @@ class TrainConfig:
             raise ConfigError("weight_decay, warmup_epochs and min_lr must be >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.heads and self.train != SYNTH:
+            raise ConfigError("heads (subphase and seconds) train on the synthetic stream only: use --train synth")
+        if not (0 < self.heads_weight and math.isfinite(self.heads_weight)):
+            raise ConfigError(f"heads_weight must be > 0, got {self.heads_weight}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 from ..errors import ConfigError, InputError
 from ..data.manifest import SeriesRecord, SliceRecord
 from ..io.paper_slices import read_8bit_as_hu
+from ..phases import SUBPHASE_NAMES
 from ..preprocessing import PAPER_WINDOW, Preprocessing
 from .augment import Augment
 
@@ -51,6 +52,12 @@ def _prepare(hu: np.ndarray, pp: Preprocessing, augment: Augment | None, rng: np
         assert rng is not None
         hu = augment(hu, rng)
     return torch.from_numpy(pp(hu)[0])
+
+
+def _targets(extra: Sequence[Any]) -> tuple[int, float]:
+    """``(subphase name, seconds or None)`` of the synthetic engine -> ``(subphase index, seconds or NaN)``."""
+    sub, seconds = extra
+    return SUBPHASE_NAMES.index(str(sub)), float("nan") if seconds is None else float(seconds)
 
 
 def _worker_rng(base_seed: int, epoch: int, index: int | None = None) -> np.random.Generator:
@@ -291,6 +298,9 @@ class SynthSliceStream(IterableDataset):
         slices_per_series: slices drawn from each rendered series.
         phases: restrict to these phases (``None``: all four, balanced).
         augment: augmentation, or ``None``.
+        heads: also yield each slice's subphase index (``SUBPHASE_NAMES`` order) and seconds after
+            injection (NaN for non-contrast): items ``(x, label, subphase, seconds)``, the targets
+            of a network with heads (:mod:`ctphase.models.heads`).
         reuse: each rendered slice is yielded this many times (differently augmented, at
             random moments): multiplies throughput where rendering is the bottleneck, at the
             cost of diversity. 1 (default) uses every rendered slice once.
@@ -309,6 +319,7 @@ class SynthSliceStream(IterableDataset):
         render_size: int | None = None,
         shuffle_buffer: int = 256,
         reuse: int = 1,
+        heads: bool = False,
         source: Callable[..., Iterator[tuple[np.ndarray, int, int]]] | None = None,
     ) -> None:
         if int(reuse) < 1:
@@ -326,6 +337,7 @@ class SynthSliceStream(IterableDataset):
         self.render_size = int(render_size or preprocessing.size)
         self.shuffle_buffer = max(1, int(shuffle_buffer))
         self.reuse = int(reuse)
+        self.heads = bool(heads)
         self._source = source
         self._state: tuple[tuple[int, int], Iterator[tuple[np.ndarray, int]], list, np.random.Generator] | None = None
         self.stats = StreamStats()
@@ -342,7 +354,7 @@ class SynthSliceStream(IterableDataset):
         augmentations of epoch 1 (the engine's series restart from its first pass, though)."""
         self.epoch = int(epoch)
 
-    def _slices(self, wid: int, nworkers: int) -> Iterator[tuple[np.ndarray, int]]:
+    def _slices(self, wid: int, nworkers: int) -> Iterator[tuple[np.ndarray, int, tuple[Any, ...]]]:
         source = self._source
         if source is None:
             from ..synth import iter_training_slices as source
@@ -350,24 +362,26 @@ class SynthSliceStream(IterableDataset):
         kw: dict[str, Any] = {"slices_per_series": self.slices_per_series}
         if self.phases is not None:
             kw["phases"] = self.phases
+        if self.heads:
+            kw["targets"] = True
         for p in itertools.count():  # the engine's stream is endless; a finite stand-in restarts
             n = 0
-            for hu, label, _patient in source(self.seed if p == 0 else derive_seed(self.seed, p), self.render_size, mine, **kw):
+            for hu, label, _patient, *extra in source(self.seed if p == 0 else derive_seed(self.seed, p), self.render_size, mine, **kw):
                 n += 1
-                yield hu, int(label)
+                yield hu, int(label), _targets(extra) if self.heads else ()
             if n == 0:
                 raise ConfigError("the synthetic source yielded no slices; check patients and phases")
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
         info = get_worker_info()
         key = (info.id, info.num_workers) if info is not None else (0, 1)
         if self._state is None or self._state[0] != key:
             rng = np.random.default_rng(derive_seed(self.seed, key[0], key[1], self.epoch, "augment"))
             self._state = (key, self._slices(*key), [], rng)
         _, gen, buf, rng = self._state
-        # buffer entries: [hu, label, uses left]; an entry is replaced by a new slice when used up
-        for hu, label in gen:
-            item = [hu, label, self.reuse]
+        # buffer entries: [hu, label, uses left, targets]; an entry is replaced by a new slice when used up
+        for hu, label, targets in gen:
+            item = [hu, label, self.reuse, targets]
             if len(buf) < self.shuffle_buffer:
                 buf.append(item)
                 continue
@@ -379,6 +393,6 @@ class SynthSliceStream(IterableDataset):
                     buf[j] = item
                 self.stats.slices += 1
                 self.stats.per_class[out[1]] += 1
-                yield _prepare(out[0], self.preprocessing, self.augment, rng if self.augment else None), out[1]
+                yield _prepare(out[0], self.preprocessing, self.augment, rng if self.augment else None), out[1], *out[3]
                 if buf[j] is item:
                     break

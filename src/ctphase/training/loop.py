@@ -39,12 +39,14 @@ from ..atomic import atomic_path, write_atomic
 from ..errors import CheckpointError, ConfigError
 from ..inference import resolve_device
 from ..models.activation import activation_for_loss
+from ..models.heads import Heads
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
 from .augment import Augment
 from .batches import TrainingData, build_data
 from .config import TrainConfig, resolve_config
 from .datasets import derive_seed
+from .heads import HeadsLoss, init_heads, widen_state
 from .validate import validate
 
 logger = logging.getLogger(__name__)
@@ -120,7 +122,10 @@ class _Run:
         """A fresh network and optimiser for ``cfg`` (seeded before this call)."""
         from ..models.registry import create_model
 
-        model = create_model(cfg.arch, num_classes=len(PHASE_NAMES), in_chans=pp.channels)
+        heads = Heads() if cfg.heads else None
+        model = create_model(cfg.arch, num_classes=len(PHASE_NAMES) + (heads.width if heads else 0), in_chans=pp.channels)
+        if heads is not None:
+            init_heads(model, heads)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
         amp_dtype = _amp_dtype(cfg.amp, device)
@@ -170,8 +175,13 @@ class _Run:
         if ckpt.output_activation != activation_for_loss(cfg.loss):
             raise ConfigError(f"--init {path}: the checkpoint was trained with {ckpt.output_activation} outputs, "
                               f"--loss {cfg.loss} trains {activation_for_loss(cfg.loss)} outputs; they must match")
+        if ckpt.heads is not None and not cfg.heads:
+            raise ConfigError(f"--init {path}: the checkpoint has subphase and seconds heads; train with --heads")
+        state = ckpt.state_dict
+        if cfg.heads and ckpt.heads is None:  # phase rows from the checkpoint, fresh heads
+            state = widen_state(state, self.model.state_dict(), len(PHASE_NAMES))
         try:
-            self.model.load_state_dict(ckpt.state_dict)
+            self.model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
         except RuntimeError as exc:
             raise CheckpointError(f"--init {path}: its weights do not fit {cfg.arch} ({exc})") from None
         self.model = self.model.to(device=self.device, memory_format=self.memory_format)
@@ -197,6 +207,7 @@ class _Run:
             "channels_last": cfg.channels_last,
             "seed": cfg.seed,
             "from_scratch": not cfg.init,
+            **({"heads_weight": cfg.heads_weight} if cfg.heads else {}),
             **({"init": self.init_identity} if cfg.init else {}),
         }
 
@@ -208,12 +219,14 @@ class _Run:
         loss_acc, n_seen = torch.zeros((), device=device), 0
         steps = self.data.steps_per_epoch
         sync_every = 1 if device.type == "cpu" else 25  # a host sync per step would stall the GPU
-        for step, (x, y) in enumerate(self.data.batches(epoch), start=1):
+        for step, (x, y, *targets) in enumerate(self.data.batches(epoch), start=1):
             x = x.to(device, non_blocking=True).contiguous(memory_format=self.memory_format)
             y = torch.as_tensor(y, dtype=torch.long).to(device, non_blocking=True)
+            if targets:  # subphase index and seconds (NaN: non-contrast) for the heads
+                targets = [torch.as_tensor(targets[0], dtype=torch.long).to(device), torch.as_tensor(targets[1]).float().to(device)]
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 logits = model(x)
-            loss = loss_fn(logits, y)
+            loss = loss_fn(logits, y, *targets)
             self.opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -273,7 +286,7 @@ class _Run:
         from ..models.checkpoint import new_checkpoint, save_checkpoint
 
         ckpt = new_checkpoint(self.cfg.arch, self.pp, self.model, meta, class_names=tuple(PHASE_NAMES),
-                              output_activation=activation_for_loss(self.cfg.loss))
+                              output_activation=activation_for_loss(self.cfg.loss), heads=Heads() if self.cfg.heads else None)
         save_checkpoint(ckpt, path)  # atomic
 
 
@@ -311,7 +324,8 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
     emit = on_event or (lambda kind, data: None)
     r = _prepare_run(config)
     cfg, data = r.cfg, r.data
-    loss_fn = PhaseLoss(cfg.loss, len(PHASE_NAMES), cfg.label_smoothing)
+    loss_fn = HeadsLoss(PhaseLoss(cfg.loss, len(PHASE_NAMES), cfg.label_smoothing), len(PHASE_NAMES),
+                        Heads() if cfg.heads else None, cfg.heads_weight)
     activation = activation_for_loss(cfg.loss)
     emit("start", {"run": str(r.run), "arch": cfg.arch, "size": r.pp.size, "epochs": cfg.epochs, "start_epoch": r.start_epoch,
                    "steps": data.steps_per_epoch, "device": str(r.device), "data": data.summary})

@@ -30,7 +30,7 @@ def predict_probs(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
 ) -> np.ndarray:
-    """``(N, C, H, W)`` prepared slices -> ``(N, K)`` float64 probabilities (model in eval mode)."""
+    """``(N, C, H, W)`` prepared slices -> ``(N, 4)`` float64 phase probabilities (model in eval mode)."""
     model.eval()
     x = torch.as_tensor(x)
     out = []
@@ -40,7 +40,8 @@ def predict_probs(
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(xb)
-        out.append(activate(logits.float().cpu().numpy(), activation).astype(np.float64))
+        phase_logits = logits[:, : len(PHASE_NAMES)]  # a network with heads puts them after the phases
+        out.append(activate(phase_logits.float().cpu().numpy(), activation).astype(np.float64))
     return np.concatenate(out) if out else np.zeros((0, len(PHASE_NAMES)))
 
 

@@ -1,0 +1,101 @@
+"""Scoring a model's subphase and seconds heads on scans whose truth is known (synthetic scans).
+
+Each scan is summarised over the same seeded draw of R of its slices as its vote
+(:func:`ctphase.evaluation.scan_level.vote_scans`), by the functions ``ctphase predict`` uses
+(:mod:`ctphase.timing`). Scored per series:
+
+* ``subphase_accuracy``: the most probable of the eight subphases is the true one;
+* ``subphase_given_phase_accuracy``: the most probable subphase *of the true phase* is the true one
+  (what a correct phase answer then reports: early vs late arterial, portal venous vs
+  nephrographic, transitional vs equilibrium vs excretory);
+* seconds (contrast-enhanced series): absolute error of the estimate, and the share of series
+  whose true time lies in the reported 80% interval (``coverage``, to compare with 0.8).
+
+:func:`fit_seconds_scale` chooses the interval scale that makes the coverage 80% on fit scans.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data import LabelledScan
+from ..errors import ConfigError
+from ..models.heads import SliceOutputs
+from ..phases import PHASE_NAMES, SUBPHASE_NAMES
+from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from ..timing import INTERVAL, Z_INTERVAL, log_seconds_gaussian, seconds_estimate, subphase_probabilities, subphase_within
+from .scan_level import vote_scans
+
+
+def _sampled(outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], sample_rate: float, min_slices: int,
+             seed: int) -> list[np.ndarray]:
+    votes = vote_scans([o.probs for o in outputs], sample_rate, seed=seed, min_slices=min_slices,
+                       scan_ids=[s.scan_id for s in scans])
+    return list(votes.sampled)
+
+
+def heads_metrics(
+    outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], *, scale: float = 1.0,
+    sample_rate: float = DEFAULT_SAMPLE_RATE, min_slices: int = DEFAULT_MIN_SLICES, seed: int = 0,
+) -> dict[str, Any] | None:
+    """Series-level scores of the heads over the scans with a known subphase (None when there are none)."""
+    rows = [(i, s) for i, s in enumerate(scans) if s.subphase is not None]
+    if not rows or outputs[0].subphase is None:
+        return None
+    sampled = _sampled(outputs, scans, sample_rate, min_slices, seed)
+    hit, hit_given, errors, covered, widths = [], [], [], [], []
+    confusion = {t: dict.fromkeys(SUBPHASE_NAMES, 0) for t in SUBPHASE_NAMES}
+    for i, scan in rows:
+        o = outputs[i].take(sampled[i])
+        probs = subphase_probabilities(o.subphase, SUBPHASE_NAMES)
+        best = max(probs, key=lambda n: probs[n])
+        confusion[scan.subphase][best] += 1
+        hit.append(best == scan.subphase)
+        hit_given.append(subphase_within(probs, PHASE_NAMES[int(scan.label)]) == scan.subphase)
+        if scan.seconds is not None:
+            est = seconds_estimate(o.log_seconds, scale)
+            errors.append(abs(est["estimate"] - scan.seconds))
+            covered.append(est["low"] <= scan.seconds <= est["high"])
+            widths.append(est["high"] - est["low"])
+    out: dict[str, Any] = {
+        "series": len(rows),
+        "subphase_accuracy": float(np.mean(hit)),
+        "subphase_given_phase_accuracy": float(np.mean(hit_given)),
+        "subphase_confusion": {t: {p: n for p, n in row.items() if n} for t, row in confusion.items() if any(row.values())},
+    }
+    if errors:
+        out["seconds"] = {
+            "series": len(errors),
+            "median_abs_error_s": float(np.median(errors)),
+            "mean_abs_error_s": float(np.mean(errors)),
+            "interval": INTERVAL,
+            "coverage": float(np.mean(covered)),
+            "median_interval_width_s": float(np.median(widths)),
+            "scale": float(scale),
+        }
+    return out
+
+
+def fit_seconds_scale(
+    outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], *, sample_rate: float = DEFAULT_SAMPLE_RATE,
+    min_slices: int = DEFAULT_MIN_SLICES, seed: int = 0,
+) -> float:
+    """The factor on a series' ln(seconds) spread whose 80% interval covers 80% of the fit scans' true times.
+
+    Raises:
+        ConfigError: fewer than 10 contrast-enhanced scans with a known time, or no seconds head.
+    """
+    rows = [(i, s) for i, s in enumerate(scans) if s.seconds is not None]
+    if len(rows) < 10 or not outputs or outputs[0].log_seconds is None:
+        raise ConfigError(f"fitting the seconds interval needs >= 10 contrast-enhanced scans with a known time "
+                          f"and a model with a seconds head; got {len(rows)} scans")
+    sampled = _sampled(outputs, scans, sample_rate, min_slices, seed)
+    z = []
+    for i, scan in rows:
+        mu, sd = log_seconds_gaussian(outputs[i].take(sampled[i]).log_seconds)
+        z.append(abs(math.log(max(scan.seconds, 1.0)) - mu) / max(sd, 1e-6))
+    return float(np.quantile(z, INTERVAL) / Z_INTERVAL)

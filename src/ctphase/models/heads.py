@@ -1,0 +1,113 @@
+"""Auxiliary outputs of a slice network: the fine subphase and the time after injection.
+
+A network with heads outputs one row of ``K = 4 + S + 2`` numbers per slice:
+
+* columns ``0..3``: the phase logits, in the checkpoint's ``class_names`` order (as any ctphase
+  network; everything that reads only the phase keeps working);
+* the next ``S``: subphase logits, in :attr:`Heads.subphases` order (softmax);
+* the last two: the mean and the log-variance of ``ln(seconds after the start of injection)``, a
+  Gaussian (trained with its negative log-likelihood on contrast-enhanced slices only).
+
+The heads are part of a checkpoint's hashed configuration (key ``"heads"``, present only when
+the network has them, so the identity of older checkpoints is unchanged). Imports numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..phases import PHASE_NAMES, SUBPHASE_NAMES, SUBPHASE_TO_PHASE
+
+SECONDS_KIND = "gaussian_log_seconds"
+"""How the seconds head is read: mean and log-variance of ln(seconds after injection)."""
+
+LOGVAR_RANGE: tuple[float, float] = (-8.0, 4.0)
+"""The log-variance output is clamped to this range (training and prediction alike)."""
+
+
+@dataclass(frozen=True)
+class Heads:
+    """The auxiliary heads of a network: subphase names (softmax) and the seconds head."""
+
+    subphases: tuple[str, ...] = SUBPHASE_NAMES
+    seconds: str = SECONDS_KIND
+
+    def __post_init__(self) -> None:
+        names = tuple(str(n) for n in self.subphases)
+        unknown = [n for n in names if n not in SUBPHASE_TO_PHASE]
+        if unknown or len(set(names)) != len(names) or not names:
+            raise ConfigError(f"heads.subphases {list(names)} must be distinct subphase names ({', '.join(SUBPHASE_NAMES)})")
+        covered = {SUBPHASE_TO_PHASE[n].label for n in names}
+        if covered != set(PHASE_NAMES):
+            raise ConfigError(f"heads.subphases {list(names)} must cover all four phases, they cover {sorted(covered)}")
+        if self.seconds != SECONDS_KIND:
+            raise ConfigError(f"heads.seconds {self.seconds!r} is unknown to this ctphase (known: {SECONDS_KIND})")
+        object.__setattr__(self, "subphases", names)
+
+    @property
+    def width(self) -> int:
+        """Columns the heads add after the four phase logits."""
+        return len(self.subphases) + 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, as stored in a checkpoint's config."""
+        return {"subphases": list(self.subphases), "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Heads:
+        """Read the JSON form back (:meth:`to_dict`)."""
+        if not isinstance(data, dict) or "subphases" not in data:
+            raise ConfigError(f"heads must be a JSON object with 'subphases' and 'seconds', got {data!r}")
+        return cls(subphases=tuple(data["subphases"]), seconds=str(data.get("seconds", SECONDS_KIND)))
+
+    def phase_of(self) -> np.ndarray:
+        """``(S,)`` phase index (``PHASE_NAMES`` order) of each subphase."""
+        return np.array([int(SUBPHASE_TO_PHASE[n]) for n in self.subphases], dtype=np.int64)
+
+
+@dataclass
+class SliceOutputs:
+    """What a network says of each classified slice.
+
+    Attributes:
+        probs: ``(N, 4)`` phase probabilities in ``PHASE_NAMES`` order.
+        subphase: ``(N, S)`` subphase probabilities (``None`` without heads).
+        log_seconds: ``(N, 2)`` mean and log-variance of ln(seconds after injection) (``None`` without heads).
+    """
+
+    probs: np.ndarray
+    subphase: np.ndarray | None = None
+    log_seconds: np.ndarray | None = None
+
+    @classmethod
+    def concatenate(cls, parts: list[SliceOutputs]) -> SliceOutputs:
+        """Stack the rows of several parts (in order)."""
+        if not parts:
+            raise ValueError("no outputs to concatenate")
+        sub = None if parts[0].subphase is None else np.concatenate([p.subphase for p in parts])  # type: ignore[misc]
+        sec = None if parts[0].log_seconds is None else np.concatenate([p.log_seconds for p in parts])  # type: ignore[misc]
+        return cls(np.concatenate([p.probs for p in parts]), sub, sec)
+
+    def take(self, order: np.ndarray) -> SliceOutputs:
+        """The rows ``order`` (a permutation or selection)."""
+        return SliceOutputs(self.probs[order], None if self.subphase is None else self.subphase[order],
+                            None if self.log_seconds is None else self.log_seconds[order])
+
+
+def split_heads(raw: np.ndarray, n_classes: int, heads: Heads | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Split network outputs ``(N, K)`` into phase logits, subphase probabilities and (mean, clamped log-variance)."""
+    raw = np.asarray(raw)
+    if heads is None:
+        return raw, None, None
+    if raw.shape[1] != n_classes + heads.width:
+        raise ConfigError(f"the network gave {raw.shape[1]} outputs, its heads need {n_classes + heads.width}")
+    sub = raw[:, n_classes : n_classes + len(heads.subphases)].astype(np.float64)
+    sub = np.exp(sub - sub.max(axis=1, keepdims=True))
+    sub = (sub / sub.sum(axis=1, keepdims=True)).astype(np.float32)
+    sec = raw[:, -2:].astype(np.float32).copy()
+    sec[:, 1] = np.clip(sec[:, 1], *LOGVAR_RANGE)
+    return raw[:, :n_classes], sub, sec

@@ -1,0 +1,83 @@
+"""Scoring the subphase and seconds heads against known truth, and fitting the seconds interval."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ctphase.data import LabelledScan
+from ctphase.errors import ConfigError
+from ctphase.evaluation.heads import fit_seconds_scale, heads_metrics
+from ctphase.models.heads import SliceOutputs
+from ctphase.phases import SUBPHASE_NAMES, SUBPHASE_TO_PHASE, Phase
+
+
+def _scan(i: int, sub: str, seconds: float | None, n: int = 20) -> LabelledScan:
+    return LabelledScan(f"s{i}", SUBPHASE_TO_PHASE[sub], f"patient:{i}", n, lambda idx: None, subphase=sub, seconds=seconds)
+
+
+def _outputs(sub: str, log_mu: float, sd: float, n: int = 20, said: str | None = None) -> SliceOutputs:
+    probs = np.zeros((n, 4), np.float32)
+    probs[:, int(SUBPHASE_TO_PHASE[sub])] = 1.0
+    subp = np.full((n, 8), 0.01, np.float32)
+    subp[:, SUBPHASE_NAMES.index(said or sub)] = 0.93
+    return SliceOutputs(probs, subp, np.tile(np.array([[log_mu, math.log(sd**2)]], np.float32), (n, 1)))
+
+
+def test_heads_metrics_score_against_the_truth() -> None:
+    scans = [_scan(0, "late_arterial", 40.0), _scan(1, "portal_venous", 70.0), _scan(2, "non_contrast", None),
+             _scan(3, "equilibrium", 240.0)]
+    outs = [_outputs("late_arterial", math.log(40.0), 0.1), _outputs("portal_venous", math.log(100.0), 0.1),
+            _outputs("non_contrast", 0.0, 1.0), _outputs("equilibrium", math.log(240.0), 0.1, said="excretory")]
+    m = heads_metrics(outs, scans)
+    assert m["series"] == 4
+    assert m["subphase_accuracy"] == 0.75  # the delayed series said excretory
+    assert m["subphase_given_phase_accuracy"] == 0.75
+    assert m["subphase_confusion"]["equilibrium"] == {"excretory": 1}
+    sec = m["seconds"]
+    assert sec["series"] == 3  # the non-contrast series has no time
+    assert sec["median_abs_error_s"] == pytest.approx(0.0, abs=0.1)
+    assert sec["mean_abs_error_s"] == pytest.approx(10.0, abs=0.1)  # 30 s off once
+    assert sec["coverage"] == pytest.approx(2 / 3)  # 70 s is outside 100 s x exp(+-1.28 x 0.1)
+
+
+def test_heads_metrics_need_truth_and_heads() -> None:
+    plain = LabelledScan("s", Phase.VENOUS, "patient:1", 5, lambda idx: None)
+    assert heads_metrics([_outputs("portal_venous", 4.0, 0.1, n=5)], [plain]) is None
+    assert heads_metrics([SliceOutputs(np.eye(4))], [_scan(0, "portal_venous", 70.0, n=4)]) is None
+
+
+def test_fit_seconds_scale_reaches_the_nominal_coverage() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.exp(rng.uniform(math.log(20), math.log(600), 200))
+    # the model says sd 0.1, but its means are off by N(0, 0.3): intervals too narrow by about 3x
+    scans = [_scan(i, "portal_venous", float(t)) for i, t in enumerate(truth)]
+    outs = [_outputs("portal_venous", float(math.log(t) + rng.normal(0, 0.3)), 0.1) for t in truth]
+    assert heads_metrics(outs, scans)["seconds"]["coverage"] < 0.5
+    scale = fit_seconds_scale(outs, scans)
+    assert 2.0 < scale < 4.5
+    assert heads_metrics(outs, scans, scale=scale)["seconds"]["coverage"] == pytest.approx(0.8, abs=0.01)
+    with pytest.raises(ConfigError, match=">= 10 contrast-enhanced scans"):
+        fit_seconds_scale(outs[:5], scans[:5])
+
+
+def test_evaluate_and_calibrate_a_model_with_heads(tmp_path) -> None:
+    from model_factory import make_checkpoint
+
+    from ctphase.data import synthetic_scans
+    from ctphase.evaluation.calibrate import fit_calibration
+    from ctphase.evaluation.run import run_evaluation
+
+    model = make_checkpoint(tmp_path / "heads.safetensors", arch="resnet10t", size=32, heads=True)
+    scans = synthetic_scans(range(500000, 500004), size=32, slices_per_scan=4)
+    assert all(s.subphase is not None and (s.seconds is None) == (s.label == Phase.NON_CONTRAST) for s in scans)
+    results = run_evaluation(scans, model, tmp_path / "eval", n_resamples=0, figures=False, device="cpu")
+    assert results.heads["series"] == 16 and results.heads["seconds"]["series"] == 12
+    assert "Subphase and time after injection" in (tmp_path / "eval" / "report.md").read_text()
+
+    fit = fit_calibration(scans, model, device="cpu")
+    sec = fit.calibration.fitted_on["seconds"]
+    assert fit.calibration.seconds_scale == pytest.approx(sec["scale"], rel=1e-5) and sec["series"] == 12
+    assert sec["coverage_after"] == pytest.approx(0.8, abs=0.1)

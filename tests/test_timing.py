@@ -1,0 +1,59 @@
+"""Series subphase and seconds after injection from slice outputs (ctphase.timing)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ctphase.phases import SUBPHASE_NAMES
+from ctphase.prediction import ScanPrediction
+from ctphase.timing import INTERVAL, Z_INTERVAL, seconds_estimate, settle, subphase_probabilities, subphase_within
+
+
+def test_subphase_within_never_contradicts_the_label() -> None:
+    probs = dict.fromkeys(SUBPHASE_NAMES, 0.0) | {"equilibrium": 0.6, "nephrographic": 0.3, "portal_venous": 0.1}
+    assert subphase_within(probs, "venous") == "nephrographic"  # the best of the venous subphases
+    assert subphase_within(probs, "other") == "equilibrium"
+    assert subphase_within(probs, "non_contrast") == "non_contrast"
+    assert subphase_within(probs, "uncertain") is None
+    assert subphase_within({}, "venous") is None
+
+
+def test_subphase_probabilities_are_the_slice_mean() -> None:
+    sub = np.zeros((2, 8))
+    sub[0, 1], sub[1, 2] = 1.0, 1.0
+    out = subphase_probabilities(sub, SUBPHASE_NAMES)
+    assert out["early_arterial"] == out["late_arterial"] == 0.5 and sum(out.values()) == pytest.approx(1.0)
+
+
+def test_seconds_estimate_adds_slice_variance_and_spread() -> None:
+    ls = np.array([[math.log(60), math.log(0.01)], [math.log(80), math.log(0.01)]])
+    mu = (math.log(60) + math.log(80)) / 2
+    sd = math.sqrt(0.01 + ((math.log(80) - math.log(60)) / 2) ** 2)
+    est = seconds_estimate(ls)
+    assert est["estimate"] == pytest.approx(math.exp(mu), abs=0.05)
+    assert est["low"] == pytest.approx(math.exp(mu - Z_INTERVAL * sd), abs=0.05)
+    assert est["high"] == pytest.approx(math.exp(mu + Z_INTERVAL * sd), abs=0.05)
+    assert est["interval"] == INTERVAL
+    wider = seconds_estimate(ls, scale=2.0)
+    assert wider["estimate"] == est["estimate"] and wider["low"] < est["low"] and wider["high"] > est["high"]
+
+
+def _record(label: str) -> ScanPrediction:
+    probs = dict.fromkeys(SUBPHASE_NAMES, 0.0) | {"late_arterial": 0.7, "portal_venous": 0.3}
+    return ScanPrediction("s", "p", "dicom", "ok", label=label, subphase_probabilities=probs,
+                          seconds_after_injection={"estimate": 40.0, "low": 30.0, "high": 50.0, "interval": 0.8})
+
+
+def test_settle_follows_the_final_label() -> None:
+    p = _record("venous")
+    settle(p)
+    assert p.subphase == "portal_venous" and p.seconds_after_injection is not None
+    p = _record("uncertain")  # an answer the tool cannot trust gets neither
+    settle(p)
+    assert p.subphase is None and p.seconds_after_injection is None
+    p = _record("non_contrast")  # no injection, no time
+    settle(p)
+    assert p.subphase == "non_contrast" and p.seconds_after_injection is None
