@@ -3,7 +3,9 @@
 Prints, for each real series, the true phase, the predicted phase and the vote fractions at
 R=30% (seed 0, as ``ctphase predict``), then over ``--draws`` more random draws of the sampled
 slices: how many draws are right, and the smallest and mean vote share of the true phase, so the
-spread that sampling adds is visible. ``pred`` is the final label (``uncertain`` included): each
+spread that sampling adds is visible. A model with subphase and seconds heads also gets the
+subphase and the seconds after injection (estimate and 80% interval) of the seed-0 run, to hold
+against what the folder's notes say of its timing. ``pred`` is the final label (``uncertain`` included): each
 folder is classified alone, or with ``--together`` all in one run, where the study step sees each
 study whole (``ctphase predict ../shared/realdata``). Six series are far too few to
 measure accuracy: this is a sanity check, not an evaluation.
@@ -61,12 +63,16 @@ def main() -> None:
         correct = sum(p.label == row["phase"] for p in later)
         shares = [p.vote_fractions.get(row["phase"], 0.0) for p in [pred, *later]]
         fr = " ".join(f"{v:.2f}" for v in pred.vote_fractions.values())
+        t = pred.seconds_after_injection
+        timing = (f"  {pred.subphase or '-'}" + (f" ~{t['estimate']:.0f} s ({t['low']:.0f}-{t['high']:.0f})" if t else "")
+                  if pred.subphase_probabilities else "")
         print(f"{row['name']:<{w}}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}"
-              f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}")
+              f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}{timing}")
         out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "image_label": pred.image_label,
                     "n_slices": pred.n_slices, "vote_fractions": pred.vote_fractions,
                     "mean_probabilities": pred.mean_probabilities, "correct_draws": correct, "draws": args.draws,
                     "true_vote_share_min": min(shares), "true_vote_share_mean": sum(shares) / len(shares),
+                    "subphase": pred.subphase, "seconds_after_injection": pred.seconds_after_injection,
                     "model_sha256": pred.model_sha256})
     n_ok = sum(r["truth"] == r["predicted"] for r in out)
     print(f"\n{n_ok}/{len(out)} real series correct at seed 0 (R={args.sample_rate:.0%})")

@@ -1,5 +1,11 @@
 """Realism check of the synthetic engine: median HU per phase, synthetic vs real.
 
+A second table gives the cues that separate the neighbouring classes (aorta - portal vein and
+aorta - IVC falling towards equilibrium, hepatic veins filling after the portal vein,
+corticomedullary -> homogeneous kidneys, contrast in the renal pelvis) per synthetic *subphase*
+and per phase, synthetic | real where the real ROIs allow (hepatic veins, IVC and medulla have
+no hand-placed real ROI yet: "-").
+
 Synthetic numbers come from the engine's own tissue masks (eroded by one pixel); real numbers
 from ROIs placed once by hand on rendered slices of ../shared/realdata (constants below). The
 real columns are skipped when that folder is absent. With ``--png`` also writes
@@ -19,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ctphase.phases import PHASE_NAMES
+from ctphase.phases import PHASE_NAMES, SUBPHASE_NAMES
 from ctphase.synth import SeriesParams, Tissue, patient_params, render_slices
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -30,6 +36,17 @@ TISSUES = {
     "spleen": (Tissue.SPLEEN, [-50, -70, -90]),
     "kidney_cortex": (Tissue.KIDNEY_CORTEX, [-130, -145, -160]),
     "renal_pelvis": (Tissue.RENAL_PELVIS, [-135, -145, -155]),
+    "hepatic_vein": (Tissue.HEPATIC_VEIN, [-60, -80, -100]),
+    "ivc": (Tissue.IVC_INFRARENAL, [-150, -180, -210]),
+    "kidney_medulla": (Tissue.KIDNEY_MEDULLA, [-130, -145, -160]),
+}
+# the cues where neighbouring classes meet: name -> (tissue a, tissue b or None); value a - b (or a)
+CUES: dict[str, tuple[str, str | None]] = {
+    "aorta-portal": ("aorta", "portal_vein"),  # > 0 arterial, ~0 or < 0 portal venous, ~0 delayed
+    "hepatic-portal": ("hepatic_vein", "portal_vein"),  # < 0 until the hepatic veins fill (~60-70 s)
+    "aorta-ivc": ("aorta", "ivc"),  # large arterial, small venous, ~0 at equilibrium
+    "cortex-medulla": ("kidney_cortex", "kidney_medulla"),  # corticomedullary (arterial) -> nephrographic ~0
+    "renal_pelvis": ("renal_pelvis", None),  # excreted contrast only late (excretory >= ~3-5 min)
 }
 # Hand-placed ROIs on the real series: folder -> {tissue: (slice z in mm, column, row, radius px)}.
 # Placed on 512x512 renders at window 50/400 (see the closing note of the synth issue).
@@ -88,12 +105,15 @@ def real_table() -> dict[str, dict[str, float]]:
     return {ph: {t: float(np.mean(v)) for t, v in d.items()} for ph, d in out.items()}
 
 
-def synth_table(n_patients: int, seed: int, size: int = 256) -> dict[str, dict[str, float]]:
+def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool = False) -> dict[str, dict[str, float]]:
+    """Median HU per tissue and phase (or subphase) over ``n_patients`` synthetic patients."""
     res: dict[str, dict[str, list[float]]] = {}
+    groups = SUBPHASE_NAMES if by_subphase else PHASE_NAMES
     for i in range(n_patients):
         p = patient_params(seed, 900_000 + i)
-        for k, ph in enumerate(PHASE_NAMES):
-            s = SeriesParams.draw(np.random.default_rng([seed, i, k]), p, phase=ph)
+        for k, ph in enumerate(groups):
+            kw = {"subphase": ph} if by_subphase else {"phase": ph}
+            s = SeriesParams.draw(np.random.default_rng([seed, i, k]), p, **kw)
             s.streaks = False
             for name, (tissue, zs) in TISSUES.items():
                 hu, m = render_slices(p, s, np.asarray(zs, float) * p.height, size, return_masks=True)
@@ -137,6 +157,32 @@ def write_png(path: Path, seed: int) -> None:
     cv2.imwrite(str(path), np.vstack([img, cap]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+def _cue(table: dict[str, float] | None, cue: str) -> float | None:
+    a, b = CUES[cue]
+    if not table or a not in table or (b is not None and b not in table):
+        return None
+    return table[a] - (table[b] if b is not None else 0.0)
+
+
+def print_cues(by_sub: dict[str, dict[str, float]], by_phase: dict[str, dict[str, float]],
+               real: dict[str, dict[str, float]] | None) -> None:
+    """The cues (HU differences) per synthetic subphase, then per phase synthetic | real."""
+    print("\ncues where the classes meet (HU; a - b of the medians above): synthetic, per subphase")
+    print(f"{'subphase':<15}" + "".join(f"{c:>16}" for c in CUES))
+    for sub in SUBPHASE_NAMES:
+        vals = [_cue(by_sub.get(sub), c) for c in CUES]
+        print(f"{sub:<15}" + "".join(f"{'-' if v is None else f'{v:.0f}':>16}" for v in vals))
+    print("per phase: synthetic | real (hand-placed ROIs; '-' where none)")
+    print(f"{'phase':<15}" + "".join(f"{c:>16}" for c in CUES))
+    for ph in PHASE_NAMES:
+        cells = []
+        for c in CUES:
+            sv, rv = _cue(by_phase.get(ph), c), _cue(None if real is None else real.get(ph), c)
+            cell = ("-" if sv is None else f"{sv:.0f}") + ("" if real is None else " | " + ("-" if rv is None else f"{rv:.0f}"))
+            cells.append(f"{cell:>16}")
+        print(f"{ph:<15}" + "".join(cells))
+
+
 def _win(hu: np.ndarray, label: str) -> np.ndarray:
     im = (np.clip((hu + 150) / 400, 0, 1) * 255).astype(np.uint8)
     im = cv2.resize(im, (256, 256), interpolation=cv2.INTER_AREA)
@@ -165,6 +211,7 @@ def main() -> None:
             b = "" if real is None else (" | -" if rv is None else f" | {rv:.0f}")
             cells.append(f"{a + b:>22}")
         print(f"{ph:<13}" + "".join(cells))
+    print_cues(synth_table(args.patients, args.seed, by_subphase=True), syn, real)
     if args.png:
         write_png(args.png, args.seed)
         print(f"wrote {args.png}")

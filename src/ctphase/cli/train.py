@@ -99,6 +99,8 @@ def train(
     steps_per_epoch: int | None = typer.Option(None, "--steps-per-epoch", help="Batches per epoch (synthetic stream: default 500; manifests: cap)."),
     train_patients: str = typer.Option("5000", "--train-patients", help="Synthetic training patients: N or START:STOP."),
     val_patients: str = typer.Option("100000:100032", "--val-patients", help="Synthetic validation patients (disjoint from training); each is rendered in all 4 phases."),
+    slices_per_series: int = typer.Option(16, "--slices-per-series", min=1, help="Slices drawn from each rendered synthetic training series."),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.99, help="Label smoothing of the phase loss (0: none)."),
     synth_reuse: int = typer.Option(1, "--synth-reuse", min=1, help="Use each rendered synthetic slice N times (differently augmented): more img/s when rendering is the bottleneck."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
     hflip: bool = typer.Option(False, "--hflip", help="Allow left-right flips (off by default: anatomy is lateralised)."),
@@ -137,7 +139,8 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
         loss=loss.value,  # type: ignore[arg-type]
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
-        val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, augment=not no_augment,
+        val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse,
+        slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
         hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,
     )
