@@ -122,3 +122,37 @@ def test_cli_sr_out(tmp_path, classified, checkpoint) -> None:
     (tmp_path / "file").write_text("x")
     bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "file")])
     assert bad.exit_code == 2
+
+
+def test_sr_holds_subphase_and_seconds_of_a_model_with_heads(tmp_path, classified) -> None:
+    """The subphase (coded) and the time after injection with its interval (UCUM s); the file stays valid."""
+    import dataclasses
+
+    import highdicom as hd
+    import pydicom
+
+    from ctphase.sr import write_srs
+
+    info, preds, read = classified
+    timed = [dataclasses.replace(preds[0], label="venous", subphase="nephrographic",
+                                 seconds_after_injection={"estimate": 104.0, "low": 80.5, "high": 131.0, "interval": 0.8})]
+    written, notes, errors = write_srs(timed, read, tmp_path / "sr")
+    assert len(written) == 1 and not errors and not notes
+    sr = hd.sr.ComprehensiveSR.from_dataset(pydicom.dcmread(written[0]))
+    items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in sr.ContentSequence}
+    assert items["Contrast subphase"].ConceptCodeSequence[0].CodeValue == "SUB_NEPHRO"
+    for meaning, value in (("Time after injection start", 104.0), ("Time after injection start, 80% interval low", 80.5),
+                           ("Time after injection start, 80% interval high", 131.0)):
+        mv = items[meaning].MeasuredValueSequence[0]
+        assert float(mv.NumericValue) == value and mv.MeasurementUnitsCodeSequence[0].CodeValue == "s"
+    if shutil.which("dciodvfy"):
+        run = subprocess.run(["dciodvfy", str(written[0])], capture_output=True, text=True)
+        assert "Error" not in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_subphase_codes_cover_every_subphase_and_fit_code_value() -> None:
+    from ctphase.phases import SUBPHASE_NAMES
+    from ctphase.sr import SUBPHASE_CODES
+
+    assert set(SUBPHASE_CODES) == set(SUBPHASE_NAMES)
+    assert all(len(value) <= 16 for value, _ in SUBPHASE_CODES.values())

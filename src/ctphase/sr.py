@@ -9,6 +9,8 @@ the stack for a reformat classified from resliced planes) and holds:
 - the final phase as a coded concept, concept name DCM 109058 "Contrast Phase" (DICOM PS3.16,
   DCM coding scheme), with the image, study and header labels beside it;
 - the calibrated probability of each phase and the confidence, as numeric items (UCUM "1");
+- for a model with subphase and seconds heads: the fine subphase (coded, :data:`SCHEME`) and the
+  seconds after the start of injection with its 80% interval (numeric items, UCUM "s");
 - the model as the device observer (TID 1004) and its identity as the algorithm (TID 4019:
   name, ctphase version, checkpoint sha256);
 - "research use only, not for clinical use", as a text item and in the SeriesDescription.
@@ -43,6 +45,17 @@ PHASE_CODES: dict[str, tuple[str, str]] = {
     UNCERTAIN: ("UNCERTAIN", "Uncertain phase"),
 }
 """Label -> (code value, code meaning) in :data:`SCHEME`."""
+SUBPHASE_CODES: dict[str, tuple[str, str]] = {
+    "non_contrast": ("SUB_NONCON", "Non-contrast"),
+    "early_arterial": ("SUB_EARLY_ART", "Early arterial"),
+    "late_arterial": ("SUB_LATE_ART", "Late arterial"),
+    "portal_venous": ("SUB_PORTAL_VEN", "Portal venous"),
+    "nephrographic": ("SUB_NEPHRO", "Nephrographic"),
+    "transitional": ("SUB_TRANSIT", "Transitional"),
+    "equilibrium": ("SUB_EQUILIB", "Equilibrium"),
+    "excretory": ("SUB_EXCRETORY", "Excretory"),
+}
+"""Fine subphase -> (code value, code meaning) in :data:`SCHEME` (values within the 16 characters of CodeValue)."""
 SERIES_DESCRIPTION = "ctphase phase (research use only)"
 DISCLAIMER = ("Research use only: not for clinical use. Contrast phase estimated automatically by ctphase; "
               "not reviewed by a physician.")
@@ -141,6 +154,15 @@ def _content(prediction: ScanPrediction, refs: list[tuple[str, str, list[int]]],
     if prediction.confidence is not None:
         items.append(NumContentItem(_code("CONFIDENCE", "Confidence"), float(prediction.confidence), unit,
                                     relationship_type="CONTAINS"))
+    if prediction.subphase in SUBPHASE_CODES:
+        items.append(CodeContentItem(_code("SUBPHASE", "Contrast subphase"), _code(*SUBPHASE_CODES[prediction.subphase]),
+                                     relationship_type="CONTAINS"))
+    seconds = _code("s", "second", "UCUM")
+    for key, meaning in (("estimate", "Time after injection start"), ("low", "Time after injection start, 80% interval low"),
+                         ("high", "Time after injection start, 80% interval high")):
+        if prediction.seconds_after_injection:
+            items.append(NumContentItem(_code(f"SECONDS_{key.upper()}", meaning), float(prediction.seconds_after_injection[key]),
+                                        seconds, relationship_type="CONTAINS"))
     root.ContentSequence = items
     return root
 
