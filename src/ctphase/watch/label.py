@@ -87,7 +87,12 @@ def metadata_value(records: Sequence[tuple[ScanPrediction, str]], model_sha256: 
 
     def one(p: ScanPrediction, sr: str) -> dict[str, Any]:
         conf = None if p.confidence is None else round(float(p.confidence), 4)
-        return {"label": p.label, "confidence": conf, "image_label": p.image_label, "qc": list(p.qc), "sr": sr}
+        out = {"label": p.label, "confidence": conf, "image_label": p.image_label, "qc": list(p.qc), "sr": sr}
+        if p.subphase:  # a model with heads
+            out["subphase"] = p.subphase
+        if p.seconds_after_injection:
+            out["seconds"] = [p.seconds_after_injection[k] for k in ("estimate", "low", "high")]
+        return out
 
     value = {**one(*records[0]), "model_sha256": model_sha256, "ctphase": __version__,
              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
