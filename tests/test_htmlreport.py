@@ -135,6 +135,13 @@ def test_report_is_self_contained_and_holds_every_series(run) -> None:
     assert len(html.encode()) < 200_000
 
 
+def test_cards_show_subphase_and_seconds_of_a_model_with_heads() -> None:
+    p = _made_up()[0]
+    p.subphase, p.seconds_after_injection = "nephrographic", {"estimate": 104.0, "low": 80.5, "high": 131.0, "interval": 0.8}
+    html = render_html([p, _made_up()[1]])
+    assert html.count(">nephrographic</span>") == 1 and "~104 s (80&ndash;131)" in html
+
+
 def test_report_escapes_what_it_shows() -> None:
     p = _made_up()[1]
     p.findings = ['header says <script>alert("x")</script>, images say arterial']

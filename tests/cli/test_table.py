@@ -138,3 +138,17 @@ def test_unused_file_tallies_are_counted_not_listed() -> None:
     assert "x.txt" not in text and "/data/a " not in text
     assert text.rstrip().splitlines()[-1] == "1 series: 1 classified; 3 other file(s) not used; details: --format json or csv"
     assert "x.txt" in to_csv(preds)  # the full record stays in CSV and JSON
+
+
+def test_rows_and_csv_show_subphase_and_seconds_of_a_model_with_heads() -> None:
+    timed = _ok("/d/s/SE1", UID + "123456789", subphase="nephrographic",
+                seconds_after_injection={"estimate": 104.0, "low": 80.5, "high": 131.0, "interval": 0.8})
+    lines = _render([timed, *_predictions()])
+    row = next(line for line in lines if line.startswith("SE1 "))
+    assert "venous nephrographic ~104 s" in row and max(len(line) for line in lines) <= 100
+    plain = next(line for line in lines if line.startswith("CT_ABDOME"))
+    assert "~" not in plain  # a model without heads: nothing added
+    rows = list(csv.DictReader(io.StringIO(to_csv([timed, _predictions()[0]]))))
+    assert (rows[0]["subphase"], rows[0]["seconds_after_injection"], rows[0]["seconds_low"], rows[0]["seconds_high"]) == \
+        ("nephrographic", "104.0", "80.5", "131.0")
+    assert rows[1]["subphase"] == rows[1]["seconds_after_injection"] == ""
