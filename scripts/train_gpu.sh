@@ -28,6 +28,7 @@ TIME_S=${TIME_S:-500}
 TRAIN=${TRAIN:-0:100000}
 VAL=${VAL:-100000:100064}
 INIT=${INIT:-}
+HEADS=${HEADS:-1}   # 1: also train the subphase and seconds heads (as the default model v3)
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
@@ -39,6 +40,7 @@ args=(train --train synth --arch "$ARCH" --size "$SIZE" --window 50,400 --window
       --workers "$WORKERS" --threads 1 --synth-reuse 2 --device "$DEVICE" --amp auto --train-patients "$TRAIN"
       --val-patients "$VAL" --out "$run")
 [ -n "$INIT" ] && args+=(--init "$INIT")
+[ "$HEADS" = 1 ] && args+=(--heads)
 (command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader) | tee "$OUT/train.log" || true
 start=$(date +%s)
 set +e
