@@ -41,6 +41,8 @@ def test_heads_metrics_score_against_the_truth() -> None:
     assert sec["median_abs_error_s"] == pytest.approx(0.0, abs=0.1)
     assert sec["mean_abs_error_s"] == pytest.approx(10.0, abs=0.1)  # 30 s off once
     assert sec["coverage"] == pytest.approx(2 / 3)  # 70 s is outside 100 s x exp(+-1.28 x 0.1)
+    assert set(sec["by_phase"]) == {"arterial", "venous", "other"} and sec["by_phase"]["venous"]["coverage"] == 0.0
+    assert sec["by_phase"]["venous"]["median_abs_error_s"] == pytest.approx(30.0, abs=0.1)
 
 
 def test_heads_metrics_need_truth_and_heads() -> None:

@@ -9,7 +9,8 @@ Each scan is summarised over the same seeded draw of R of its slices as its vote
   (what a correct phase answer then reports: early vs late arterial, portal venous vs
   nephrographic, transitional vs equilibrium vs excretory);
 * seconds (contrast-enhanced series): absolute error of the estimate, and the share of series
-  whose true time lies in the reported 80% interval (``coverage``, to compare with 0.8).
+  whose true time lies in the reported 80% interval (``coverage``, to compare with 0.8), overall
+  and per true phase (``by_phase``).
 
 :func:`fit_seconds_scale` chooses the interval scale that makes the coverage 80% on fit scans.
 """
@@ -47,7 +48,7 @@ def heads_metrics(
     if not rows or outputs[0].subphase is None:
         return None
     sampled = _sampled(outputs, scans, sample_rate, min_slices, seed)
-    hit, hit_given, errors, covered, widths = [], [], [], [], []
+    hit, hit_given, errors, covered, widths, phases = [], [], [], [], [], []
     confusion = {t: dict.fromkeys(SUBPHASE_NAMES, 0) for t in SUBPHASE_NAMES}
     for i, scan in rows:
         o = outputs[i].take(sampled[i])
@@ -61,6 +62,7 @@ def heads_metrics(
             errors.append(abs(est["estimate"] - scan.seconds))
             covered.append(est["low"] <= scan.seconds <= est["high"])
             widths.append(est["high"] - est["low"])
+            phases.append(PHASE_NAMES[int(scan.label)])
     out: dict[str, Any] = {
         "series": len(rows),
         "subphase_accuracy": float(np.mean(hit)),
@@ -76,6 +78,9 @@ def heads_metrics(
             "coverage": float(np.mean(covered)),
             "median_interval_width_s": float(np.median(widths)),
             "scale": float(scale),
+            "by_phase": {ph: {"series": int(sum(m)), "median_abs_error_s": float(np.median(np.asarray(errors)[m])),
+                              "coverage": float(np.mean(np.asarray(covered)[m]))}
+                         for ph in PHASE_NAMES if (m := np.asarray(phases) == ph).any()},
         }
     return out
 

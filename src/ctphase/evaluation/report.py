@@ -240,7 +240,9 @@ def _heads_section(heads: Mapping[str, Any] | None) -> list[str]:
         lines += ["", f"Seconds after injection, {sec['series']} contrast-enhanced series: median absolute error "
                   f"{_num(sec['median_abs_error_s'], 1)} s (mean {_num(sec['mean_abs_error_s'], 1)} s); the "
                   f"{sec['interval']:.0%} interval holds the true time for {_num(sec['coverage'])} of them "
-                  f"(median width {_num(sec['median_interval_width_s'], 0)} s, interval scale {_num(sec['scale'])})."]
+                  f"(median width {_num(sec['median_interval_width_s'], 0)} s, interval scale {_num(sec['scale'])}).", ""]
+        rows = [[ph, str(v["series"]), _num(v["median_abs_error_s"], 1), _num(v["coverage"])] for ph, v in sec.get("by_phase", {}).items()]
+        lines += _md_table(["true phase", "series", "median absolute error (s)", "80% interval coverage"], rows)
     return lines
 
 
