@@ -64,10 +64,6 @@ class Heads:
             raise ConfigError(f"heads must be a JSON object with 'subphases' and 'seconds', got {data!r}")
         return cls(subphases=tuple(data["subphases"]), seconds=str(data.get("seconds", SECONDS_KIND)))
 
-    def phase_of(self) -> np.ndarray:
-        """``(S,)`` phase index (``PHASE_NAMES`` order) of each subphase."""
-        return np.array([int(SUBPHASE_TO_PHASE[n]) for n in self.subphases], dtype=np.int64)
-
 
 @dataclass
 class SliceOutputs:

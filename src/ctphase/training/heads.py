@@ -50,7 +50,7 @@ class HeadsLoss(nn.Module):
         return loss + self.weight * (sub_loss + sec_loss)
 
 
-def init_heads(model: nn.Module, heads: Heads) -> None:
+def init_heads(model: nn.Module) -> None:
     """Start the seconds head at ln 90 s with unit variance (its bias), the rest as created."""
     fc = _classifier(model)
     if fc is not None and fc.bias is not None:

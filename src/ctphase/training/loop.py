@@ -125,7 +125,7 @@ class _Run:
         heads = Heads() if cfg.heads else None
         model = create_model(cfg.arch, num_classes=len(PHASE_NAMES) + (heads.width if heads else 0), in_chans=pp.channels)
         if heads is not None:
-            init_heads(model, heads)
+            init_heads(model)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
         amp_dtype = _amp_dtype(cfg.amp, device)
