@@ -62,6 +62,7 @@ _SPECS: tuple[ArchSpec, ...] = (
     ArchSpec("resnext50", "resnext50_32x4d", True, "paper, ResNeXt-50 32x4d (23.0M params)"),
     ArchSpec("ghostnet", "ghostnet_100", True, "paper, GhostNet 1.0x (3.9M params)"),
     ArchSpec("mobilenetv3_small", "mobilenetv3_small_100", False, "fast CPU option (1.5M params)"),
+    ArchSpec("mobilenetv3_large", "mobilenetv3_large_100", False, "fast CPU option (4.2M params)"),
     ArchSpec("resnet10t", "resnet10t", False, "fast CPU option, tiered-stem ResNet-10 (4.9M params)"),
     ArchSpec("efficientnet_lite0", "efficientnet_lite0", False, "fast CPU option, no SE/swish (3.4M params)"),
 )
