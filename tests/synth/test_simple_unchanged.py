@@ -1,7 +1,12 @@
 """The simple mode (the default of ``ctphase synth`` and ``generate_dataset``) and the training
 stream write exactly what they wrote before realistic studies existed (byte for byte).
 
-The digests were taken before ``--studies realistic`` was added. The header-only digests hold
+The digests were taken before ``--studies realistic`` was added. Since the uncommon conditions
+(:mod:`ctphase.synth.conditions`) were added, every record carries a ``conditions`` list; an empty
+one is dropped before hashing, so the digests also prove that patients and series that drew no
+condition are written exactly as before (the stream's digest is the one taken before). Each of
+the three written fixtures holds one series or patient that drew a condition
+(:data:`CONDITIONS_DRAWN`), and those digests were retaken then. The header-only digests hold
 everywhere; the full ones also hash rendered pixels, which depend on OpenCV's and numpy's float
 arithmetic, so they are compared only with the library versions they were taken with.
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from pathlib import Path
 
 import cv2
@@ -21,15 +27,38 @@ from ctphase.synth import generate_dataset, iter_training_slices
 
 VERSIONS = {"numpy": "2.4.6", "cv2": "5.0.0", "pydicom": "3.0.2"}
 FULL = {
-    "dicom_ds": "b4b211c28b5b8e55cb761afb994bfc9beeb576c48fdd6587d7f558ee10997373",
-    "four_phases": "372290559693d3637a726a3f39d0cd880113a5e9ca50ea6dbcf247cb076736de",
-    "nifti": "219cdec51c3212d8a2029021bff8454725b93e7d8a22e9238af8abafcad625d5",
+    "dicom_ds": "2258ff678f4f2e291b00343148aa435fca534aaad862402ccacee6ff806f7d24",
+    "four_phases": "02ea5ab662311e1a3ee49ff02c3512b4555fb659ac0626664f22282280c1a739",
+    "nifti": "a9841590b684f944c2d84417827d7336faabde882a7c9d854e8456109c19d237",
     "stream": "7ee9cf30ef7f7ba16219c89ba30fb17ba8d52cc1a79e47beaf3f47ed45b96163",
 }
-HEADERS = {
-    "dicom_ds": "402ee062604b02beb99c0334da7465c9a0d1ed22739783217ec0809dd1651d1e",
-    "four_phases": "c911a0180ecb394513e2ef86016813ac64cc4739324d7a316a206d9d41025bad",
+CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient conditions) of each record with any
+    "dicom_ds": [("SYNTH000001/study/01_non_contrast", ["small_fov"], [])],
+    "four_phases": [("SYNTH000008/study/01_non_contrast", ["pet_ct"], [])],
+    "nifti": [(f"SYNTH000001/study/{s}.nii.gz", [], ["obese"])
+              for s in ("01_non_contrast", "02_arterial", "03_venous", "04_other")],
 }
+HEADERS = {
+    "dicom_ds": "5536e3e6a66f26b614436d1e900d105d5170713e087d5cf4336ed56323d3ab2f",
+    "four_phases": "7aecb1a6b3e223f02615d96fe1db9741f6b99f0ee17afc740f34d7c6777231d5",
+}
+
+
+def _drop_empty_conditions(record: dict) -> dict:
+    for part in (record, *(v for v in record.values() if isinstance(v, dict))):
+        if part.get("conditions") == []:
+            del part["conditions"]
+    return record
+
+
+def file_bytes(p: Path) -> bytes:
+    """The file's bytes, with empty ``conditions`` lists dropped from the JSON records."""
+    if p.suffix == ".json" and p.parent.name == "study":
+        return json.dumps(_drop_empty_conditions(json.loads(p.read_text())), indent=1).encode()
+    if p.suffix == ".jsonl":
+        return b"".join(json.dumps(_drop_empty_conditions(json.loads(line))).encode() + b"\n"
+                        for line in p.read_text().splitlines())
+    return p.read_bytes()
 
 
 def tree_digest(root: Path) -> str:
@@ -37,7 +66,7 @@ def tree_digest(root: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(x for x in root.rglob("*") if x.is_file()):
         h.update(p.relative_to(root).as_posix().encode() + b"\0")
-        h.update(p.read_bytes())
+        h.update(file_bytes(p))
     return h.hexdigest()
 
 
@@ -51,7 +80,7 @@ def header_digest(root: Path) -> str:
             del ds.PixelData
             h.update(repr(sorted((str(e.tag), str(e.value)) for e in ds.iterall())).encode())
         else:
-            h.update(p.read_bytes())
+            h.update(file_bytes(p))
     return h.hexdigest()
 
 
@@ -71,6 +100,20 @@ def four_phases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("simple") / "four"
     generate_dataset(out, 2, seed=1, matrix=32, max_slices=6, first_patient=7)
     return out
+
+
+def drawn_conditions(root: Path) -> list[tuple[str, list[str], list[str]]]:
+    recs = [json.loads(line) for line in (root / "records.jsonl").read_text().splitlines()]
+    return [(r["path"], r["series"]["conditions"], r["patient"]["conditions"]) for r in recs
+            if r["series"]["conditions"] or r["patient"]["conditions"]]
+
+
+def test_fixtures_draw_the_listed_conditions(dicom_ds: Path, four_phases: Path, tmp_path: Path) -> None:
+    assert drawn_conditions(dicom_ds) == CONDITIONS_DRAWN["dicom_ds"]
+    assert drawn_conditions(four_phases) == CONDITIONS_DRAWN["four_phases"]
+    pytest.importorskip("nibabel")
+    generate_dataset(tmp_path / "n", 1, seed=2, fmt="nifti", matrix=48, max_slices=12)
+    assert drawn_conditions(tmp_path / "n") == CONDITIONS_DRAWN["nifti"]
 
 
 def test_simple_headers_unchanged(dicom_ds: Path, four_phases: Path) -> None:

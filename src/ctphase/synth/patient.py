@@ -54,10 +54,11 @@ class PatientParams:
     cardiac_output: float = 1.0
     excretion_factor: float = 1.0
     table_offset_mm: float = -600.0
+    conditions: list[str] = field(default_factory=list)
 
     @classmethod
     def draw(cls, rng: np.random.Generator, index: int = 0) -> PatientParams:
-        """Draw a random patient."""
+        """Draw a random patient (uncommon bodies at the rates of :mod:`ctphase.synth.conditions`)."""
         sex = "M" if rng.random() < 0.55 else "F"
         age = int(rng.integers(25, 90))
         scale = float(rng.normal(1.0 if sex == "M" else 0.94, 0.05))
@@ -82,7 +83,7 @@ class PatientParams:
         metal = [m for m, p in zip(METAL_KINDS, (0.08, 0.04, 0.03, 0.03, 0.02)) if rng.random() < p]
         fatty = bool(rng.random() < 0.2)
         calc = float(np.clip((age - 45) / 40, 0, 1) * rng.uniform(0, 1.2)) if rng.random() < 0.7 else 0.0
-        return cls(
+        p = cls(
             index=index,
             shape_seed=int(rng.integers(0, 2**31 - 1)),
             sex=sex,
@@ -115,6 +116,10 @@ class PatientParams:
             excretion_factor=float(rng.uniform(0.5, 1.8)),
             table_offset_mm=float(rng.uniform(-900, -100)),
         )
+        from .conditions import apply_conditions
+
+        apply_conditions(rng, "patient", p)  # after every other draw: the common patients stay as they were
+        return p
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of every field."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,7 @@ class SeriesParams:
     contrast_agent: str | None = None
     noise_seed: int = 0
     series_index: int = 0
+    conditions: list[str] = field(default_factory=list)
 
     @property
     def fov_mm(self) -> float:
@@ -104,7 +105,12 @@ class SeriesParams:
         matrix: int = 512,
         series_index: int = 0,
     ) -> SeriesParams:
-        """Draw a series of ``patient``: phase (uniform if None), subphase, time and scanner settings."""
+        """Draw a series of ``patient``: phase (uniform if None), subphase, time and scanner settings.
+
+        Uncommon scans (:mod:`ctphase.synth.conditions`: PET/CT, small field of view, pelvis only)
+        are drawn from a generator seeded by the series' ``noise_seed``, so they do not shift the
+        draws of the other series of a study.
+        """
         subphase, t, tau = _draw_timing(rng, patient, phase, subphase)
         if region is None:
             names = list(REGIONS)
@@ -128,7 +134,7 @@ class SeriesParams:
         if rng.random() < 0.2:
             padding = None
         manufacturer = ["SIEMENS", "GE MEDICAL SYSTEMS", "TOSHIBA", "Philips"][vendor]
-        return cls(
+        s = cls(
             phase=label_of(subphase).label,
             subphase=subphase,
             seconds_after_injection=t,
@@ -157,6 +163,10 @@ class SeriesParams:
             noise_seed=int(rng.integers(0, 2**31 - 1)),
             series_index=series_index,
         )
+        from .conditions import apply_conditions
+
+        apply_conditions(np.random.default_rng([s.noise_seed, 17]), "series", patient, s)
+        return s
 
 
 @dataclass

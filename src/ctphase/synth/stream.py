@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import Phase
+from .conditions import apply_conditions, check_conditions
 from .patient import PatientParams
 from .render import render_slices
 from .series import SeriesParams
@@ -55,6 +56,7 @@ def iter_training_slices(
     *,
     fov_mm: float | None = None,
     targets: bool = False,
+    force: Sequence[str] = (),
 ) -> Iterator[tuple[Any, ...]]:
     """Endless stream of ``(hu (size, size) float32, label, patient_index)`` for training.
 
@@ -68,6 +70,9 @@ def iter_training_slices(
     slices, as real scans do). Patient anatomy depends only on ``(seed, index)``, so disjoint
     patient ranges give clean train/val/test splits. Consecutive slices come from one series:
     shuffle with a buffer if the training loop needs i.i.d. batches.
+
+    ``force`` names conditions of :mod:`ctphase.synth.conditions` applied to every patient and
+    series on top of those drawn (the robustness benchmark).
     """
     if size < 16 or size > 1024:
         raise ConfigError(f"size must be between 16 and 1024 pixels, got {size}")
@@ -77,6 +82,7 @@ def iter_training_slices(
     if not plist:
         raise ConfigError("patients is empty; give a range such as range(0, 1000)")
     allowed = _parse_phases(phases)
+    force = check_conditions(force)
     epoch = 0
     while True:
         rng = np.random.default_rng([int(seed), 1_000_003, epoch])
@@ -85,7 +91,12 @@ def iter_training_slices(
             patient = patient_params(seed, pi)
             phase = allowed[int(rng.integers(len(allowed)))]
             srng = np.random.default_rng([int(seed), int(pi), 1, epoch])
+            if force:
+                apply_conditions(np.random.default_rng([int(seed), int(pi), 5]), "patient", patient, draw=False, force=force)
             series = SeriesParams.draw(srng, patient, phase=phase)
+            if force:
+                apply_conditions(np.random.default_rng([int(seed), int(pi), 6, epoch]), "series", patient, series,
+                                 draw=False, force=force)
             z = sample_z(srng, series, slices_per_series)
             hu = render_slices(patient, series, z, size, fov_mm)
             label = int(series.label)
