@@ -12,8 +12,8 @@ Values and where they come from (the rest are assumptions, marked as such):
 - PET/CT: the CT of a PET/CT is often a low-dose scan for attenuation correction and anatomical
   localisation, with or without IV contrast (EANM procedure guidelines for FDG PET/CT, Boellaard
   et al., Eur J Nucl Med Mol Imaging 2015;42:328-354). Slices 3-5 mm; a 500 mm reconstruction
-  diameter on the scanner of ``../shared/realdata/ts_petct_dicom_venous`` (Siemens Biograph mCT,
-  3 mm, Br38f, 0.977 mm pixels), up to 700 mm (extended field of view; assumption). Noise
+  diameter on the contrast-enhanced PET/CT series of TotalSegmentator's test data (Siemens
+  Biograph mCT, 3 mm, Br38f, 0.977 mm pixels), up to 700 mm (extended field of view; assumption). Noise
   grows as 1/sqrt(dose): a quarter to an eighth of a diagnostic dose doubles to nearly triples it.
 - Small field of view: targeted liver reconstructions (display FOV well under the body width)
   cut off the body wall and the left side; centred on the liver (assumption: 250-350 mm).
