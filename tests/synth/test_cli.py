@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pydicom
 import pytest
 from synth_output import read_manifest
 from typer.testing import CliRunner
@@ -21,6 +23,8 @@ from ctphase.cli import app
         (["--patients", "1", "--studies", "lunch"], "--studies must be one of"),
         (["--patients", "1", "--studies", "realistic", "--format", "nifti"], "DICOM only"),
         (["--patients", "1", "--studies", "realistic", "--phases", "venous"], "--phases applies"),
+        (["--patients", "1", "--condition", "tall"], "unknown synthetic condition 'tall'"),
+        (["--patients", "1", "--studies", "realistic", "--condition", "pet_ct"], "--condition applies"),
     ],
 )
 def test_cli_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
@@ -51,3 +55,17 @@ def test_cli_writes_realistic_studies(tmp_path: Path) -> None:
     rows = read_manifest(tmp_path / "o")
     assert rows and all(r["acquisition_id"].startswith("SYNTH000001-") for r in rows)
     assert {r["plane"] for r in rows} >= {"axial"}
+
+
+def test_cli_forces_conditions(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--patients", "2", "--matrix", "32",
+                                   "--phases", "venous", "--max-slices", "4", "--condition", "pet_ct",
+                                   "--condition", "paediatric", "-q"])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(line) for line in (tmp_path / "o" / "records.jsonl").read_text().splitlines()]
+    assert len(recs) == 2
+    for r in recs:
+        assert "pet_ct" in r["series"]["conditions"] and r["series"]["pixel_spacing"] * 32 >= 500
+        assert "paediatric" in r["patient"]["conditions"] and r["patient"]["age"] < 18
+        first = next((tmp_path / "o" / r["path"]).iterdir())
+        assert float(pydicom.dcmread(first).SliceThickness) >= 3

@@ -37,6 +37,11 @@ def synth(
         "(drawn protocols, several reconstructions and reformats per acquisition, time tags and header text right, "
         "missing or wrong; DICOM only; the manifest says the truth).",
     ),
+    condition: list[str] = typer.Option(
+        [], "--condition", metavar="<name>",
+        help="Give every patient and series this uncommon body or scan (repeatable; simple studies): paediatric, obese, "
+        "thin, arms_down, metal, oral_contrast, pet_ct, small_fov, pelvis_only. Without it they are drawn at low rates.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous ctphase synth output in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
@@ -50,7 +55,7 @@ def synth(
             manifest = generate_dataset(
                 out, patients, seed=seed, phases=phase_list, fmt=fmt.lower(), matrix=matrix, overwrite=overwrite,
                 max_slices=max_slices, first_patient=first_patient, progress=tracker.callback("render", "series"),
-                studies=studies.lower(),
+                studies=studies.lower(), force=condition,
             )
     except (CTPhaseError, OSError) as exc:
         fail(str(exc), 1 if isinstance(exc, OSError) else 2)  # a bad option is a usage error, failed writing 1

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES, Phase
+from .conditions import apply_conditions, check_conditions
 from .patient import PatientParams
 from .render import render_slices
 from .series import SeriesParams
@@ -51,9 +52,13 @@ def _remove_previous(out: Path) -> None:
             p.unlink()
 
 
-def plan_series(seed: int, index: int, phases: Sequence[Phase], matrix: int) -> tuple[PatientParams, list[SeriesParams]]:
-    """The patient and the series of its study (time order), all drawn from ``(seed, index)``."""
+def plan_series(seed: int, index: int, phases: Sequence[Phase], matrix: int,
+                force: Sequence[str] = ()) -> tuple[PatientParams, list[SeriesParams]]:
+    """The patient and the series of its study (time order), all drawn from ``(seed, index)``;
+    ``force`` names conditions (:mod:`ctphase.synth.conditions`) given to the patient and every series."""
     patient = patient_params(seed, index)
+    if force:
+        apply_conditions(np.random.default_rng([int(seed), int(index), 5]), "patient", patient, draw=False, force=force)
     rng = np.random.default_rng([int(seed), int(index), 2])
     region = None
     series = []
@@ -63,6 +68,9 @@ def plan_series(seed: int, index: int, phases: Sequence[Phase], matrix: int) -> 
         region = region or s.region
         if rng.random() < 0.25:  # e.g. an arterial series covering only the liver
             s.z_bottom = float(max(s.z_bottom, rng.uniform(-260, -180) * patient.height))
+        if force:
+            apply_conditions(np.random.default_rng([int(seed), int(index), 6, k]), "series", patient, s, draw=False,
+                             force=force)
         series.append(s)
     series.sort(key=lambda s: -1.0 if s.seconds_after_injection is None else s.seconds_after_injection)
     for k, s in enumerate(series):
@@ -95,6 +103,7 @@ def generate_dataset(
     max_slices: int = 400,
     first_patient: int = 0,
     studies: str = "simple",
+    force: Sequence[str] = (),
 ) -> Path:
     """Write ``patients`` synthetic patients, one study each with one series per phase.
 
@@ -108,6 +117,9 @@ def generate_dataset(
     wrong, laid out as ``out/SYNTH000001/ST1/SE0002/IM00001.dcm``; the manifest adds the columns of
     :func:`ctphase.synth.studies_write.write_realistic` (see :mod:`ctphase.synth.studies`).
 
+    ``force`` (simple studies) gives every patient and series the named uncommon conditions of
+    :mod:`ctphase.synth.conditions` (e.g. ``["pet_ct"]`` for a PET/CT-like stress set).
+
     Args:
         progress: called as ``progress(done_series, total_series)``.
     Returns:
@@ -116,6 +128,9 @@ def generate_dataset(
         ConfigError: bad arguments, or ``out`` not empty (see ``overwrite``).
     """
     plist = _check_args(patients, fmt, matrix, max_slices, phases, studies)
+    force = check_conditions(force)
+    if force and studies == "realistic":
+        raise ConfigError("--condition applies to --studies simple; realistic studies draw their conditions")
     out = Path(out)
     _check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +146,7 @@ def generate_dataset(
     rows = []
     with open(out / "records.jsonl", "w") as rec_f:
         for i in range(first_patient, first_patient + int(patients)):
-            patient, series_list = plan_series(seed, i, plist, matrix)
+            patient, series_list = plan_series(seed, i, plist, matrix, force)
             pid = f"SYNTH{i + 1:06d}"
             written.append(pid)
             study = _study_info(seed, i, patient, pid)
