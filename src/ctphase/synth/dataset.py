@@ -141,11 +141,24 @@ def generate_dataset(
 
         return write_realistic(out, range(first_patient, first_patient + int(patients)), seed, matrix, max_slices,
                                MANIFEST_COLUMNS, progress, written, out / MARKER)
-    total = int(patients) * len(plist)
+    rows = _write_simple(out, range(first_patient, first_patient + int(patients)), seed, plist, fmt, matrix,
+                         max_slices, force, progress, written)
+    manifest = out / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(MANIFEST_COLUMNS)
+        w.writerows(rows)
+    return manifest
+
+
+def _write_simple(out: Path, patients: range, seed: int, plist: list[Phase], fmt: str, matrix: int, max_slices: int,
+                  force: Sequence[str], progress: Callable[[int, int], None] | None, written: list[str]) -> list[list[str]]:
+    """Write the simple studies of ``patients`` and their records; the manifest rows."""
+    total = len(patients) * len(plist)
     done = 0
     rows = []
     with open(out / "records.jsonl", "w") as rec_f:
-        for i in range(first_patient, first_patient + int(patients)):
+        for i in patients:
             patient, series_list = plan_series(seed, i, plist, matrix, force)
             pid = f"SYNTH{i + 1:06d}"
             written.append(pid)
@@ -170,12 +183,7 @@ def generate_dataset(
                 if progress is not None:
                     progress(done, total)
             (out / MARKER).write_text(json.dumps({"written": written}))
-    manifest = out / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(MANIFEST_COLUMNS)
-        w.writerows(rows)
-    return manifest
+    return rows
 
 
 def _check_args(patients: int, fmt: str, matrix: int, max_slices: int, phases: Sequence[str | Phase],
