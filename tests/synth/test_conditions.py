@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from ctphase.errors import ConfigError
-from ctphase.synth import PatientParams, SeriesParams, iter_training_slices, patient_params
+from ctphase.phases import Phase
+from ctphase.synth import (
+    PatientParams,
+    SeriesParams,
+    iter_training_slices,
+    patient_params,
+)
 from ctphase.synth.conditions import CONDITIONS, apply_conditions
+from ctphase.synth.dataset import plan_series
 from ctphase.synth.series import body_width_mm
 
 
@@ -45,6 +52,16 @@ def test_forced_series_conditions_change_the_scan() -> None:
     _, pelvis = forced("pelvis_only")
     assert pelvis.z_top < -190 * p.height and pelvis.region == "pelvis"
     assert SeriesParams.from_dict(json.loads(json.dumps(pelvis.to_dict()))) == pelvis
+
+
+def test_a_drawn_pelvis_only_series_gives_its_study_the_pelvis() -> None:
+    # patient 68 of population 0: the study's first series draws pelvis_only, the later ones
+    # take its region (this raised KeyError('pelvis') when the condition named a region the
+    # table did not hold)
+    _, series = plan_series(0, 68, list(Phase), 64)
+    assert "pelvis_only" in series[0].conditions
+    assert {s.region for s in series} == {"pelvis"}
+    assert all(s.z_top < -190 for s in series)
 
 
 def test_unknown_condition_is_named() -> None:

@@ -116,8 +116,11 @@ def _small_fov(rng: np.random.Generator, p: Any, s: Any) -> None:
 
 
 def _pelvis_only(rng: np.random.Generator, p: Any, s: Any) -> None:
-    s.z_top = float(rng.uniform(-270, -200) * p.height)
-    s.z_bottom = float(min(s.z_bottom, rng.uniform(-480, -420) * p.height))
+    from .series import REGIONS
+
+    (t0, t1), (b0, b1), _ = REGIONS["pelvis"]
+    s.z_top = float(rng.uniform(t0, t1) * p.height)
+    s.z_bottom = float(min(s.z_bottom, rng.uniform(b0, b1) * p.height))
     s.region = "pelvis"
 
 

@@ -31,6 +31,9 @@ REGIONS: dict[str, tuple[tuple[float, float], tuple[float, float], float]] = {
     "chest_abdomen_pelvis": ((220, 300), (-480, -420), 0.14),
     "abdomen_to_thighs": ((15, 70), (-650, -520), 0.08),
     "neck_to_pelvis": ((300, 335), (-470, -430), 0.06),
+    # never drawn here (probability 0, last, so the draws above are unchanged): the range of the
+    # pelvis_only condition (ctphase.synth.conditions), and of the study's other series after it
+    "pelvis": ((-270, -200), (-480, -420), 0.0),
 }
 
 
