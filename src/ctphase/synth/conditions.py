@@ -27,7 +27,7 @@ Values and where they come from (the rest are assumptions, marked as such):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,3 +164,12 @@ def apply_conditions(rng: np.random.Generator, level: str, patient: Any, series:
         if (drawn or c.name in forced) and c.name not in record.conditions:
             c.apply(rng, patient, series)
             record.conditions.append(c.name)
+
+
+def force_conditions(key: Sequence[int], patient: Any, series: Any = None, force: Iterable[str] = ()) -> None:
+    """Apply the conditions named in ``force`` (none drawn) at the patient level, or at the series
+    level when ``series`` is given, from a generator seeded by ``key``; nothing when ``force`` is empty."""
+    force = tuple(force)
+    if force:
+        level = "patient" if series is None else "series"
+        apply_conditions(np.random.default_rng([int(k) for k in key]), level, patient, series, draw=False, force=force)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES, Phase
-from .conditions import apply_conditions, check_conditions
+from .conditions import check_conditions, force_conditions
 from .patient import PatientParams
 from .render import render_slices
 from .series import SeriesParams
@@ -57,8 +57,7 @@ def plan_series(seed: int, index: int, phases: Sequence[Phase], matrix: int,
     """The patient and the series of its study (time order), all drawn from ``(seed, index)``;
     ``force`` names conditions (:mod:`ctphase.synth.conditions`) given to the patient and every series."""
     patient = patient_params(seed, index)
-    if force:
-        apply_conditions(np.random.default_rng([int(seed), int(index), 5]), "patient", patient, draw=False, force=force)
+    force_conditions((seed, index, 5), patient, force=force)
     rng = np.random.default_rng([int(seed), int(index), 2])
     region = None
     series = []
@@ -68,9 +67,7 @@ def plan_series(seed: int, index: int, phases: Sequence[Phase], matrix: int,
         region = region or s.region
         if rng.random() < 0.25:  # e.g. an arterial series covering only the liver
             s.z_bottom = float(max(s.z_bottom, rng.uniform(-260, -180) * patient.height))
-        if force:
-            apply_conditions(np.random.default_rng([int(seed), int(index), 6, k]), "series", patient, s, draw=False,
-                             force=force)
+        force_conditions((seed, index, 6, k), patient, s, force)
         series.append(s)
     series.sort(key=lambda s: -1.0 if s.seconds_after_injection is None else s.seconds_after_injection)
     for k, s in enumerate(series):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import Phase
-from .conditions import apply_conditions, check_conditions
+from .conditions import check_conditions, force_conditions
 from .patient import PatientParams
 from .render import render_slices
 from .series import SeriesParams
@@ -91,12 +91,9 @@ def iter_training_slices(
             patient = patient_params(seed, pi)
             phase = allowed[int(rng.integers(len(allowed)))]
             srng = np.random.default_rng([int(seed), int(pi), 1, epoch])
-            if force:
-                apply_conditions(np.random.default_rng([int(seed), int(pi), 5]), "patient", patient, draw=False, force=force)
+            force_conditions((seed, pi, 5), patient, force=force)
             series = SeriesParams.draw(srng, patient, phase=phase)
-            if force:
-                apply_conditions(np.random.default_rng([int(seed), int(pi), 6, epoch]), "series", patient, series,
-                                 draw=False, force=force)
+            force_conditions((seed, pi, 6, epoch), patient, series, force)
             z = sample_z(srng, series, slices_per_series)
             hu = render_slices(patient, series, z, size, fov_mm)
             label = int(series.label)
