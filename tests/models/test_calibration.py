@@ -69,6 +69,30 @@ def test_auto_selection_prefers_temperature_unless_vector_scaling_is_clearly_bet
     assert forced.method == "temperature"
 
 
+def test_auto_selection_keeps_temperature_when_vector_scaling_moves_answers_off_the_vote_for_nothing() -> None:
+    # labels follow the scores' own ranking; vector scaling's extra bias lowers the NLL a little
+    # but is fitted on noise, so where it moves the top class away from the vote it is not right more often
+    z, y, _ = _draw(3000, lambda z: np.array([0.3, 1.0, 2.0, 1.0]) * z + np.array([2.0, 0.0, -1.0, 0.0]), seed=4)
+    groups = [f"patient:{i // 4}" for i in range(len(y))]
+    good_vote = y.copy()  # a vote that is always right: no change of the top class can be right more often
+    cal, record = select_calibration(z, y, groups, voted=good_vote)
+    assert record["cv_nll"]["vector"] < 0.97 * record["cv_nll"]["temperature"]  # NLL alone would pick vector
+    ch = record["cv_vote_changes"]["vector"]
+    assert ch["changed"] > 0 and ch["vote_right"] == ch["changed"] and ch["top_right"] == 0
+    assert cal.method == "temperature" and "right more often than the vote" in record["criterion"]
+    bad_vote = np.argmax(z, axis=1)  # the raw ranking: vector scaling's changes fix it more often than not
+    cal, record = select_calibration(z, y, groups, voted=bad_vote)
+    ch = record["cv_vote_changes"]["vector"]
+    assert ch["top_right"] > ch["vote_right"] and cal.method == "vector"
+
+
+def test_vote_changes_counts_which_side_was_right() -> None:
+    from ctphase.models.calibration import vote_changes
+
+    assert vote_changes(np.array([0, 1, 2, 3]), np.array([0, 2, 1, 3]), np.array([0, 1, 3, 3])) == \
+        {"changed": 2, "top_right": 1, "vote_right": 0}
+
+
 def test_cross_validation_folds_by_group() -> None:
     z, y, _ = _draw(200, lambda z: z, seed=5)
     cv = cross_validated_nll(z, y, ["same"] * 100 + ["other"] * 100, folds=5)

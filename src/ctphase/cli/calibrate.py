@@ -28,7 +28,7 @@ def calibrate(
     patients: int = typer.Option(150, "--patients", help="With --manifest synth: number of synthetic patients (4 scans each)."),
     patient_offset: int = typer.Option(DEFAULT_CALIBRATION_OFFSET, "--patient-offset", help="With --manifest synth: first patient (must miss the training, validation and test ranges)."),
     slices_per_scan: int = typer.Option(32, "--slices-per-scan", help="With --manifest synth: slices rendered per scan."),
-    method: Method = typer.Option(Method.auto, "--method", help="auto: temperature scaling unless vector scaling is clearly better by cross-validated NLL."),
+    method: Method = typer.Option(Method.auto, "--method", help="auto: temperature scaling unless vector scaling is clearly better by cross-validated NLL and its changes of the top class away from the vote are right more often than not."),
     sample_rate: float = typer.Option(DEFAULT_SAMPLE_RATE, "--sample-rate", "-r", help="Fraction R of slices voted per scan (as predict)."),
     min_slices: int = typer.Option(DEFAULT_MIN_SLICES, "--min-slices", help="Vote at least N slices per scan (as predict)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the slice draws and folds; with synth also the population (use the training --seed)."),
@@ -83,6 +83,10 @@ def _summary(fit, previous, dataset: str, out: Path, quiet: bool) -> None:  # no
     cv = ", ".join(f"{k} {v:.4f}" for k, v in info["selection"]["cv_nll"].items())
     say(f"fitted on {info['scans']} scans of {info['patients']} patients ({dataset}), R = {100 * info['sample_rate']:g}%", quiet)
     say(f"chosen: {cal.describe()} (cross-validated NLL by patient: {cv})", quiet)
+    for name, ch in info["selection"].get("cv_vote_changes", {}).items():
+        if name != "none" and ch["changed"]:
+            say(f"{name}: top class not the vote on {ch['changed']} held-out scans (top class right {ch['top_right']}, "
+                f"vote right {ch['vote_right']})", quiet)
     if cal.method != "temperature":
         say(f"temperature scaling alone would use T = {info['selection']['temperature']:.3f}", quiet)
     b, a = fit.before, fit.after

@@ -81,7 +81,8 @@ def fit_calibration(
     Args:
         scans: held-out labelled scans (never the model's training or test scans).
         model: checkpoint path or :class:`ctphase.inference.Classifier`.
-        method: ``"auto"`` (temperature scaling unless vector scaling is clearly better),
+        method: ``"auto"`` (temperature scaling unless vector scaling is clearly better and its
+            changes of the top class away from the vote are right more often than not),
             ``"temperature"`` or ``"vector"``.
         sample_rate, min_slices, seed: the slice draw of prediction (R, minimum, run seed).
         folds: cross-validation folds (by patient) of the method choice.
@@ -101,7 +102,7 @@ def fit_calibration(
     z, voted = series_scores(done.slice_probs, [s.scan_id for s in scans], sample_rate=sample_rate,
                              min_slices=min_slices, seed=seed)
     groups = [s.group for s in scans]
-    cal, selection = select_calibration(z, y, groups, method=method, folds=folds, seed=seed)
+    cal, selection = select_calibration(z, y, groups, method=method, folds=folds, seed=seed, voted=voted)
     before = calibration_scores(IDENTITY.apply(z), y, voted, DEFAULT_N_BINS)
     after = calibration_scores(cal.apply(z), y, voted, DEFAULT_N_BINS)
     existing = None if done.calibration.is_identity else calibration_scores(done.calibration.apply(z), y, voted)
