@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import torch
 from training_toys import toy_source, write_nifti_manifest, write_paper_csv
 
@@ -84,3 +85,30 @@ def test_synth_stream_with_dataloader_workers_yields_distinct_slices() -> None:
             break
     flat = torch.cat(batches).reshape(32, -1)
     assert len({tuple(r.tolist()) for r in flat}) == 32
+
+
+def test_synth_stream_shuffle_buffer_sets_how_many_series_a_batch_spans() -> None:
+    # each series is one constant image (its own HU value), so a batch's distinct images are its series
+    def source(seed, size, patients, slices_per_series=16, phases=None):
+        for k in itertools.count():
+            for _ in range(slices_per_series):
+                yield np.full((size, size), -140.0 + k, np.float32), k % 4, k
+
+    def series_in_first_batch(buffer: int) -> int:
+        stream = SynthSliceStream(Preprocessing(size=16), range(4), slices_per_series=16, source=source, shuffle_buffer=buffer)
+        batch = [x for x, _ in itertools.islice(iter(stream), 32)]
+        return len({round(float(x[0, 0, 0]), 5) for x in batch})
+
+    small, large = series_in_first_batch(32), series_in_first_batch(512)
+    assert small <= 4  # 32 buffered slices of 16-slice series: the batch comes from 2-4 series
+    assert large >= 16  # 512 buffered slices (32 series): the batch spans most of them (21 when written)
+
+
+def test_train_config_shuffle_buffer_reaches_the_synthetic_stream() -> None:
+    from ctphase.training.batches import _synth_loader
+    from ctphase.training.config import TrainConfig
+
+    cfg = TrainConfig(shuffle_buffer=1024, num_workers=0)
+    summary: dict = {}
+    loader, _, (stream,) = _synth_loader(cfg, Preprocessing(size=24), None, {"batch_size": 4}, summary)
+    assert stream.shuffle_buffer == 1024 and summary["shuffle_buffer"] == 1024

@@ -36,6 +36,8 @@ def test_config_errors(tmp_path: Path) -> None:
         TrainConfig(arch="vgg99").check()
     with pytest.raises(ConfigError, match="neither 'synth' nor an existing manifest"):
         TrainConfig(train=str(tmp_path / "missing.csv")).check()
+    with pytest.raises(ConfigError, match="shuffle_buffer must be >= 1"):
+        TrainConfig(shuffle_buffer=0).check()
 
 
 def test_train_writes_checkpoints_and_resumes(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:

@@ -102,6 +102,7 @@ def train(
     slices_per_series: int = typer.Option(16, "--slices-per-series", min=1, help="Slices drawn from each rendered synthetic training series."),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.99, help="Label smoothing of the phase loss (0: none)."),
     synth_reuse: int = typer.Option(1, "--synth-reuse", min=1, help="Use each rendered synthetic slice N times (differently augmented): more img/s when rendering is the bottleneck."),
+    shuffle_buffer: int = typer.Option(256, "--shuffle-buffer", min=1, help="Synthetic slices mixed per stream before a batch is drawn (a batch spans about this / --slices-per-series series)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
     hflip: bool = typer.Option(False, "--hflip", help="Allow left-right flips (off by default: anatomy is lateralised)."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data and augmentation."),
@@ -139,7 +140,7 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
         loss=loss.value,  # type: ignore[arg-type]
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
-        val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse,
+        val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, shuffle_buffer=shuffle_buffer,
         slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
         hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,

@@ -40,6 +40,9 @@ class TrainConfig:
         slices_per_series: slices drawn per rendered synthetic training series.
         synth_reuse: times each rendered synthetic slice is used (differently augmented);
             >1 trades diversity for throughput where rendering is the bottleneck.
+        shuffle_buffer: slices each synthetic stream (one per DataLoader worker) mixes before
+            it yields; the engine yields a series' slices one after another, so a batch comes
+            from about ``shuffle_buffer / slices_per_series`` series.
         val_slices_per_series: slices per validation scan (synthetic: rendered once and cached;
             manifest scans: evenly spread slices, 0 = all).
         val_sample_rate: R used to vote validation scans.
@@ -82,6 +85,7 @@ class TrainConfig:
     val_patients: tuple[int, int] = (100000, 100032)
     slices_per_series: int = 16
     synth_reuse: int = 1
+    shuffle_buffer: int = 256
     val_slices_per_series: int = 16
     val_sample_rate: float = 0.3
     val_fraction: float = 0.2
@@ -106,7 +110,7 @@ class TrainConfig:
             self.epochs = DEFAULT_EPOCHS
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        for name in ("epochs", "batch_size", "slices_per_series", "synth_reuse"):
+        for name in ("epochs", "batch_size", "slices_per_series", "synth_reuse", "shuffle_buffer"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
