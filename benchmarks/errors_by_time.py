@@ -24,6 +24,7 @@ import numpy as np
 
 from ctphase.evaluation.calibrate import series_scores
 from ctphase.evaluation.run import classify_scans, evaluation_scans
+from ctphase.inference import Classifier
 from ctphase.models import default_checkpoint_path
 from ctphase.phases import PHASE_NAMES
 
@@ -43,13 +44,16 @@ def main() -> None:
                          "the calibration set 300000:300150, both held out from training)")
     args = ap.parse_args()
     model = args.model or default_checkpoint_path()
+    if model is None:
+        raise SystemExit("no --model given and no bundled model installed")
+    clf = Classifier(model, device="cpu")  # loaded once for every range
     ranges = args.ranges or [range(200000, 200050), range(300000, 300150)]
     bins: dict[int, Counter] = defaultdict(Counter)
     nc = Counter()
     t0 = time.perf_counter()
     for r in ranges:
         scans, _ = evaluation_scans("synth", model, patients=len(r), patient_offset=r.start)
-        done = classify_scans(scans, model)
+        done = classify_scans(scans, clf)
         _, voted = series_scores(done.slice_probs, [s.scan_id for s in scans])
         for s, v in zip(scans, voted):
             y = int(s.label)
