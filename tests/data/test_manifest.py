@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,29 @@ def test_manifest_errors_name_file_line_and_column(tmp_path: Path, text: str, ma
         read_manifest(m)
     assert str(m) in str(info.value)
     assert isinstance(info.value, InputError) and isinstance(info.value, ConfigError)
+
+
+def test_every_bad_row_is_reported_at_once(tmp_path: Path) -> None:
+    rows = ["path,label", ".,venous", "nope,venous", ".,blue", ".,arterial", ".,", ".,venous,extra"]
+    with pytest.raises(ManifestError) as info:
+        read_manifest(_write(tmp_path, "\n".join(rows) + "\n"))
+    msg = str(info.value)
+    assert msg.startswith(str(tmp_path)) and "4 bad rows" in msg
+    for pattern in (r"line 3, column 'path'.*does not exist", r"line 4, column 'label'.*unknown phase 'blue'",
+                    r"line 6, column 'label'.*empty label", r"line 7.*more fields"):
+        assert re.search(pattern, msg), pattern
+    assert "line 2" not in msg and "line 5" not in msg  # good rows are not blamed
+
+
+def test_many_bad_rows_are_listed_up_to_a_limit(tmp_path: Path) -> None:
+    from ctphase.data.manifest import MAX_LISTED_PROBLEMS
+
+    n = MAX_LISTED_PROBLEMS + 7
+    with pytest.raises(ManifestError) as info:
+        read_manifest(_write(tmp_path, "path,label\n" + ".,blue\n" * n))
+    msg = str(info.value)
+    assert f"{n} bad rows" in msg and "... and 7 more" in msg
+    assert msg.count("unknown phase 'blue'") == MAX_LISTED_PROBLEMS
 
 
 def test_missing_manifest(tmp_path: Path) -> None:

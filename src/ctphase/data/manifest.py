@@ -165,7 +165,8 @@ def read_manifest(path: str | Path, *, check_paths: bool = True) -> Manifest:
         check_paths: fail when a referenced series/image does not exist.
     Raises:
         ManifestError: missing file, unknown header, empty manifest, bad label or missing path,
-            naming the file, line and column.
+            naming the file, line and column; every bad row is listed (the first
+            ``MAX_LISTED_PROBLEMS``, then a count), so one pass fixes them all.
     """
     path = Path(path)
     if not path.is_file():
@@ -192,18 +193,39 @@ def read_manifest(path: str | Path, *, check_paths: bool = True) -> Manifest:
             line=1,
         )
     records: list = []
+    problems: list[ManifestError] = []  # every bad row is reported at once, not only the first
     for line, row in enumerate(reader, start=2):
         if None in row:
-            raise _fail(path, f"row has more fields than the header ({len(header)})", line)
+            problems.append(_fail(path, f"row has more fields than the header ({len(header)})", line))
+            continue
         if all((v or "").strip() == "" for v in row.values()):
             continue  # blank line
-        if kind == "series":
-            records.append(_series_record(path, base, line, row, check_paths))
-        else:
-            records.append(_slice_record(path, base, line, row, check_paths))
+        try:
+            if kind == "series":
+                records.append(_series_record(path, base, line, row, check_paths))
+            else:
+                records.append(_slice_record(path, base, line, row, check_paths))
+        except ManifestError as exc:
+            problems.append(exc)
+    if problems:
+        raise _combine(path, problems)
     if not records:
         raise _fail(path, "manifest has a header but no data rows")
     return Manifest(path=path, kind=kind, records=records)
+
+
+MAX_LISTED_PROBLEMS = 20
+
+
+def _combine(path: Path, problems: Sequence[ManifestError]) -> ManifestError:
+    """One error for all bad rows: the only one's message, or a count and the first ``MAX_LISTED_PROBLEMS``."""
+    if len(problems) == 1:
+        return problems[0]
+    listed = [f"  {p.reason}" for p in problems[:MAX_LISTED_PROBLEMS]]
+    more = len(problems) - len(listed)
+    if more:
+        listed.append(f"  ... and {more} more")
+    return ManifestError(f"{len(problems)} bad rows:\n" + "\n".join(listed), path)
 
 
 def _resolve(path: Path, base: Path, line: int, value: str | None, column: str, check: bool) -> Path:
