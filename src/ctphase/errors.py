@@ -18,6 +18,14 @@ class InputError(CTPhaseError):
         self.reason = message
 
 
+def listed(problems: list[str], limit: int = 20) -> str:
+    """``"N problems:"`` and the first ``limit`` of them, one per indented line, then how many more."""
+    shown = [f"  {p}" for p in problems[:limit]]
+    if len(problems) > limit:
+        shown.append(f"  ... and {len(problems) - limit} more")
+    return "\n".join(shown)
+
+
 class DicomReadError(InputError):
     """A DICOM file cannot be parsed or decoded."""
 

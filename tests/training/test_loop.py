@@ -141,3 +141,13 @@ def test_broken_manifest_series_fails_before_training(tmp_path: Path, toy_manife
         train(cfg, on_event=lambda kind, data: events.append(kind))
     assert f"manifest line {len(rows) + 1}" in str(info.value) and "broken.nii.gz" in str(info.value)
     assert "step" not in events and not (tmp_path / "run" / "last.safetensors").exists()
+
+    # two broken series: both are named in one error, each with its line
+    (tmp_path / "broken2.nii.gz").write_bytes(b"\x1f\x8b truncated")
+    manifest.write_text("\n".join([*rows, bad_row, bad_row.replace("broken.nii.gz", "broken2.nii.gz")]) + "\n")
+    with pytest.raises(InputError) as info:
+        train(cfg)
+    msg = str(info.value)
+    assert "2 series cannot be loaded" in msg, msg
+    assert f"broken.nii.gz (manifest line {len(rows) + 1})" in msg
+    assert f"broken2.nii.gz (manifest line {len(rows) + 2})" in msg

@@ -27,7 +27,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, listed
 from ..phases import Phase, from_paper_index
 
 SERIES_COLUMNS = ("path", "label")
@@ -221,11 +221,7 @@ def _combine(path: Path, problems: Sequence[ManifestError]) -> ManifestError:
     """One error for all bad rows: the only one's message, or a count and the first ``MAX_LISTED_PROBLEMS``."""
     if len(problems) == 1:
         return problems[0]
-    listed = [f"  {p.reason}" for p in problems[:MAX_LISTED_PROBLEMS]]
-    more = len(problems) - len(listed)
-    if more:
-        listed.append(f"  ... and {more} more")
-    return ManifestError(f"{len(problems)} bad rows:\n" + "\n".join(listed), path)
+    return ManifestError(f"{len(problems)} bad rows:\n" + listed([p.reason for p in problems], MAX_LISTED_PROBLEMS), path)
 
 
 def _resolve(path: Path, base: Path, line: int, value: str | None, column: str, check: bool) -> Path:

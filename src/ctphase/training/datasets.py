@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, listed
 from ..data.manifest import SeriesRecord, SliceRecord
 from ..io.paper_slices import read_8bit_as_hu
 from ..phases import SUBPHASE_NAMES
@@ -98,6 +98,10 @@ class _LRU:
             self.nbytes -= old.nbytes
 
 
+def _line(r: SeriesRecord) -> str:
+    return f" (manifest line {r.line})" if r.line else ""
+
+
 def default_series_loader(path: Path) -> Any:
     """Load one series (headers only) with :func:`ctphase.io.load_series` (any number of slices)."""
     from ..io import load_series
@@ -141,12 +145,18 @@ class SeriesSliceDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.series = []
+        problems: list[tuple[SeriesRecord, str]] = []  # every unloadable series is named at once
         for r in self.records:
             try:
                 self.series.append(loader(r.path))
             except InputError as exc:
-                line = f" (manifest line {r.line})" if r.line else ""
-                raise InputError(f"cannot load series{line}: {exc.reason}", r.path) from None
+                problems.append((r, exc.reason))
+        if len(problems) == 1:
+            r, reason = problems[0]
+            raise InputError(f"cannot load series{_line(r)}: {reason}", r.path)
+        if problems:
+            raise InputError(f"{len(problems)} series cannot be loaded:\n"
+                             + listed([f"{r.path}{_line(r)}: {reason}" for r, reason in problems]))
         self.slice_index = [np.arange(0, s.n_slices, slice_stride, dtype=np.int64) for s in self.series]
         counts = np.array([len(i) for i in self.slice_index], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
