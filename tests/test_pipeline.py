@@ -152,3 +152,26 @@ def test_a_model_with_heads_reports_subphase_and_seconds(corpus, tmp_path):
     assert timed  # this seeded random model calls both series arterial: the time is checked
     rows = to_csv(preds).splitlines()
     assert "subphase" in rows[0].split(",") and "seconds_after_injection" in rows[0].split(",")
+
+
+def test_the_seconds_interval_uses_the_factor_of_the_series_voted_phase(corpus, tmp_path):
+    from model_factory import make_checkpoint
+
+    from ctphase.inference import Classifier
+    from ctphase.io import load_series
+    from ctphase.models import load_checkpoint, save_checkpoint
+    from ctphase.models.calibration import Calibration, with_calibration
+    from ctphase.timing import seconds_estimate
+
+    raw = make_checkpoint(tmp_path / "heads.safetensors", arch="resnet10t", size=32, heads=True)
+    factors = {"arterial": 2.0, "venous": 3.0, "other": 4.0}
+    cal = Calibration("temperature", 1.0, seconds_scale=0.5, seconds_scale_by_phase=factors)
+    model = save_checkpoint(with_calibration(load_checkpoint(raw), cal), tmp_path / "cal.safetensors")
+    preds = [p for p in classify([corpus / "study1"], model=model, seed=3, early_stop=False)
+             if p.status == "ok" and p.seconds_after_injection is not None]
+    assert preds  # the seeded random model calls these series arterial (see the test above)
+    for p in preds:
+        series = load_series(corpus / "study1" / ("a" if p.n_slices == 20 else "b/deep"))
+        out, _, _ = Classifier(raw, engine="torch").predict_hu_outputs(series.read_slices(p.used_indices))
+        assert p.seconds_after_injection == seconds_estimate(out.log_seconds, factors[p.image_label])
+        assert p.seconds_after_injection != seconds_estimate(out.log_seconds, 0.5)

@@ -292,14 +292,15 @@ class Classifier:
         out, tp, tm = self.predict_hu_outputs(hu)
         return out.probs, tp, tm
 
-    def series_timing(self, outputs: SliceOutputs) -> dict[str, Any]:
+    def series_timing(self, outputs: SliceOutputs, label: str | None = None) -> dict[str, Any]:
         """A series' ``subphase_probabilities`` and ``seconds_after_injection`` from its slices' outputs
         (empty/None without heads; :mod:`ctphase.timing`). The seconds interval is scaled by the
-        calibration's ``seconds_scale`` (1 when none was fitted)."""
+        calibration's factor for the series' ``label`` (:meth:`Calibration.seconds_scale_for`; 1 when none
+        was fitted)."""
         heads = self.checkpoint.heads
         if heads is None or outputs.subphase is None or outputs.log_seconds is None or len(outputs.probs) == 0:
             return {"subphase_probabilities": {}, "seconds_after_injection": None}
-        scale = self.calibration.seconds_scale
+        scale = self.calibration.seconds_scale_for(label)
         return {"subphase_probabilities": subphase_probabilities(outputs.subphase, heads.subphases),
                 "seconds_after_injection": seconds_estimate(outputs.log_seconds, scale)}
 

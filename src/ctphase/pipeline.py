@@ -174,9 +174,9 @@ def _scan_prediction(
 ) -> ScanPrediction:
     """The record of a classified series from the outputs of its used slices."""
     probs_all = outputs.probs
-    timing = getattr(classifier, "series_timing", None)
-    extra = timing(outputs) if timing is not None else {}
     vote = majority_vote(probs_all)
+    timing = getattr(classifier, "series_timing", None)
+    extra = timing(outputs, PHASE_NAMES[vote.label]) if timing is not None else {}
     calibrated = classifier.series_probabilities(probs_all)
     identity = _identity(series)
     qc, warnings = identity["qc"], identity["warnings"]

@@ -9,7 +9,8 @@ import pytest
 
 from ctphase.data import LabelledScan
 from ctphase.errors import ConfigError
-from ctphase.evaluation.heads import fit_seconds_scale, heads_metrics
+from ctphase.evaluation.heads import fit_seconds_scale, fit_seconds_scales_by_phase, heads_metrics
+from ctphase.models.calibration import Calibration
 from ctphase.models.heads import SliceOutputs
 from ctphase.phases import SUBPHASE_NAMES, SUBPHASE_TO_PHASE, Phase
 
@@ -65,6 +66,30 @@ def test_fit_seconds_scale_reaches_the_nominal_coverage() -> None:
         fit_seconds_scale(outs[:5], scans[:5])
 
 
+def test_seconds_factors_per_voted_phase_reach_the_nominal_coverage_in_each_phase() -> None:
+    """Late series whose times are far more uncertain than early ones: one factor over-covers the early
+    and under-covers the late series; a factor per voted phase gives each about 80%."""
+    rng = np.random.default_rng(1)
+    scans, outs = [], []
+    for i in range(300):
+        sub, lo, hi, err = [("late_arterial", 33, 50, 0.05), ("portal_venous", 50, 95, 0.15), ("equilibrium", 180, 300, 0.6)][i % 3]
+        t = float(rng.uniform(lo, hi))
+        scans.append(_scan(i, sub, t))
+        outs.append(_outputs(sub, float(math.log(t) + rng.normal(0, err)), 0.1))
+    one = heads_metrics(outs, scans, scale=fit_seconds_scale(outs, scans))["seconds"]["by_voted_phase"]
+    assert one["arterial"]["coverage"] > 0.95 and one["other"]["coverage"] < 0.6
+    by_phase = fit_seconds_scales_by_phase(outs, scans)
+    assert by_phase["arterial"] < by_phase["venous"] < by_phase["other"]
+    cal = Calibration("temperature", 1.0, seconds_scale=fit_seconds_scale(outs, scans), seconds_scale_by_phase=by_phase)
+    each = heads_metrics(outs, scans, scale=cal)["seconds"]["by_voted_phase"]
+    for ph in ("arterial", "venous", "other"):
+        assert each[ph]["coverage"] == pytest.approx(0.8, abs=0.02) and each[ph]["scale"] == by_phase[ph]
+    assert each["arterial"]["median_interval_width_s"] < one["arterial"]["median_interval_width_s"]
+    # phases with fewer than min_series scans get no factor of their own (the overall one applies)
+    assert set(fit_seconds_scales_by_phase(outs[:60], scans[:60], min_series=25)) == set()
+    assert set(fit_seconds_scales_by_phase(outs, scans, min_series=100)) == {"arterial", "venous", "other"}
+
+
 def test_evaluate_and_calibrate_a_model_with_heads(tmp_path) -> None:
     from model_factory import make_checkpoint
 
@@ -83,3 +108,4 @@ def test_evaluate_and_calibrate_a_model_with_heads(tmp_path) -> None:
     sec = fit.calibration.fitted_on["seconds"]
     assert fit.calibration.seconds_scale == pytest.approx(sec["scale"], rel=1e-5) and sec["series"] == 12
     assert sec["coverage_after"] == pytest.approx(0.8, abs=0.1)
+    assert sec["scale_by_phase"] == {}  # 4 scans per phase: too few for factors of their own

@@ -138,6 +138,21 @@ def test_dict_round_trip_and_validation() -> None:
     assert "T = 1" in IDENTITY.describe() and "T = 1.500" in Calibration("temperature", 1.5).describe()
 
 
+def test_seconds_factors_per_voted_phase() -> None:
+    plain = Calibration("temperature", 1.5, seconds_scale=0.6)
+    cal = Calibration("temperature", 1.5, seconds_scale=0.6, seconds_scale_by_phase={"other": 0.9, "arterial": 0.5})
+    assert list(cal.seconds_scale_by_phase) == ["arterial", "other"]  # PHASE_NAMES order
+    assert cal.seconds_scale_for("other") == 0.9 and cal.seconds_scale_for("arterial") == 0.5
+    assert cal.seconds_scale_for("venous") == 0.6 and cal.seconds_scale_for(None) == 0.6  # not fitted: overall
+    back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert back == cal and back.digest == cal.digest
+    assert cal.digest != plain.digest and "seconds_scale_by_phase" not in plain.parameters()  # old digests kept
+    assert "other x0.900" in cal.describe() and not Calibration(seconds_scale_by_phase={"venous": 0.7}).is_identity
+    for bad in ({"non_contrast": 1.0}, {"venous": 0.0}, {"delayed": 1.0}, {"other": float("nan")}):
+        with pytest.raises(ConfigError, match="seconds_scale_by_phase"):
+            Calibration("temperature", 1.5, seconds_scale_by_phase=bad)
+
+
 def test_calibration_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
     path = make_checkpoint(tmp_path / "m.safetensors", arch="resnet10t", size=32)
     ckpt = load_checkpoint(path)

@@ -96,6 +96,8 @@ def _summary(fit, previous, dataset: str, out: Path, quiet: bool) -> None:  # no
         sec = info["seconds"]
         say(f"seconds interval: scale {sec['scale']:.3f} over {sec['series']} contrast-enhanced scans, 80% interval "
             f"coverage {sec['coverage_before']:.3f} -> {sec['coverage_after']:.3f} (in-sample)", quiet)
+        for ph, f in sec.get("scale_by_phase", {}).items():
+            say(f"  voted {ph}: scale {f:.3f}, coverage {sec['coverage_by_voted_phase'].get(ph, float('nan')):.3f}", quiet)
     if fit.existing is not None:
         say(f"the checkpoint's previous calibration ({previous.describe()}): NLL {fit.existing.nll:.4f}, "
             f"ECE {fit.existing.ece:.4f}; replaced", quiet)

@@ -108,24 +108,30 @@ def fit_calibration(
     existing = None if done.calibration.is_identity else calibration_scores(done.calibration.apply(z), y, voted)
     fitted_on = _provenance(scans, data, selection, before, after, sample_rate, min_slices, seed)
     fitted_on["model_sha256"] = done.model_sha256
-    seconds_scale = 1.0
+    seconds: dict[str, Any] = {}
     if done.outputs is not None and sum(s.seconds is not None for s in scans) >= 10:
-        seconds_scale, fitted_on["seconds"] = _fit_seconds(done.outputs, scans, sample_rate, min_slices, seed)
-    cal = replace(cal, seconds_scale=seconds_scale, fitted_on=fitted_on)
+        seconds, fitted_on["seconds"] = _fit_seconds(done.outputs, scans, cal, sample_rate, min_slices, seed)
+    cal = replace(cal, **seconds, fitted_on=fitted_on)
     return CalibrationFit(cal, before, after, existing, done.model_sha256)
 
 
-def _fit_seconds(outputs: Sequence[Any], scans: Sequence[LabelledScan], sample_rate: float, min_slices: int,
-                 seed: int) -> tuple[float, dict[str, Any]]:
-    """The seconds interval scale and its record: coverage before (scale 1) and after, in-sample."""
-    from .heads import fit_seconds_scale, heads_metrics
+def _fit_seconds(outputs: Sequence[Any], scans: Sequence[LabelledScan], cal: Calibration, sample_rate: float,
+                 min_slices: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The seconds interval factors (overall and per voted phase) and their record: coverage before
+    (factor 1) and after, overall and per voted phase, in-sample."""
+    from .heads import fit_seconds_scale, fit_seconds_scales_by_phase, heads_metrics
 
     kw = {"sample_rate": sample_rate, "min_slices": min_slices, "seed": seed}
     scale = fit_seconds_scale(outputs, scans, **kw)
-    before, after = (heads_metrics(outputs, scans, scale=s, **kw)["seconds"] for s in (1.0, scale))  # type: ignore[index]
-    return scale, {"scale": round(scale, 6), "series": before["series"], "in_sample": True,
-                   "coverage_before": round(before["coverage"], 6), "coverage_after": round(after["coverage"], 6),
-                   "median_abs_error_s": round(after["median_abs_error_s"], 3)}
+    by_phase = fit_seconds_scales_by_phase(outputs, scans, **kw)
+    fitted = replace(cal, seconds_scale=scale, seconds_scale_by_phase=by_phase)
+    before, after = (heads_metrics(outputs, scans, scale=s, **kw)["seconds"] for s in (1.0, fitted))  # type: ignore[index]
+    record = {"scale": round(scale, 6), "scale_by_phase": {k: round(v, 6) for k, v in by_phase.items()},
+              "series": before["series"], "in_sample": True,
+              "coverage_before": round(before["coverage"], 6), "coverage_after": round(after["coverage"], 6),
+              "coverage_by_voted_phase": {k: round(v["coverage"], 6) for k, v in after["by_voted_phase"].items()},
+              "median_abs_error_s": round(after["median_abs_error_s"], 3)}
+    return {"seconds_scale": scale, "seconds_scale_by_phase": by_phase}, record
 
 
 def _provenance(scans: Sequence[LabelledScan], data: Mapping[str, Any] | None, selection: dict[str, Any],

@@ -189,7 +189,7 @@ def run_evaluation(
     if done.outputs is not None:
         from .heads import heads_metrics
 
-        results = replace(results, heads=heads_metrics(done.outputs, scans, scale=done.calibration.seconds_scale,
+        results = replace(results, heads=heads_metrics(done.outputs, scans, scale=done.calibration,
                                                        sample_rate=sample_rate, min_slices=min_slices, seed=seed))
     if out_dir is not None:
         write_report(results, out_dir, figures=figures)
