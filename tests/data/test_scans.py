@@ -34,6 +34,26 @@ def test_a_scan_without_patient_or_study_is_its_own_group(tmp_path: Path) -> Non
     assert not scan.has_group and scan.group == f"scan:{scan.scan_id}"
 
 
+def test_unreadable_series_are_all_named_with_their_lines(tmp_path: Path) -> None:
+    from ctphase.errors import InputError
+
+    csv = write_nifti_manifest(tmp_path, n_patients=1, labels=(1, 2), n_slices=4)
+    good = csv.read_text().splitlines()
+    (tmp_path / "b1.nii.gz").write_bytes(b"not a volume")
+    (tmp_path / "b2.nii").write_bytes(b"\x00" * 10)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([good[0], good[1], "b1.nii.gz,venous", good[2], "b2.nii,other"]) + "\n")
+    with pytest.raises(InputError) as info:
+        scans_from_manifest(bad)
+    msg = str(info.value)
+    assert f"manifest {bad}: 2 series cannot be read" in msg
+    assert "line 3: " in msg and "b1.nii.gz" in msg and "line 5: " in msg and "b2.nii" in msg
+    assert "line 2" not in msg and "line 4" not in msg
+    (tmp_path / "one.csv").write_text("\n".join([good[0], "b1.nii.gz,venous"]) + "\n")
+    with pytest.raises(InputError, match=r"one.csv line 2: .*b1.nii.gz: .*NIfTI"):
+        scans_from_manifest(tmp_path / "one.csv")
+
+
 def test_paper_slices_are_grouped_into_scans(tmp_path: Path) -> None:
     csv = write_paper_csv(tmp_path / "p", n_scans=2, labels=(1, 2), n_slices=3)
     scans = scans_from_manifest(csv)

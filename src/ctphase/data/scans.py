@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, listed
 from ..phases import PHASE_NAMES, Phase
 from .manifest import Manifest, SeriesRecord, SliceRecord, read_manifest
 
@@ -119,17 +119,24 @@ def scans_from_manifest(
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
     rows = list(m.records if records is None else records)
     if m.kind == "series":
-        return [_series_scan(m, r) for r in rows]
+        scans, problems = [], []  # every series that cannot be read is named at once
+        for r in rows:
+            try:
+                scans.append(_series_scan(r))
+            except InputError as exc:
+                problems.append(f"line {r.line}: {r.path}: {exc.reason}")
+        if len(problems) == 1:
+            raise InputError(f"manifest {m.path} {problems[0]}")
+        if problems:
+            raise InputError(f"manifest {m.path}: {len(problems)} series cannot be read:\n" + listed(problems))
+        return scans
     return _paper_scans(m, rows)
 
 
-def _series_scan(manifest: Manifest, r: SeriesRecord) -> LabelledScan:
+def _series_scan(r: SeriesRecord) -> LabelledScan:
     from ..io import load_series
 
-    try:
-        series = load_series(r.path, min_slices=1)
-    except InputError as exc:
-        raise InputError(f"manifest {manifest.path} line {r.line}: {exc.reason}", r.path) from None
+    series = load_series(r.path, min_slices=1)
     scan_id = r.series_id or series.series_id
     return LabelledScan(scan_id, r.label, record_group(r, scan_id), series.n_slices, series.read_slices, r.path)
 
