@@ -9,7 +9,9 @@ import pytest
 
 from ctphase.phases import SUBPHASE_NAMES
 from ctphase.prediction import ScanPrediction
-from ctphase.timing import INTERVAL, Z_INTERVAL, seconds_estimate, settle, subphase_probabilities, subphase_within
+from ctphase.timing import (
+    INTERVAL, Z_INTERVAL, interval_for_label, seconds_estimate, settle, subphase_probabilities, subphase_within,
+)
 
 
 def test_subphase_within_never_contradicts_the_label() -> None:
@@ -57,3 +59,21 @@ def test_settle_follows_the_final_label() -> None:
     p = _record("non_contrast")  # no injection, no time
     settle(p)
     assert p.subphase == "non_contrast" and p.seconds_after_injection is None
+
+
+def test_a_label_changed_by_the_study_step_gets_its_own_phase_interval_factor() -> None:
+    ls = np.array([[math.log(120), math.log(0.04)], [math.log(140), math.log(0.04)]])
+    factors = {"venous": 0.6, "other": 0.9}
+    p = ScanPrediction("s", "p", "dicom", "ok", label="other", image_label="venous",
+                       seconds_after_injection=seconds_estimate(ls, factors["venous"]))
+    interval_for_label(p, lambda label: factors.get(label, 0.7))
+    want = seconds_estimate(ls, factors["other"])
+    assert p.seconds_after_injection["estimate"] == want["estimate"]
+    assert p.seconds_after_injection["low"] == pytest.approx(want["low"], abs=0.15)
+    assert p.seconds_after_injection["high"] == pytest.approx(want["high"], abs=0.15)
+    # unchanged: same label, no time, an answer that is not a phase
+    for label, image_label, sec in (("venous", "venous", seconds_estimate(ls, 0.6)), ("other", "venous", None),
+                                    ("uncertain", "venous", seconds_estimate(ls, 0.6))):
+        q = ScanPrediction("s", "p", "dicom", "ok", label=label, image_label=image_label, seconds_after_injection=sec)
+        interval_for_label(q, lambda label: factors.get(label, 0.7))
+        assert q.seconds_after_injection == sec

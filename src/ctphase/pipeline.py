@@ -25,6 +25,7 @@ from .qc import PixelCheck, is_untrustworthy
 from .sampling import (
     DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, classification_order, sample_slices, series_seed,
 )
+from .timing import interval_for_label
 from .voting import majority_vote, votes_until_decided
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -385,6 +386,8 @@ def classify(
     reformats = [(s.meta, p) for s, p in skipped if s.plane]
     study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,
                reformats=reformats)
+    for p in [*results, *(q for _, q in skipped)]:  # a label the study step changed: its own phase's interval factor
+        interval_for_label(p, classifier.calibration.seconds_scale_for)
     if study:
         reslice_unlinked(skipped, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
                          early_stop=early_stop, min_confidence=min_confidence)

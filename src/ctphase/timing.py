@@ -8,8 +8,10 @@
   variance ``v_i``). The series estimate is ``exp(mean m_i)``; its spread adds the mean slice
   variance and the spread of the slice means (slices of one series are not independent
   evidence, so the variance is not divided by their number), times the checkpoint's interval
-  scale (fitted so that the 80% interval covers 80% of held-out synthetic series). None for a
-  non-contrast or uncertain answer.
+  scale (fitted so that the 80% interval covers 80% of held-out synthetic series, apart for each
+  voted phase: :meth:`ctphase.models.calibration.Calibration.seconds_scale_for`; a label the study
+  step changes gets its own phase's factor, :func:`interval_for_label`). None for a non-contrast or
+  uncertain answer.
 
 The time is that of the images, not of a clock: bolus arrival varies by 10-25 s with cardiac
 output, and the images show time since arrival, so the interval is wide by nature. Imports numpy only.
@@ -18,7 +20,7 @@ output, and the images show time since arrival, so the interval is wide by natur
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,3 +74,20 @@ def settle(p: Any) -> None:
     p.subphase = subphase_within(p.subphase_probabilities, p.label)
     if p.label not in PHASE_NAMES or p.label == "non_contrast":
         p.seconds_after_injection = None
+
+
+def interval_for_label(p: Any, factor: Callable[[str | None], float]) -> None:
+    """Rescale a finished record's seconds interval from the factor of its image vote to that of its final label.
+
+    The interval is symmetric in ln(seconds) around the estimate, so its half-width scales with the
+    factor. Nothing changes when the record has no time, or both labels share a factor.
+    """
+    sec = p.seconds_after_injection
+    if not sec or p.label not in PHASE_NAMES or p.label == p.image_label:
+        return
+    old, new = factor(p.image_label), factor(p.label)
+    if old == new or not old > 0:
+        return
+    est = float(sec["estimate"])
+    half = max(math.log(sec["high"] / est), math.log(est / sec["low"])) * new / old
+    p.seconds_after_injection = {**sec, "low": round(est * math.exp(-half), 1), "high": round(est * math.exp(half), 1)}
