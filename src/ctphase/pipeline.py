@@ -385,9 +385,7 @@ def classify(
     skipped = [(s, _from_skipped(s)) for s in found.skipped]
     reformats = [(s.meta, p) for s, p in skipped if s.plane]
     study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,
-               reformats=reformats)
-    for p in [*results, *(q for _, q in skipped)]:  # a label the study step changed: its own phase's interval factor
-        interval_for_label(p, classifier.calibration.seconds_scale_for)
+               reformats=reformats, seconds_factor=classifier.calibration.seconds_scale_for)
     if study:
         reslice_unlinked(skipped, classifier, sample_rate=sample_rate, min_slices=min_slices, seed=seed,
                          early_stop=early_stop, min_confidence=min_confidence)
@@ -476,17 +474,23 @@ def study_step(
     use_headers: bool = False,
     min_confidence: float | None = None,
     reformats: Sequence[tuple[dict[str, Any], ScanPrediction]] = (),
+    seconds_factor: Callable[[str | None], float] | None = None,
 ) -> None:
     """Run :func:`ctphase.study.assign_studies` on classified series (``predictions[i]`` is ``series[i]``'s).
 
     ``reformats``: the header values and records of non-axial stacks, which get the phase of
-    the acquisition they were made from when it can be linked.
+    the acquisition they were made from when it can be linked. ``seconds_factor``: the seconds
+    interval factor per label (:meth:`Calibration.seconds_scale_for`); a label the step changes gets
+    its own (:func:`ctphase.timing.interval_for_label`).
     """
     from .study.step import StudyItem, assign_studies
 
     items = [StudyItem(p, s.meta, _z_range(s)) for s, p in zip(series, predictions)]
     items += [StudyItem(p, meta, None, reformat=True) for meta, p in reformats]
     assign_studies(items, joint=joint, use_headers=use_headers, min_confidence=min_confidence)
+    if seconds_factor is not None:
+        for item in items:
+            interval_for_label(item.prediction, seconds_factor)
 
 
 def _z_range(series: Series) -> tuple[float, float] | None:
