@@ -29,6 +29,8 @@ TRAIN=${TRAIN:-0:100000}
 VAL=${VAL:-100000:100064}
 INIT=${INIT:-}
 HEADS=${HEADS:-1}   # 1: also train the subphase and seconds heads (as the default model v3)
+LOSS=${LOSS:-ce}        # the best ablation arm at a fixed budget: heads + CE + a 2048-slice shuffle buffer (model card)
+BUFFER=${BUFFER:-2048}
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
@@ -38,7 +40,7 @@ run=$(mktemp -d)/run
 args=(train --train synth --arch "$ARCH" --size "$SIZE" --window 50,400 --window 100,200 --window 300,1500
       --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --batch-size "$BATCH" --lr "$LR" --warmup-epochs 0.5
       --workers "$WORKERS" --threads 1 --synth-reuse 2 --device "$DEVICE" --amp auto --train-patients "$TRAIN"
-      --val-patients "$VAL" --out "$run")
+      --val-patients "$VAL" --loss "$LOSS" --shuffle-buffer "$BUFFER" --out "$run")
 [ -n "$INIT" ] && args+=(--init "$INIT")
 [ "$HEADS" = 1 ] && args+=(--heads)
 (command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader) | tee "$OUT/train.log" || true
