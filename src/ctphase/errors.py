@@ -18,12 +18,16 @@ class InputError(CTPhaseError):
         self.reason = message
 
 
-def listed(problems: list[str], limit: int = 20) -> str:
-    """``"N problems:"`` and the first ``limit`` of them, one per indented line, then how many more."""
+MAX_LISTED_PROBLEMS = 20
+"""How many problems one error message lists before it only counts the rest."""
+
+
+def listed(problems: list[str], what: str, limit: int = MAX_LISTED_PROBLEMS) -> str:
+    """``"N <what>:"``, then the first ``limit`` problems one per indented line, then how many more."""
     shown = [f"  {p}" for p in problems[:limit]]
     if len(problems) > limit:
         shown.append(f"  ... and {len(problems) - limit} more")
-    return "\n".join(shown)
+    return "\n".join([f"{len(problems)} {what}:", *shown])
 
 
 class DicomReadError(InputError):

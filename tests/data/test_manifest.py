@@ -84,7 +84,7 @@ def test_every_bad_row_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_many_bad_rows_are_listed_up_to_a_limit(tmp_path: Path) -> None:
-    from ctphase.data.manifest import MAX_LISTED_PROBLEMS
+    from ctphase.errors import MAX_LISTED_PROBLEMS
 
     n = MAX_LISTED_PROBLEMS + 7
     with pytest.raises(ManifestError) as info:

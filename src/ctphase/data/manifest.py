@@ -166,7 +166,7 @@ def read_manifest(path: str | Path, *, check_paths: bool = True) -> Manifest:
     Raises:
         ManifestError: missing file, unknown header, empty manifest, bad label or missing path,
             naming the file, line and column; every bad row is listed (the first
-            ``MAX_LISTED_PROBLEMS``, then a count), so one pass fixes them all.
+            ``errors.MAX_LISTED_PROBLEMS``, then a count), so one pass fixes them all.
     """
     path = Path(path)
     if not path.is_file():
@@ -214,14 +214,11 @@ def read_manifest(path: str | Path, *, check_paths: bool = True) -> Manifest:
     return Manifest(path=path, kind=kind, records=records)
 
 
-MAX_LISTED_PROBLEMS = 20
-
-
 def _combine(path: Path, problems: Sequence[ManifestError]) -> ManifestError:
-    """One error for all bad rows: the only one's message, or a count and the first ``MAX_LISTED_PROBLEMS``."""
+    """One error for all bad rows: the only one's message, or a count and the first ``errors.MAX_LISTED_PROBLEMS``."""
     if len(problems) == 1:
         return problems[0]
-    return ManifestError(f"{len(problems)} bad rows:\n" + listed([p.reason for p in problems], MAX_LISTED_PROBLEMS), path)
+    return ManifestError(listed([p.reason for p in problems], "bad rows"), path)
 
 
 def _resolve(path: Path, base: Path, line: int, value: str | None, column: str, check: bool) -> Path:

@@ -128,7 +128,7 @@ def scans_from_manifest(
         if len(problems) == 1:
             raise InputError(f"manifest {m.path} {problems[0]}")
         if problems:
-            raise InputError(f"manifest {m.path}: {len(problems)} series cannot be read:\n" + listed(problems))
+            raise InputError(f"manifest {m.path}: " + listed(problems, "series cannot be read"))
         return scans
     return _paper_scans(m, rows)
 

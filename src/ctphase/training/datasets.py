@@ -155,8 +155,7 @@ class SeriesSliceDataset(Dataset):
             r, reason = problems[0]
             raise InputError(f"cannot load series{_line(r)}: {reason}", r.path)
         if problems:
-            raise InputError(f"{len(problems)} series cannot be loaded:\n"
-                             + listed([f"{r.path}{_line(r)}: {reason}" for r, reason in problems]))
+            raise InputError(listed([f"{r.path}{_line(r)}: {reason}" for r, reason in problems], "series cannot be loaded"))
         self.slice_index = [np.arange(0, s.n_slices, slice_stride, dtype=np.int64) for s in self.series]
         counts = np.array([len(i) for i in self.slice_index], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
