@@ -55,6 +55,10 @@ def _label(server: OrthancServer, sid: str) -> dict | None:
         server.get(f"/series/{sid}/metadata?expand")["ctphase"])
 
 
+def _settled(state: WatchState) -> int:
+    return len(state.done) + len(state.skipped) if not state.pending else 0
+
+
 def _run(server: OrthancServer, state: Path, checkpoint: Path, **kw) -> tuple[WatchState, list]:
     events: list = []
     kw.setdefault("poll_interval", 0.2)
@@ -133,8 +137,12 @@ def test_cli_once_then_follows_the_feed_until_sigterm(tmp_path: Path, server: Or
         time.sleep(0.5)
         server.upload(corpus["ct2"])
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(WatchState.load(state, server.url).done) < 2:
-            time.sleep(0.2)
+        while time.monotonic() < deadline and _settled(WatchState.load(state, server.url)) < 5:
+            time.sleep(0.2)  # ct1, ct2 done; the MR and both SRs skipped
+        # idle polls of the feed (5 a second) leave the state file alone: no save, no fsync
+        written = (state.stat().st_ino, state.stat().st_mtime_ns)
+        time.sleep(1.0)
+        assert (state.stat().st_ino, state.stat().st_mtime_ns) == written
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,32 @@ def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _in_worker(fn: Callable[[], Any], wait_step: float = 0.2) -> Any:
+    """``fn()`` run in a worker thread while the main thread waits in short steps; returns its result or raises its error.
+
+    Python runs signal handlers in the main thread, between two bytecodes: a main thread blocked in
+    a request to a stalled Orthanc, an fsync on a busy disk or native code would leave SIGTERM
+    unanswered until that call returns. Waiting here instead, the handler runs within ``wait_step``
+    seconds whatever the work is blocked in; the work sees the stop event after its current series.
+    A second signal raises KeyboardInterrupt here; the worker (a daemon thread) ends with the process.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="ctphase-watch", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(wait_step)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def _printer(quiet: bool) -> Any:
@@ -101,10 +127,11 @@ def watch(
         auth = auth_from_env(auth_file)
         with _stop_on_signals(stop, quiet):
             say(f"watching {url} (state {state}){'; --once' if once else ''}", quiet)
-            result = run_watch(url, state_path=state, model=model, auth=auth, poll_interval=poll_interval, once=once,
-                               stop=stop, on_event=_printer(quiet), metadata_name=metadata_name, transfer=transfer,
-                               retry_for=ONCE_RETRY_FOR if once and retry_for is None else retry_for,
-                               max_attempts=max_attempts, from_now=from_now, sample_rate=sample_rate, seed=seed)
+            result = _in_worker(lambda: run_watch(
+                url, state_path=state, model=model, auth=auth, poll_interval=poll_interval, once=once, stop=stop,
+                on_event=_printer(quiet), metadata_name=metadata_name, transfer=transfer,
+                retry_for=ONCE_RETRY_FOR if once and retry_for is None else retry_for,
+                max_attempts=max_attempts, from_now=from_now, sample_rate=sample_rate, seed=seed))
     except OrthancError as exc:
         fail(f"{exc}; the state is saved in {state}", 2)
     except CTPhaseError as exc:

@@ -109,8 +109,9 @@ class _Loop:
                 continue
             for change in page["Changes"]:
                 self.note(change)
-            self.state.since = int(page["Last"])
-            self.state.save(self.state_path)
+            if page["Changes"] or int(page["Last"]) != self.state.since:  # an idle poll writes nothing (no fsync)
+                self.state.since = int(page["Last"])
+                self.state.save(self.state_path)
             if page["Done"] or not page["Changes"]:
                 return
 
