@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,38 @@ def test_augment_params_replay_and_validation() -> None:
     assert Augment.from_dict(aug.to_dict()) == aug
     with pytest.raises(ConfigError, match="crop range"):
         Augment(crop=(0.5, 1.5))
+
+
+def _mean_change(aug: Augment, n: int = 80) -> float:
+    """Mean absolute HU change of a body-like slice over ``n`` draws (crops off: same shape)."""
+    aug = replace(aug, crop_prob=0.0)
+    rng = np.random.default_rng(7)
+    img = np.full((64, 64), -1000.0, np.float32)
+    img[8:56, 8:56] = 40.0
+    img[24:40, 12:30] = 300.0
+    return float(np.mean([np.abs(aug(img, rng) - img).mean() for _ in range(n)]))
+
+
+def test_augment_strength_scales_every_magnitude() -> None:
+    assert Augment.scaled(1.0) == Augment()
+    assert Augment.scaled(1.0, hflip=True) == Augment(hflip=True)
+    strong, weak = Augment.scaled(2.0), Augment.scaled(0.5)
+    assert (strong.rotate_deg, strong.translate, strong.hu_offset, strong.noise_std) == (20.0, 0.12, 30.0, (0.0, 20.0))
+    assert strong.scale == pytest.approx((0.8, 1.2)) and strong.crop == pytest.approx((0.7, 1.0))
+    assert (strong.crop_prob, strong.blur_prob, strong.sharpen_prob) == pytest.approx((1.0, 0.3, 0.3))
+    assert weak.rotate_deg == 5.0 and weak.scale == pytest.approx((0.95, 1.05))
+    extreme = Augment.scaled(100.0)  # bounded: still a valid augmentation that keeps half the image
+    assert extreme.rotate_deg == 180 and extreme.scale[0] == 0.5 and extreme.crop[0] == 0.5
+    assert _mean_change(weak) < _mean_change(Augment()) < _mean_change(strong)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="strength must be > 0"):
+            Augment.scaled(bad)
+
+
+def test_training_config_builds_its_augmentation() -> None:
+    from ctphase.training.config import TrainConfig
+
+    assert TrainConfig(out="x", augment_strength=2.0, hflip=True).augmentation() == Augment.scaled(2.0, hflip=True)
+    assert TrainConfig(out="x", augment=False).augmentation() is None
+    with pytest.raises(ConfigError, match="augment_strength must be > 0"):
+        TrainConfig(out="x", augment_strength=0.0).check()

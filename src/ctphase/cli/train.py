@@ -104,6 +104,8 @@ def train(
     synth_reuse: int = typer.Option(1, "--synth-reuse", min=1, help="Use each rendered synthetic slice N times (differently augmented): more img/s when rendering is the bottleneck."),
     shuffle_buffer: int = typer.Option(256, "--shuffle-buffer", min=1, help="Synthetic slices mixed per stream before a batch is drawn (a batch spans about this / --slices-per-series series)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
+    augment_strength: float = typer.Option(1.0, "--augment-strength", help="Scale every augmentation magnitude and "
+                                           "probability (1: the default; 2: twice as strong; > 0)."),
     hflip: bool = typer.Option(False, "--hflip", help="Allow left-right flips (off by default: anatomy is lateralised)."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data and augmentation."),
     device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
@@ -142,7 +144,7 @@ def train(
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
         val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, shuffle_buffer=shuffle_buffer,
         slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
-        hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
+        augment_strength=augment_strength, hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,
     )
     with Tracker(quiet) as tracker:

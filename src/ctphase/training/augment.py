@@ -59,6 +59,26 @@ class Augment:
         if self.translate < 0 or self.hu_offset < 0 or self.hu_gain < 0 or self.noise_std[0] < 0:
             raise ConfigError("translate, hu_offset, hu_gain and noise_std must be >= 0")
 
+    @classmethod
+    def scaled(cls, strength: float = 1.0, hflip: bool = False) -> Augment:
+        """The default augmentation with every magnitude and probability times ``strength`` (> 0; 1: the default).
+
+        Rotation, scale and crop ranges, translation, HU offset, gain and noise grow linearly
+        (scale and crop bounded to keep at least half the image); the crop, blur and sharpening
+        probabilities too, capped at 1 (crop) and 0.5 (blur, sharpening). The blur sigmas and
+        sharpening amounts stay as drawn by the default.
+        """
+        if not (strength > 0 and np.isfinite(strength)):
+            raise ConfigError(f"augmentation strength must be > 0, got {strength}")
+        d = cls()
+        s = float(strength)
+        scale = (1 - min(0.5, (1 - d.scale[0]) * s), 1 + min(0.5, (d.scale[1] - 1) * s))
+        return cls(rotate_deg=min(180.0, d.rotate_deg * s), scale=scale,
+                   translate=d.translate * s, crop=(max(0.5, 1 - (1 - d.crop[0]) * s), 1.0),
+                   crop_prob=min(1.0, d.crop_prob * s), hu_offset=d.hu_offset * s, hu_gain=min(0.5, d.hu_gain * s),
+                   noise_std=(0.0, d.noise_std[1] * s), blur_prob=min(0.5, d.blur_prob * s),
+                   sharpen_prob=min(0.5, d.sharpen_prob * s), hflip=hflip)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (recorded in the checkpoint's recipe)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -59,7 +59,7 @@ def build_data(cfg: TrainConfig, pp: Preprocessing) -> TrainingData:
     Raises:
         ConfigError / ManifestError: unusable sources, overlapping or too small sets.
     """
-    aug = Augment(hflip=cfg.hflip) if cfg.augment else None
+    aug = cfg.augmentation()
     loader_kw: dict[str, Any] = {
         "batch_size": cfg.batch_size,
         "num_workers": cfg.num_workers,

@@ -7,10 +7,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
 from ..preprocessing import PAPER_WINDOW, Preprocessing
+
+if TYPE_CHECKING:
+    from .augment import Augment
 
 SYNTH = "synth"
 """Training or validation source meaning the synthetic CT engine."""
@@ -46,7 +49,8 @@ class TrainConfig:
         val_slices_per_series: slices per validation scan (synthetic: rendered once and cached;
             manifest scans: evenly spread slices, 0 = all).
         val_sample_rate: R used to vote validation scans.
-        augment, hflip: CT augmentation (no left-right flips unless ``hflip``).
+        augment, augment_strength, hflip: CT augmentation (:meth:`~.augment.Augment.scaled`: magnitudes
+            times ``augment_strength``; no left-right flips unless ``hflip``).
         amp: ``"auto"`` (bf16/fp16 on CUDA, off on CPU), ``"bf16"``, ``"fp16"`` or ``"off"``.
         threads: torch intra-op threads of this process (``torch.set_num_threads``; ``None``
             leaves the default). On a shared CPU, 1 thread can be many times faster than
@@ -90,6 +94,7 @@ class TrainConfig:
     val_sample_rate: float = 0.3
     val_fraction: float = 0.2
     augment: bool = True
+    augment_strength: float = 1.0
     hflip: bool = False
     seed: int = 0
     num_workers: int = 1
@@ -119,6 +124,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.warmup_epochs < 0 or self.min_lr < 0:
             raise ConfigError("weight_decay, warmup_epochs and min_lr must be >= 0")
+        if not (self.augment_strength > 0 and math.isfinite(self.augment_strength)):
+            raise ConfigError(f"augment_strength must be > 0, got {self.augment_strength}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.heads and self.train != SYNTH:
@@ -155,6 +162,12 @@ class TrainConfig:
         windows = tuple(tuple(w) for w in self.windows)
         channels = len(windows) if len(windows) > 1 else self.channels
         return Preprocessing(windows=windows, size=int(self.size), channels=int(channels))
+
+    def augmentation(self) -> Augment | None:
+        """The training augmentation (``None`` with ``augment=False``)."""
+        from .augment import Augment
+
+        return Augment.scaled(self.augment_strength, hflip=self.hflip) if self.augment else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""

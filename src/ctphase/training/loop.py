@@ -42,7 +42,6 @@ from ..models.activation import activation_for_loss
 from ..models.heads import Heads
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
-from .augment import Augment
 from .batches import TrainingData, build_data
 from .config import TrainConfig, resolve_config
 from .datasets import derive_seed
@@ -202,7 +201,7 @@ class _Run:
             "batch_size": cfg.batch_size,
             "loss": cfg.loss,
             "label_smoothing": cfg.label_smoothing,
-            "augment": Augment(hflip=cfg.hflip).to_dict() if cfg.augment else None,
+            "augment": aug.to_dict() if (aug := cfg.augmentation()) else None,
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "channels_last": cfg.channels_last,
             "seed": cfg.seed,
