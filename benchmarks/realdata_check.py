@@ -5,10 +5,12 @@ R=30% (seed 0, as ``ctphase predict``), then over ``--draws`` more random draws 
 slices: how many draws are right, and the smallest and mean vote share of the true phase, so the
 spread that sampling adds is visible. A model with subphase and seconds heads also gets the
 subphase and the seconds after injection (estimate and 80% interval) of the seed-0 run, to hold
-against what the folder's notes say of its timing. ``pred`` is the final label (``uncertain`` included): each
-folder is classified alone, or with ``--together`` all in one run, where the study step sees each
-study whole (``ctphase predict ../shared/realdata``). Six series are far too few to
-measure accuracy: this is a sanity check, not an evaluation.
+against what the folder's notes say of its timing. ``pred`` is the final label (``uncertain`` included;
+the study step may set it from the series' own bolus timing tags), and the summary also counts
+``image_label``, the images' vote alone. Each folder is classified alone, or with
+``--together`` all in one run, where the study step sees each study whole
+(``ctphase predict ../shared/realdata``). Twelve series are far too few to measure accuracy:
+this is a sanity check, not an evaluation.
 
 Usage::
 
@@ -61,6 +63,7 @@ def main() -> None:
         pred = draws[0][row["folder"]]
         later = [draws[s][row["folder"]] for s in range(1, args.draws + 1)]
         correct = sum(p.label == row["phase"] for p in later)
+        image_correct = sum(p.image_label == row["phase"] for p in later)
         shares = [p.vote_fractions.get(row["phase"], 0.0) for p in [pred, *later]]
         fr = " ".join(f"{v:.2f}" for v in pred.vote_fractions.values())
         t = pred.seconds_after_injection
@@ -70,12 +73,18 @@ def main() -> None:
               f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}{timing}")
         out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "image_label": pred.image_label,
                     "n_slices": pred.n_slices, "vote_fractions": pred.vote_fractions,
-                    "mean_probabilities": pred.mean_probabilities, "correct_draws": correct, "draws": args.draws,
+                    "mean_probabilities": pred.mean_probabilities, "correct_draws": correct,
+                    "image_correct_draws": image_correct, "draws": args.draws,
                     "true_vote_share_min": min(shares), "true_vote_share_mean": sum(shares) / len(shares),
                     "subphase": pred.subphase, "seconds_after_injection": pred.seconds_after_injection,
                     "model_sha256": pred.model_sha256})
     n_ok = sum(r["truth"] == r["predicted"] for r in out)
-    print(f"\n{n_ok}/{len(out)} real series correct at seed 0 (R={args.sample_rate:.0%})")
+    n_img = sum(r["truth"] == r["image_label"] for r in out)
+    n_draws = sum(r["draws"] for r in out)
+    print(f"\n{n_ok}/{len(out)} real series correct at seed 0 (R={args.sample_rate:.0%}), "
+          f"{sum(r['correct_draws'] for r in out)}/{n_draws} over the other draws; "
+          f"by the images alone (image_label, before the study step): {n_img}/{len(out)} and "
+          f"{sum(r['image_correct_draws'] for r in out)}/{n_draws}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 
