@@ -35,9 +35,9 @@ from sklearn.metrics import f1_score
 
 from ctphase.phases import PHASE_NAMES, Phase
 from ctphase.sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, sample_slices, series_seed
-from ctphase.synth import SeriesParams, Tissue, patient_params, render_slices
+from ctphase.synth import Tissue, render_slices
 from ctphase.synth.physiology import tissue_tables
-from ctphase.synth.stream import sample_z, series_truth
+from ctphase.synth.stream import draw_series, sample_z
 from ctphase.voting import majority_vote
 
 T = Tissue
@@ -50,19 +50,12 @@ MIN_PIXELS = 4
 KERNEL = np.ones((3, 3), np.uint8)
 
 
-def draw(seed: int, index: int, phase: Phase) -> tuple[object, SeriesParams, np.random.Generator]:
-    """Patient and series that ``iter_training_slices`` / ``ctphase evaluate`` draw for (index, phase) on pass 0."""
-    patient = patient_params(seed, index)
-    srng = np.random.default_rng([int(seed), int(index), 1, 0])
-    return patient, SeriesParams.draw(srng, patient, phase=phase), srng
-
-
 def volume_features(seed: int, patients: range) -> tuple[np.ndarray, np.ndarray]:
     """True tissue HU table (+ scalar effects) of each (patient, phase) series; labels."""
     x, y = [], []
     for p in patients:
         for ph in Phase:
-            patient, series, _ = draw(seed, p, ph)
+            patient, series, _ = draw_series(seed, p, ph)
             hu, _, extra = tissue_tables(patient, series)
             x.append(np.concatenate([hu, [extra["spleen_het"], extra["ivc_mix"], extra["bladder_contrast"]]]))
             y.append(int(series.label))
@@ -87,9 +80,7 @@ def render_series(seed: int, patients: range, n_slices: int, size: int, keep_ima
     """Yield ``(scan_id, label, hu or None, features)`` for each (patient, phase)."""
     for p in patients:
         for ph in Phase:
-            patient, series, srng = draw(seed, p, ph)
-            if series_truth(seed, p, ph) != (series.subphase, series.seconds_after_injection):
-                raise RuntimeError(f"patient {p} {ph.label}: not the series ctphase evaluate draws")
+            patient, series, srng = draw_series(seed, p, ph)
             z = sample_z(srng, series, n_slices)
             hu, masks = render_slices(patient, series, z, size, return_masks=True)
             yield f"synth/{p}/{ph.label}", int(series.label), (hu if keep_images else None), slice_features(hu, masks)

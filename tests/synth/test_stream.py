@@ -33,3 +33,21 @@ def test_stream_phase_filter_and_errors() -> None:
         next(iter_training_slices(0, 48, range(0)))
     with pytest.raises(ConfigError, match="unknown phase"):
         next(iter_training_slices(0, 48, range(2), phases=["lunch"]))
+
+
+@pytest.mark.parametrize("force", [(), ("pet_ct", "obese")])
+def test_draw_series_is_the_series_the_stream_renders(force: tuple[str, ...]) -> None:
+    from ctphase.synth import render_slices, series_truth
+    from ctphase.synth.stream import draw_series, sample_z
+
+    it = iter_training_slices(2, 48, range(30, 34), slices_per_series=3, targets=True, force=force)
+    first = list(itertools.islice(it, 3))
+    _, label, index, subphase, seconds = first[0]
+    patient, series, srng = draw_series(2, index, Phase(label), 0, force)
+    assert (int(series.label), series.subphase, series.seconds_after_injection) == (label, subphase, seconds)
+    assert all(c in series.conditions + patient.conditions for c in force)
+    rendered = render_slices(patient, series, sample_z(srng, series, 3), 48)
+    for k, (hu, *_rest) in enumerate(first):
+        np.testing.assert_array_equal(hu, rendered[k])
+    if not force:
+        assert series_truth(2, index, Phase(label)) == (subphase, seconds)

@@ -20,11 +20,22 @@ def patient_params(seed: int, index: int) -> PatientParams:
     return PatientParams.draw(np.random.default_rng([int(seed), int(index), 0]), index=int(index))
 
 
+def draw_series(seed: int, index: int, phase: str | Phase, epoch: int = 0,
+                force: Sequence[str] = ()) -> tuple[PatientParams, SeriesParams, np.random.Generator]:
+    """Patient ``index``, the series :func:`iter_training_slices` draws for it in ``phase`` on its pass
+    ``epoch`` (with the conditions of ``force``), and the generator that then draws its slice positions."""
+    patient = patient_params(seed, index)
+    srng = np.random.default_rng([int(seed), int(index), 1, int(epoch)])
+    force_conditions((seed, index, 5), patient, force=force)
+    series = SeriesParams.draw(srng, patient, phase=Phase.parse(phase))
+    force_conditions((seed, index, 6, epoch), patient, series, force)
+    return patient, series, srng
+
+
 def series_truth(seed: int, index: int, phase: str | Phase, epoch: int = 0) -> tuple[str, float | None]:
     """``(subphase, seconds after injection or None)`` of the series that :func:`iter_training_slices`
     draws for patient ``index`` in ``phase`` on its pass ``epoch`` (no rendering)."""
-    patient = patient_params(seed, index)
-    series = SeriesParams.draw(np.random.default_rng([int(seed), int(index), 1, int(epoch)]), patient, phase=Phase.parse(phase))
+    _, series, _ = draw_series(seed, index, phase, epoch)
     return series.subphase, series.seconds_after_injection
 
 
@@ -88,12 +99,8 @@ def iter_training_slices(
         rng = np.random.default_rng([int(seed), 1_000_003, epoch])
         for idx in rng.permutation(len(plist)):
             pi = plist[int(idx)]
-            patient = patient_params(seed, pi)
             phase = allowed[int(rng.integers(len(allowed)))]
-            srng = np.random.default_rng([int(seed), int(pi), 1, epoch])
-            force_conditions((seed, pi, 5), patient, force=force)
-            series = SeriesParams.draw(srng, patient, phase=phase)
-            force_conditions((seed, pi, 6, epoch), patient, series, force)
+            patient, series, srng = draw_series(seed, pi, phase, epoch, force)
             z = sample_z(srng, series, slices_per_series)
             hu = render_slices(patient, series, z, size, fov_mm)
             label = int(series.label)
