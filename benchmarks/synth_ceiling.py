@@ -33,12 +33,13 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import f1_score
 
+from ctphase.evaluation.scan_level import vote_scans
+from ctphase.models.calibration import mean_log_probs
 from ctphase.phases import PHASE_NAMES, Phase
-from ctphase.sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, sample_slices, series_seed
+from ctphase.sampling import DEFAULT_SAMPLE_RATE
 from ctphase.synth import Tissue, render_slices
 from ctphase.synth.physiology import tissue_tables
 from ctphase.synth.stream import draw_series, sample_z
-from ctphase.voting import majority_vote
 
 T = Tissue
 READ = [T.AORTA, T.ARTERY, T.HEART_LEFT, T.HEART_RIGHT, T.PORTAL_VEIN, T.HEPATIC_VEIN, T.LIVER_PORTAL_BRANCH,
@@ -84,16 +85,6 @@ def render_series(seed: int, patients: range, n_slices: int, size: int, keep_ima
             z = sample_z(srng, series, n_slices)
             hu, masks = render_slices(patient, series, z, size, return_masks=True)
             yield f"synth/{p}/{ph.label}", int(series.label), (hu if keep_images else None), slice_features(hu, masks)
-
-
-def voted(n: int, key: str, rate: float) -> np.ndarray:
-    """Indices of the slices ``ctphase predict`` votes for the series ``key`` (seed 0)."""
-    return sample_slices(n, rate, DEFAULT_MIN_SLICES, series_seed(0, key))
-
-
-def vote(slice_probs: list[np.ndarray], ids: list[str], rate: float) -> np.ndarray:
-    """Scan labels by majority vote of a seeded ``rate`` of each scan's slices (``ctphase predict``'s draw)."""
-    return np.asarray([majority_vote(p[voted(len(p), key, rate)]).label for p, key in zip(slice_probs, ids)])
 
 
 def pooled(features: np.ndarray) -> np.ndarray:
@@ -149,23 +140,27 @@ def main() -> None:
         from ctphase.models.checkpoint import resolve_checkpoint
 
         clf = Classifier(resolve_checkpoint(a.model), threads=1)
-    ids, y, reader_probs, series_pred, model_probs = [], [], [], [], []
+    ids, y, test_feats, reader_probs, model_probs = [], [], [], [], []
     for sid, label, hu, f in render_series(a.seed, test, a.slices_per_scan, a.size, clf is not None):
         ids.append(sid)
         y.append(label)
+        test_feats.append(f)
         reader_probs.append(reader.predict_proba(f))
-        series_pred.append(int(series_reader.predict(pooled(f[voted(len(f), sid, a.sample_rate)])[None])[0]))
         if clf is not None:
             model_probs.append(np.asarray(clf.predict_hu_outputs(hu)[0].probs, np.float64))
     y = np.asarray(y)
     y_slices = np.repeat(y, a.slices_per_scan)
+    # ctphase predict's seeded draw and majority vote; every voter sees the same slices of a series
+    reader_votes = vote_scans(reader_probs, a.sample_rate, scan_ids=ids)
+    pooled_test = np.stack([pooled(f[idx]) for f, idx in zip(test_feats, reader_votes.sampled)])
     rows.append(f1_line("slice reader: slices", y_slices, np.concatenate(reader_probs).argmax(1)))
-    rows.append(f1_line(f"slice reader: series at R={a.sample_rate:g}", y, vote(reader_probs, ids, a.sample_rate)))
-    rows.append(f1_line(f"series reader: series at R={a.sample_rate:g}", y, np.asarray(series_pred)))
+    rows.append(f1_line(f"slice reader: series at R={a.sample_rate:g}", y, reader_votes.labels))
+    rows.append(f1_line(f"series reader: series at R={a.sample_rate:g}", y, series_reader.predict(pooled_test)))
     if clf is not None:
+        model_votes = vote_scans(model_probs, a.sample_rate, scan_ids=ids)
+        soft = [mean_log_probs(p[idx]).argmax() for p, idx in zip(model_probs, model_votes.sampled)]
         rows.append(f1_line("model: slices", y_slices, np.concatenate(model_probs).argmax(1)))
-        rows.append(f1_line(f"model: series at R={a.sample_rate:g}", y, vote(model_probs, ids, a.sample_rate)))
-        soft = [np.log(np.clip(p[voted(len(p), k, a.sample_rate)], 1e-6, 1)).mean(0).argmax() for p, k in zip(model_probs, ids)]
+        rows.append(f1_line(f"model: series at R={a.sample_rate:g}", y, model_votes.labels))
         rows.append(f1_line("model: series, mean log probability", y, np.asarray(soft)))
 
     print(f"held-out synthetic patients {test.start}..{test.stop - 1} ({len(y)} series, {len(y_slices)} slices); "

@@ -9,7 +9,8 @@ import pytest
 
 from ctphase.errors import ConfigError
 from ctphase.phases import Phase
-from ctphase.synth import iter_training_slices
+from ctphase.synth import iter_training_slices, render_slices, series_truth
+from ctphase.synth.stream import draw_series, sample_z
 
 
 def test_stream_balanced_deterministic_and_patient_bound() -> None:
@@ -37,9 +38,6 @@ def test_stream_phase_filter_and_errors() -> None:
 
 @pytest.mark.parametrize("force", [(), ("pet_ct", "obese")])
 def test_draw_series_is_the_series_the_stream_renders(force: tuple[str, ...]) -> None:
-    from ctphase.synth import render_slices, series_truth
-    from ctphase.synth.stream import draw_series, sample_z
-
     it = iter_training_slices(2, 48, range(30, 34), slices_per_series=3, targets=True, force=force)
     first = list(itertools.islice(it, 3))
     _, label, index, subphase, seconds = first[0]
