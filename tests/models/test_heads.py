@@ -25,6 +25,13 @@ def test_heads_spec_validates_and_round_trips() -> None:
         Heads(seconds="minutes")
     with pytest.raises(ConfigError, match="JSON object"):
         Heads.from_dict(["early_arterial"])
+    assert "organs" not in h.to_dict()  # the hashed config of networks without the organ head is unchanged
+    o = Heads(organs=("aorta", "liver"))
+    assert o.width == 12 and Heads.from_dict(json.loads(json.dumps(o.to_dict()))) == o and o != h
+    with pytest.raises(ConfigError, match="distinct organ names"):
+        Heads(organs=("aorta", "aorta"))
+    with pytest.raises(ConfigError, match="distinct organ names"):
+        Heads(organs=("appendix",))
 
 
 def test_split_heads_columns() -> None:
@@ -43,6 +50,13 @@ def test_split_heads_columns() -> None:
     with pytest.raises(ConfigError, match="gave 6 outputs"):
         split_heads(raw[:, :6], 4, h)
     assert split_heads(raw[:, :4], 4, None)[1] is None
+    # organ columns sit between the subphases and the seconds, and prediction leaves them out
+    o = Heads(organs=("aorta", "liver"))
+    wide = np.concatenate([raw[:, :12], np.full((2, 2), 99.0, np.float32), raw[:, -2:]], axis=1)
+    w_logits, w_sub, w_sec = split_heads(wide, 4, o)
+    np.testing.assert_array_equal(w_logits, logits)
+    np.testing.assert_allclose(w_sub, sub)
+    np.testing.assert_allclose(w_sec, sec)
 
 
 def test_slice_outputs_concatenate_and_take() -> None:

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from ctphase.errors import ConfigError
-from ctphase.models.heads import Heads
+from ctphase.models.heads import ENHANCEMENT_ORGANS, Heads
 from ctphase.phases import SUBPHASE_NAMES, SUBPHASE_TO_PHASE
 from ctphase.preprocessing import Preprocessing
 from ctphase.training.config import TrainConfig
 from ctphase.training.datasets import SynthSliceStream
-from ctphase.training.heads import HeadsLoss, widen_state
+from ctphase.training.heads import HeadsLoss, kept_rows, widen_state
 from ctphase.training.loop import PhaseLoss, train
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
@@ -36,6 +36,33 @@ def test_heads_loss_adds_subphase_and_seconds_terms() -> None:
     assert torch.allclose(loss(out, y, sub, seconds), expected)
     all_plain = loss(out, y, sub, torch.full((3,), float("nan")))  # non-contrast only: no seconds term, no NaN
     assert torch.isfinite(all_plain)
+
+
+def test_organ_term_counts_only_the_organs_a_slice_shows() -> None:
+    torch.manual_seed(0)
+    heads = Heads(organs=("aorta", "liver"))
+    out = torch.randn(3, 4 + heads.width)
+    y, sub, seconds = torch.tensor([0, 2, 3]), torch.tensor([0, 3, 6]), torch.tensor([float("nan"), 70.0, 240.0])
+    loss = HeadsLoss(PhaseLoss("ce", 4), 4, heads, weight=0.5)
+    organ_hu = torch.tensor([[40.0, float("nan")], [float("nan"), float("nan")], [180.0, 110.0]])
+    base = loss(out, y, sub, seconds)  # without organ targets: phase, subphase and seconds only
+    assert torch.allclose(base, HeadsLoss(PhaseLoss("ce", 4), 4, Heads(), 0.5)(torch.cat([out[:, :12], out[:, -2:]], 1), y, sub, seconds))
+    pred = out[:, 12:14]
+    mse = ((pred[0, 0] - (-0.6)) ** 2 + (pred[2, 0] - 0.8) ** 2 + (pred[2, 1] - 0.1) ** 2) / 3
+    assert torch.allclose(loss(out, y, sub, seconds, organ_hu), base + 0.5 * mse)
+    nothing = torch.full((3, 2), float("nan"))  # no organ in any slice: no term, no NaN
+    assert torch.allclose(loss(out, y, sub, seconds, nothing), base)
+
+
+def test_kept_rows_place_older_heads_in_a_wider_layer() -> None:
+    wide = Heads(organs=ENHANCEMENT_ORGANS)
+    assert kept_rows(None, Heads(), 4) == [0, 1, 2, 3]
+    rows = kept_rows(Heads(), wide, 4)
+    assert rows == list(range(12)) + [4 + wide.width - 2, 4 + wide.width - 1] and len(rows) == 14
+    theirs = {"fc.bias": torch.arange(14, dtype=torch.float32)}
+    got = widen_state(theirs, {"fc.bias": torch.full((4 + wide.width,), -1.0)}, rows)["fc.bias"]
+    assert got[:12].tolist() == list(range(12)) and got[-2:].tolist() == [12.0, 13.0]
+    assert bool((got[12:-2] == -1).all()) and len(got) == 24  # the organ rows stay fresh
 
 
 def test_widen_state_keeps_the_phase_rows() -> None:
@@ -59,6 +86,35 @@ def test_synth_stream_yields_consistent_targets() -> None:
     assert len({label for _, label, _, _ in items}) >= 3  # several phases, so both target kinds were seen
 
 
+def test_synth_stream_yields_the_organs_each_slice_shows() -> None:
+    from ctphase.synth.physiology import tissue_tables
+    from ctphase.synth.stream import draw_series, iter_training_slices
+
+    organs = ("aorta", "liver", "bladder")
+    items = list(itertools.islice(iter_training_slices(0, 64, range(3), slices_per_series=6, targets=True, organs=organs), 18))
+    assert all(len(it) == 6 and it[5].shape == (3,) for it in items)
+    hu = np.stack([it[5] for it in items])
+    assert np.isfinite(hu).any() and np.isnan(hu).any()  # organs present in some slices, absent from others
+    # a patient's values are its series' tissue table (the stream's first pass draws each patient once)
+    for hu_slice, label, patient, *_, organ_hu in items:
+        from ctphase.phases import PHASE_NAMES
+        from ctphase.synth.tissues import Tissue
+
+        p, series, _ = draw_series(0, patient, PHASE_NAMES[label])
+        table = tissue_tables(p, series)[0]
+        for j, name in enumerate(organs):
+            if np.isfinite(organ_hu[j]):
+                assert organ_hu[j] == pytest.approx(table[Tissue[name.upper()]])
+    stream = SynthSliceStream(Preprocessing(size=32), range(0, 4), slices_per_series=2, shuffle_buffer=4, heads=True,
+                              organs=ENHANCEMENT_ORGANS)
+    x, label, sub, seconds, organ_hu = next(iter(stream))
+    assert organ_hu.shape == (len(ENHANCEMENT_ORGANS),) and x.shape == (3, 32, 32)
+    with pytest.raises(ConfigError, match="heads=True"):
+        SynthSliceStream(Preprocessing(size=32), range(0, 4), organs=("aorta",))
+    with pytest.raises(ConfigError, match="unknown organ"):
+        next(iter_training_slices(0, 32, range(2), targets=True, organs=("appendix",)))
+
+
 def test_train_heads_from_a_checkpoint_without_them(tmp_path: Path) -> None:
     from model_factory import make_checkpoint
 
@@ -80,11 +136,23 @@ def test_train_heads_from_a_checkpoint_without_them(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="train with --heads"):
         train(TrainConfig(out=str(tmp_path / "again"), init=str(run / "last.safetensors"), **common))
 
+    # the organ head added to that checkpoint's heads: its rows kept, the organ rows fresh
+    organ_run = train(TrainConfig(out=str(tmp_path / "organs"), lr=1e-9, init=str(run / "last.safetensors"), heads=True,
+                                  organ_head=True, **common))
+    wide = load_checkpoint(organ_run / "last.safetensors")
+    assert wide.heads == Heads(organs=ENHANCEMENT_ORGANS) and wide.num_outputs == 14 + len(ENHANCEMENT_ORGANS)
+    w_child, w_wide = torch.as_tensor(child.state_dict[fc]), torch.as_tensor(wide.state_dict[fc])
+    assert torch.allclose(w_wide[:12], w_child[:12], atol=1e-5) and torch.allclose(w_wide[-2:], w_child[-2:], atol=1e-5)
+    with pytest.raises(ConfigError, match="add --organ-head"):
+        train(TrainConfig(out=str(tmp_path / "narrow"), init=str(organ_run / "last.safetensors"), heads=True, **common))
+
 
 def test_heads_train_on_the_synthetic_stream_only(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
     train_csv, _ = toy_manifests
     with pytest.raises(ConfigError, match="synthetic stream only"):
         TrainConfig(train=str(train_csv), val=None, heads=True).check()
+    with pytest.raises(ConfigError, match="add --heads"):
+        TrainConfig(organ_head=True).check()
     with pytest.raises(ConfigError, match="heads_weight"):
         TrainConfig(heads=True, heads_weight=0.0).check()
     assert np.isfinite(TrainConfig(heads=True).heads_weight)

@@ -116,6 +116,8 @@ def train(
     init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning; same "
                                      "--arch, --size and windows); optimiser and schedule start fresh."),
     heads: bool = typer.Option(False, "--heads", help="Also train the subphase and seconds-after-injection heads (synthetic training only)."),
+    organ_head: bool = typer.Option(False, "--organ-head", help="With --heads: also regress the enhancement (HU) of aorta, "
+                                    "portal and hepatic veins, IVC, liver, spleen, kidneys and bladder where a slice shows them (training only)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, progress lines or per-epoch lines (errors and warnings still print)."),
 ) -> None:
     """Train a slice classifier from scratch into a run folder: best.safetensors, last.safetensors, config.json, metrics.json.
@@ -146,6 +148,7 @@ def train(
         slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
         augment_strength=augment_strength, hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,
+        organ_head=organ_head,
     )
     with Tracker(quiet) as tracker:
         try:

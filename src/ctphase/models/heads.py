@@ -5,11 +5,16 @@ A network with heads outputs one row of ``K = 4 + S + 2`` numbers per slice:
 * columns ``0..3``: the phase logits, in the checkpoint's ``class_names`` order (as any ctphase
   network; everything that reads only the phase keeps working);
 * the next ``S``: subphase logits, in :attr:`Heads.subphases` order (softmax);
+* the next ``O`` (only when :attr:`Heads.organs` is not empty): the enhancement of those organs,
+  ``(HU - 100) / 100`` of the organ's mean attenuation in the series, a training-only auxiliary target
+  (:data:`ORGAN_HU_CENTER`, :data:`ORGAN_HU_SCALE`) that teaches the network where the phase is read;
+  prediction does not report it;
 * the last two: the mean and the log-variance of ``ln(seconds after the start of injection)``, a
   Gaussian (trained with its negative log-likelihood on contrast-enhanced slices only).
 
 The heads are part of a checkpoint's hashed configuration (key ``"heads"``, present only when
-the network has them, so the identity of older checkpoints is unchanged). Imports numpy only.
+the network has them, and its ``"organs"`` only when there are any, so the identity of older
+checkpoints is unchanged). Imports numpy only.
 """
 
 from __future__ import annotations
@@ -28,13 +33,23 @@ SECONDS_KIND = "gaussian_log_seconds"
 LOGVAR_RANGE: tuple[float, float] = (-8.0, 4.0)
 """The log-variance output is clamped to this range (training and prediction alike)."""
 
+ENHANCEMENT_ORGANS: tuple[str, ...] = ("aorta", "portal_vein", "hepatic_vein", "ivc_infrarenal", "liver", "spleen",
+                                       "kidney_cortex", "kidney_medulla", "renal_pelvis", "bladder")
+"""Organs an enhancement head may regress: the vessels and parenchyma whose attenuation over time
+separates the phases (DESIGN.md's physiology table), named as :class:`ctphase.synth.tissues.Tissue`."""
+
+ORGAN_HU_CENTER, ORGAN_HU_SCALE = 100.0, 100.0
+"""An organ's HU is regressed as ``(HU - ORGAN_HU_CENTER) / ORGAN_HU_SCALE`` (unenhanced ~0.5 .. aorta ~3)."""
+
 
 @dataclass(frozen=True)
 class Heads:
-    """The auxiliary heads of a network: subphase names (softmax) and the seconds head."""
+    """The auxiliary heads of a network: subphase names (softmax), organ enhancement (training only)
+    and the seconds head."""
 
     subphases: tuple[str, ...] = SUBPHASE_NAMES
     seconds: str = SECONDS_KIND
+    organs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.subphases)
@@ -46,23 +61,28 @@ class Heads:
             raise ConfigError(f"heads.subphases {list(names)} must cover all four phases, they cover {sorted(covered)}")
         if self.seconds != SECONDS_KIND:
             raise ConfigError(f"heads.seconds {self.seconds!r} is unknown to this ctphase (known: {SECONDS_KIND})")
+        organs = tuple(str(n) for n in self.organs)
+        if len(set(organs)) != len(organs) or any(n not in ENHANCEMENT_ORGANS for n in organs):
+            raise ConfigError(f"heads.organs {list(organs)} must be distinct organ names ({', '.join(ENHANCEMENT_ORGANS)})")
         object.__setattr__(self, "subphases", names)
+        object.__setattr__(self, "organs", organs)
 
     @property
     def width(self) -> int:
         """Columns the heads add after the four phase logits."""
-        return len(self.subphases) + 2
+        return len(self.subphases) + len(self.organs) + 2
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form, as stored in a checkpoint's config."""
-        return {"subphases": list(self.subphases), "seconds": self.seconds}
+        """JSON form, as stored in a checkpoint's config (``organs`` only when there are any)."""
+        return {"subphases": list(self.subphases), "seconds": self.seconds, **({"organs": list(self.organs)} if self.organs else {})}
 
     @classmethod
     def from_dict(cls, data: Any) -> Heads:
         """Read the JSON form back (:meth:`to_dict`)."""
         if not isinstance(data, dict) or "subphases" not in data:
             raise ConfigError(f"heads must be a JSON object with 'subphases' and 'seconds', got {data!r}")
-        return cls(subphases=tuple(data["subphases"]), seconds=str(data.get("seconds", SECONDS_KIND)))
+        return cls(subphases=tuple(data["subphases"]), seconds=str(data.get("seconds", SECONDS_KIND)),
+                   organs=tuple(data.get("organs", ())))
 
 
 @dataclass

@@ -11,8 +11,10 @@ from ..errors import ConfigError
 from ..phases import Phase
 from .conditions import check_conditions, force_conditions
 from .patient import PatientParams
+from .physiology import tissue_tables
 from .render import render_slices
 from .series import SeriesParams
+from .tissues import Tissue
 
 
 def patient_params(seed: int, index: int) -> PatientParams:
@@ -37,6 +39,29 @@ def series_truth(seed: int, index: int, phase: str | Phase, epoch: int = 0) -> t
     draws for patient ``index`` in ``phase`` on its pass ``epoch`` (no rendering)."""
     _, series, _ = draw_series(seed, index, phase, epoch)
     return series.subphase, series.seconds_after_injection
+
+
+def organ_tissues(organs: Sequence[str]) -> list[Tissue]:
+    """The :class:`Tissue` of each organ name (``"aorta"`` -> ``Tissue.AORTA``); ConfigError names an unknown one."""
+    out = []
+    for name in organs:
+        try:
+            out.append(Tissue[str(name).upper()])
+        except KeyError:
+            raise ConfigError(f"unknown organ {name!r}: organs are synthetic tissue names such as aorta, liver") from None
+    return out
+
+
+def visible_organ_hu(patient: PatientParams, series: SeriesParams, masks: np.ndarray, organs: Sequence[Tissue]) -> np.ndarray:
+    """``(len(masks), len(organs))`` float32: each organ's mean HU in the series (noiseless, from
+    :func:`~ctphase.synth.physiology.tissue_tables`) on the slices where it covers at least
+    ``size**2 / 4000`` pixels (6 at 160 px), NaN where it is absent or a sliver."""
+    hu = tissue_tables(patient, series)[0]
+    n, size = len(masks), masks.shape[-1]
+    counts = np.stack([np.bincount(m.ravel(), minlength=len(hu))[: len(hu)] for m in masks]) if n else np.zeros((0, len(hu)), int)
+    lab = np.asarray([int(t) for t in organs], dtype=np.int64)
+    out = np.where(counts[:, lab] >= max(4, size * size // 4000), hu[lab][None, :], np.nan)
+    return out.astype(np.float32)
 
 
 def _parse_phases(phases: Sequence[str | Phase] | None) -> list[Phase]:
@@ -67,12 +92,15 @@ def iter_training_slices(
     *,
     fov_mm: float | None = None,
     targets: bool = False,
+    organs: Sequence[str] = (),
     force: Sequence[str] = (),
 ) -> Iterator[tuple[Any, ...]]:
     """Endless stream of ``(hu (size, size) float32, label, patient_index)`` for training.
 
     With ``targets=True`` each item also carries the series' subphase name and its seconds after
-    the start of injection (``None`` for non-contrast): ``(hu, label, patient, subphase, seconds)``.
+    the start of injection (``None`` for non-contrast): ``(hu, label, patient, subphase, seconds)``;
+    with ``organs`` as well, it ends with the slice's :func:`visible_organ_hu` of those organs
+    (``(len(organs),)`` float32, NaN where the organ is not in the slice).
 
     Each pass visits every patient of ``patients`` once in a fresh random order; for each it
     draws one series (phase uniform over ``phases`` so classes are balanced, subphase and time
@@ -94,6 +122,7 @@ def iter_training_slices(
         raise ConfigError("patients is empty; give a range such as range(0, 1000)")
     allowed = _parse_phases(phases)
     force = check_conditions(force)
+    tissues = organ_tissues(organs)
     epoch = 0
     while True:
         rng = np.random.default_rng([int(seed), 1_000_003, epoch])
@@ -102,9 +131,15 @@ def iter_training_slices(
             phase = allowed[int(rng.integers(len(allowed)))]
             patient, series, srng = draw_series(seed, pi, phase, epoch, force)
             z = sample_z(srng, series, slices_per_series)
-            hu = render_slices(patient, series, z, size, fov_mm)
             label = int(series.label)
             extra = (series.subphase, series.seconds_after_injection) if targets else ()
+            if targets and tissues:
+                hu, masks = render_slices(patient, series, z, size, fov_mm, return_masks=True)
+                organ_hu = visible_organ_hu(patient, series, masks, tissues)
+                for k in range(len(z)):
+                    yield hu[k], label, int(pi), *extra, organ_hu[k]
+                continue
+            hu = render_slices(patient, series, z, size, fov_mm)
             for k in range(len(z)):
                 yield hu[k], label, int(pi), *extra
         epoch += 1

@@ -90,7 +90,7 @@ def _synth_loader(
 ) -> tuple[DataLoader, int, list[Any]]:
     tr = patient_range(cfg.train_patients, "train_patients")
     ds = SynthSliceStream(pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug, reuse=cfg.synth_reuse,
-                          heads=cfg.heads, shuffle_buffer=cfg.shuffle_buffer)
+                          heads=cfg.heads, organs=h.organs if (h := cfg.heads_spec()) else (), shuffle_buffer=cfg.shuffle_buffer)
     loader = DataLoader(ds, persistent_workers=cfg.num_workers > 0, **loader_kw)
     summary.update(
         {

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..preprocessing import PAPER_WINDOW, Preprocessing
 
 if TYPE_CHECKING:
+    from ..models.heads import Heads
     from .augment import Augment
 
 SYNTH = "synth"
@@ -67,6 +68,10 @@ class TrainConfig:
             on the synthetic stream's targets, weighted ``heads_weight`` against the phase loss
             (synthetic training only: manifests carry no reliable times). With ``init`` from a
             checkpoint without heads, the phase logits keep its weights and the heads start fresh.
+        organ_head: with ``heads``, also regress the enhancement of the
+            :data:`~ctphase.models.heads.ENHANCEMENT_ORGANS` on the slices that show them (a
+            training-only auxiliary target, same weight). With ``init`` from a checkpoint whose heads
+            lack it, the other heads keep their weights and the organ rows start fresh.
     """
 
     train: str = SYNTH
@@ -108,6 +113,15 @@ class TrainConfig:
     init: str | None = None
     heads: bool = False
     heads_weight: float = 0.5
+    organ_head: bool = False
+
+    def heads_spec(self) -> Heads | None:
+        """The auxiliary heads this run trains (``None`` without ``heads``)."""
+        from ..models.heads import ENHANCEMENT_ORGANS, Heads
+
+        if not self.heads:
+            return None
+        return Heads(organs=ENHANCEMENT_ORGANS) if self.organ_head else Heads()
 
     def check(self) -> None:
         """Validate values, naming the bad one (ConfigError)."""
@@ -130,6 +144,8 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.heads and self.train != SYNTH:
             raise ConfigError("heads (subphase and seconds) train on the synthetic stream only: use --train synth")
+        if self.organ_head and not self.heads:
+            raise ConfigError("the organ enhancement head comes with the other heads: add --heads")
         if not (0 < self.heads_weight and math.isfinite(self.heads_weight)):
             raise ConfigError(f"heads_weight must be > 0, got {self.heads_weight}")
         if not 0 < self.val_fraction < 1:

@@ -54,10 +54,11 @@ def _prepare(hu: np.ndarray, pp: Preprocessing, augment: Augment | None, rng: np
     return torch.from_numpy(pp(hu)[0])
 
 
-def _targets(extra: Sequence[Any]) -> tuple[int, float]:
-    """``(subphase name, seconds or None)`` of the synthetic engine -> ``(subphase index, seconds or NaN)``."""
-    sub, seconds = extra
-    return SUBPHASE_NAMES.index(str(sub)), float("nan") if seconds is None else float(seconds)
+def _targets(extra: Sequence[Any]) -> tuple[Any, ...]:
+    """``(subphase name, seconds or None[, organ HU])`` of the synthetic engine -> ``(subphase index,
+    seconds or NaN[, organ HU (O,) float32 with NaN where not visible])``."""
+    sub, seconds, *organ_hu = extra
+    return SUBPHASE_NAMES.index(str(sub)), float("nan") if seconds is None else float(seconds), *organ_hu
 
 
 def _worker_rng(base_seed: int, epoch: int, index: int | None = None) -> np.random.Generator:
@@ -310,6 +311,9 @@ class SynthSliceStream(IterableDataset):
         heads: also yield each slice's subphase index (``SUBPHASE_NAMES`` order) and seconds after
             injection (NaN for non-contrast): items ``(x, label, subphase, seconds)``, the targets
             of a network with heads (:mod:`ctphase.models.heads`).
+        organs: with ``heads``, also yield each slice's organ HU (NaN where the organ is not in the
+            slice; :func:`ctphase.synth.stream.visible_organ_hu`): items ``(x, label, subphase, seconds,
+            organ_hu)``, the targets of an enhancement head.
         reuse: each rendered slice is yielded this many times (differently augmented, at
             random moments): multiplies throughput where rendering is the bottleneck, at the
             cost of diversity. 1 (default) uses every rendered slice once.
@@ -329,6 +333,7 @@ class SynthSliceStream(IterableDataset):
         shuffle_buffer: int = 256,
         reuse: int = 1,
         heads: bool = False,
+        organs: Sequence[str] = (),
         source: Callable[..., Iterator[tuple[np.ndarray, int, int]]] | None = None,
     ) -> None:
         if int(reuse) < 1:
@@ -347,6 +352,9 @@ class SynthSliceStream(IterableDataset):
         self.shuffle_buffer = max(1, int(shuffle_buffer))
         self.reuse = int(reuse)
         self.heads = bool(heads)
+        self.organs = tuple(str(o) for o in organs)
+        if self.organs and not self.heads:
+            raise ConfigError("organ enhancement targets come with the heads: set heads=True")
         self._source = source
         self._state: tuple[tuple[int, int], Iterator[tuple[np.ndarray, int]], list, np.random.Generator] | None = None
         self.stats = StreamStats()
@@ -373,6 +381,8 @@ class SynthSliceStream(IterableDataset):
             kw["phases"] = self.phases
         if self.heads:
             kw["targets"] = True
+        if self.organs:
+            kw["organs"] = self.organs
         for p in itertools.count():  # the engine's stream is endless; a finite stand-in restarts
             n = 0
             for hu, label, _patient, *extra in source(self.seed if p == 0 else derive_seed(self.seed, p), self.render_size, mine, **kw):

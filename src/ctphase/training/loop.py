@@ -39,13 +39,12 @@ from ..atomic import atomic_path, write_atomic
 from ..errors import CheckpointError, ConfigError
 from ..inference import resolve_device
 from ..models.activation import activation_for_loss
-from ..models.heads import Heads
 from ..phases import PHASE_NAMES
 from ..preprocessing import Preprocessing
 from .batches import TrainingData, build_data
 from .config import TrainConfig, resolve_config
 from .datasets import derive_seed
-from .heads import HeadsLoss, init_heads, widen_state
+from .heads import HeadsLoss, init_heads, kept_rows, widen_state
 from .validate import validate
 
 logger = logging.getLogger(__name__)
@@ -121,7 +120,7 @@ class _Run:
         """A fresh network and optimiser for ``cfg`` (seeded before this call)."""
         from ..models.registry import create_model
 
-        heads = Heads() if cfg.heads else None
+        heads = cfg.heads_spec()
         model = create_model(cfg.arch, num_classes=len(PHASE_NAMES) + (heads.width if heads else 0), in_chans=pp.channels)
         if heads is not None:
             init_heads(model)
@@ -176,9 +175,14 @@ class _Run:
                               f"--loss {cfg.loss} trains {activation_for_loss(cfg.loss)} outputs; they must match")
         if ckpt.heads is not None and not cfg.heads:
             raise ConfigError(f"--init {path}: the checkpoint has subphase and seconds heads; train with --heads")
+        ours_heads = cfg.heads_spec()
+        if ckpt.heads is not None and ours_heads is not None and (ckpt.heads.organs and not ours_heads.organs
+                                                                   or ckpt.heads.subphases != ours_heads.subphases):
+            raise ConfigError(f"--init {path}: the checkpoint's heads {ckpt.heads.to_dict()} do not fit this run's "
+                              f"{ours_heads.to_dict()}{' (add --organ-head)' if ckpt.heads.organs else ''}")
         state = ckpt.state_dict
-        if cfg.heads and ckpt.heads is None:  # phase rows from the checkpoint, fresh heads
-            state = widen_state(state, self.model.state_dict(), len(PHASE_NAMES))
+        if ours_heads is not None and ckpt.heads != ours_heads:  # their rows kept, new heads fresh
+            state = widen_state(state, self.model.state_dict(), kept_rows(ckpt.heads, ours_heads, len(PHASE_NAMES)))
         try:
             self.model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
         except RuntimeError as exc:
@@ -221,8 +225,9 @@ class _Run:
         for step, (x, y, *targets) in enumerate(self.data.batches(epoch), start=1):
             x = x.to(device, non_blocking=True).contiguous(memory_format=self.memory_format)
             y = torch.as_tensor(y, dtype=torch.long).to(device, non_blocking=True)
-            if targets:  # subphase index and seconds (NaN: non-contrast) for the heads
-                targets = [torch.as_tensor(targets[0], dtype=torch.long).to(device), torch.as_tensor(targets[1]).float().to(device)]
+            if targets:  # subphase index, seconds (NaN: non-contrast) and organ HU (NaN: not in the slice) for the heads
+                targets = [torch.as_tensor(targets[0], dtype=torch.long).to(device),
+                           *(torch.as_tensor(t).float().to(device) for t in targets[1:])]
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 logits = model(x)
             loss = loss_fn(logits, y, *targets)
@@ -285,7 +290,7 @@ class _Run:
         from ..models.checkpoint import new_checkpoint, save_checkpoint
 
         ckpt = new_checkpoint(self.cfg.arch, self.pp, self.model, meta, class_names=tuple(PHASE_NAMES),
-                              output_activation=activation_for_loss(self.cfg.loss), heads=Heads() if self.cfg.heads else None)
+                              output_activation=activation_for_loss(self.cfg.loss), heads=self.cfg.heads_spec())
         save_checkpoint(ckpt, path)  # atomic
 
 
@@ -324,7 +329,7 @@ def train(config: TrainConfig, on_event: EventCallback | None = None) -> Path:
     r = _prepare_run(config)
     cfg, data = r.cfg, r.data
     loss_fn = HeadsLoss(PhaseLoss(cfg.loss, len(PHASE_NAMES), cfg.label_smoothing), len(PHASE_NAMES),
-                        Heads() if cfg.heads else None, cfg.heads_weight)
+                        cfg.heads_spec(), cfg.heads_weight)
     activation = activation_for_loss(cfg.loss)
     emit("start", {"run": str(r.run), "arch": cfg.arch, "size": r.pp.size, "epochs": cfg.epochs, "start_epoch": r.start_epoch,
                    "steps": data.steps_per_epoch, "device": str(r.device), "data": data.summary})
