@@ -6,6 +6,7 @@ Random weights are fine for pipeline tests: the probabilities are valid, just me
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ctphase.phases import PHASE_NAMES
 from ctphase.preprocessing import Preprocessing
@@ -22,12 +23,12 @@ def make_checkpoint(
     class_names: tuple[str, ...] = PHASE_NAMES,
     output_activation: str = "softmax",
     meta: dict | None = None,
-    heads: bool = False,
+    heads: bool | Any = False,
 ) -> Path:
     """Write a random-init checkpoint of ``arch`` at ``size`` px to ``path`` and return the path.
 
     With ``with_onnx`` the ONNX export (legacy exporter, opset 17: about 1 s) is embedded. With
-    ``heads`` the network has the subphase and seconds heads (:mod:`ctphase.models.heads`).
+    ``heads`` the network has the subphase and seconds heads (:mod:`ctphase.models.heads`; a ``Heads``: those).
     """
     import torch
 
@@ -36,7 +37,7 @@ def make_checkpoint(
     torch.manual_seed(seed)
     from ctphase.models.heads import Heads
 
-    spec = Heads() if heads else None
+    spec = heads if isinstance(heads, Heads) else Heads() if heads else None
     model = create_model(arch, num_classes=len(class_names) + (spec.width if spec else 0), in_chans=channels)
     windows = ((50.0, 400.0),) if channels == 1 or channels == 3 else tuple((50.0, 400.0 + 100 * i) for i in range(channels))
     pre = Preprocessing(windows=windows, size=size, channels=channels)

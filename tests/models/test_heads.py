@@ -83,18 +83,19 @@ def test_checkpoint_with_heads_keeps_them_in_its_hashed_config(tmp_path) -> None
     assert replace(with_heads, heads=None).sha256 != with_heads.sha256
 
 
-def test_onnx_and_torch_agree_on_every_head(tmp_path) -> None:
+@pytest.mark.parametrize("heads", [Heads(), Heads(organs=("aorta", "portal_vein", "liver"))], ids=["heads", "organ_head"])
+def test_onnx_and_torch_agree_on_every_head(tmp_path, heads: Heads) -> None:
     pytest.importorskip("onnxruntime")
     from model_factory import make_checkpoint
 
     from ctphase.inference import Classifier
 
-    path = make_checkpoint(tmp_path / "h.safetensors", arch="resnet10t", size=32, heads=True, with_onnx=True)
+    path = make_checkpoint(tmp_path / "h.safetensors", arch="resnet10t", size=32, heads=heads, with_onnx=True)
     ckpt = load_checkpoint(path)
     import onnx
 
     props = {p.key: p.value for p in onnx.load_from_string(ckpt.onnx).metadata_props}
-    assert json.loads(props["heads"]) == Heads().to_dict()
+    assert json.loads(props["heads"]) == heads.to_dict() and ckpt.num_outputs == 4 + heads.width
     hu = np.random.default_rng(0).normal(40, 200, (5, 48, 48)).astype(np.float32)
     a, _, _ = Classifier(ckpt, engine="torch", device="cpu").predict_hu_outputs(hu)
     b, _, _ = Classifier(ckpt, engine="onnx", device="cpu").predict_hu_outputs(hu)
