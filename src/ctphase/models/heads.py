@@ -36,7 +36,7 @@ LOGVAR_RANGE: tuple[float, float] = (-8.0, 4.0)
 ENHANCEMENT_ORGANS: tuple[str, ...] = ("aorta", "portal_vein", "hepatic_vein", "ivc_infrarenal", "liver", "spleen",
                                        "kidney_cortex", "kidney_medulla", "renal_pelvis", "bladder")
 """Organs an enhancement head may regress: the vessels and parenchyma whose attenuation over time
-separates the phases (DESIGN.md's physiology table), named as :class:`ctphase.synth.tissues.Tissue`."""
+separates the phases (the phase physiology of the design notes), named as :class:`ctphase.synth.tissues.Tissue`."""
 
 ORGAN_HU_CENTER, ORGAN_HU_SCALE = 100.0, 100.0
 """An organ's HU is regressed as ``(HU - ORGAN_HU_CENTER) / ORGAN_HU_SCALE`` (unenhanced ~0.5 .. aorta ~3)."""
