@@ -32,16 +32,15 @@ from ctphase.synth.render import render_slices
 from ctphase.synth.stream import draw_series, organ_tissues, sample_z, visible_organ_hu
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synth_realism import REAL_PHASE, REAL_ROIS, REALDATA, load_real  # noqa: E402
+from synth_realism import REAL_PHASE, REAL_ROIS, REALDATA, load_real, roi_median, roi_slice  # noqa: E402
 
 
 def organ_reads(model: torch.nn.Module, ckpt, hu: np.ndarray) -> np.ndarray:
     """``(N, O)`` organ HU the head reads on HU slices ``(N, H, W)`` (the checkpoint's preprocessing)."""
-    k, ns, no = len(ckpt.class_names), len(ckpt.heads.subphases), len(ckpt.heads.organs)
     x = torch.from_numpy(ckpt.preprocessing(hu))
     with torch.inference_mode():
         out = model(x).float().numpy()
-    return out[:, k + ns : k + ns + no] * ORGAN_HU_SCALE + ORGAN_HU_CENTER
+    return out[:, ckpt.heads.organ_columns(len(ckpt.class_names))] * ORGAN_HU_SCALE + ORGAN_HU_CENTER
 
 
 def synthetic(model: torch.nn.Module, ckpt, patients: range, slices: int) -> None:
@@ -82,15 +81,15 @@ def real(model: torch.nn.Module, ckpt, realdata: Path) -> None:
             print(f"{folder}: not found, skipped")
             continue
         vol, z = load_real(realdata / folder)
+        reads: dict[int, np.ndarray] = {}  # the head's reads per slice (several ROIs share a slice)
         cells = []
-        for tissue, (zz, c, r, rad) in rois.items():
+        for tissue, roi in rois.items():
             if tissue not in organs:
                 continue
-            im = vol[int(np.argmin(np.abs(z - zz)))]
-            yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
-            roi = float(np.median(im[(yy - r) ** 2 + (xx - c) ** 2 <= rad * rad]))
-            read = float(organ_reads(model, ckpt, im[None])[0, organs.index(tissue)])
-            cells.append(f"{tissue} {roi:.0f} | {read:.0f}")
+            i = roi_slice(z, roi)
+            if i not in reads:
+                reads[i] = organ_reads(model, ckpt, vol[i][None])[0]
+            cells.append(f"{tissue} {roi_median(vol[i], roi):.0f} | {reads[i][organs.index(tissue)]:.0f}")
         print(f"{folder} ({REAL_PHASE[folder]}): " + ", ".join(cells))
 
 

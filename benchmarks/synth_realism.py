@@ -93,15 +93,24 @@ def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return vol, np.array([float(d.ImagePositionPatient[2]) for d in dss])
 
 
+def roi_slice(z: np.ndarray, roi: tuple[float, int, int, int]) -> int:
+    """Index of the slice (of slice positions ``z``) nearest a ROI's z."""
+    return int(np.argmin(np.abs(z - roi[0])))
+
+
+def roi_median(im: np.ndarray, roi: tuple[float, int, int, int]) -> float:
+    """Median HU of slice ``im`` inside the disc of a ROI ``(z, column, row, radius)``."""
+    _, c, r, rad = roi
+    yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
+    return float(np.median(im[(yy - r) ** 2 + (xx - c) ** 2 <= rad * rad]))
+
+
 def real_table() -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, list[float]]] = {}
     for folder, rois in REAL_ROIS.items():
         vol, z = load_real(REALDATA / folder)
-        for tissue, (zz, c, r, rad) in rois.items():
-            im = vol[int(np.argmin(np.abs(z - zz)))]
-            yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
-            m = (yy - r) ** 2 + (xx - c) ** 2 <= rad * rad
-            out.setdefault(REAL_PHASE[folder], {}).setdefault(tissue, []).append(float(np.median(im[m])))
+        for tissue, roi in rois.items():
+            out.setdefault(REAL_PHASE[folder], {}).setdefault(tissue, []).append(roi_median(vol[roi_slice(z, roi)], roi))
     return {ph: {t: float(np.mean(v)) for t, v in d.items()} for ph, d in out.items()}
 
 

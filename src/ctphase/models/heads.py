@@ -72,6 +72,11 @@ class Heads:
         """Columns the heads add after the four phase logits."""
         return len(self.subphases) + len(self.organs) + 2
 
+    def organ_columns(self, n_classes: int) -> slice:
+        """The columns of the organ outputs in a row of ``n_classes`` phase logits and these heads."""
+        start = n_classes + len(self.subphases)
+        return slice(start, start + len(self.organs))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form, as stored in a checkpoint's config (``organs`` only when there are any)."""
         return {"subphases": list(self.subphases), "seconds": self.seconds, **({"organs": list(self.organs)} if self.organs else {})}

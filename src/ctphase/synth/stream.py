@@ -136,10 +136,8 @@ def iter_training_slices(
             if targets and tissues:
                 hu, masks = render_slices(patient, series, z, size, fov_mm, return_masks=True)
                 organ_hu = visible_organ_hu(patient, series, masks, tissues)
-                for k in range(len(z)):
-                    yield hu[k], label, int(pi), *extra, organ_hu[k]
-                continue
-            hu = render_slices(patient, series, z, size, fov_mm)
+            else:
+                hu, organ_hu = render_slices(patient, series, z, size, fov_mm), None
             for k in range(len(z)):
-                yield hu[k], label, int(pi), *extra
+                yield hu[k], label, int(pi), *extra, *(() if organ_hu is None else (organ_hu[k],))
         epoch += 1

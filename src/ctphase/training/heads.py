@@ -50,11 +50,10 @@ class HeadsLoss(nn.Module):
         t = torch.log(seconds[mask].clamp(min=1.0))
         sec_loss = (0.5 * (lv + (t - mu) ** 2 * torch.exp(-lv))).mean() if bool(mask.any()) else out.sum() * 0.0
         aux = sub_loss + sec_loss
-        no = len(self.heads.organs)
-        if no and organ_hu is not None:
+        if self.heads.organs and organ_hu is not None:
             seen = torch.isfinite(organ_hu)
             if bool(seen.any()):
-                pred = out[:, k + ns : k + ns + no][seen]
+                pred = out[:, self.heads.organ_columns(k)][seen]
                 aux = aux + ((pred - (organ_hu[seen] - ORGAN_HU_CENTER) / ORGAN_HU_SCALE) ** 2).mean()
         return loss + self.weight * aux
 
