@@ -35,7 +35,7 @@ TISSUES = {
     "liver": (Tissue.LIVER, [-60, -90, -120]),
     "spleen": (Tissue.SPLEEN, [-50, -70, -90]),
     "kidney_cortex": (Tissue.KIDNEY_CORTEX, [-130, -145, -160]),
-    "renal_pelvis": (Tissue.RENAL_PELVIS, [-135, -145, -155]),
+    "renal_pelvis": (Tissue.URINE_CONTRAST, [-135, -145, -155]),  # its dependent part: the real ROIs sit on excreted contrast
     "hepatic_vein": (Tissue.HEPATIC_VEIN, [-60, -80, -100]),
     "ivc": (Tissue.IVC_INFRARENAL, [-150, -180, -210]),
     "kidney_medulla": (Tissue.KIDNEY_MEDULLA, [-130, -145, -160]),

@@ -67,12 +67,26 @@ def test_venous_portal_vein_and_homogeneous_nephrogram(index: int) -> None:
     assert liver > p.liver_base_hu + 30
 
 
-@pytest.mark.parametrize("tau", [200.0, 600.0])
-def test_delayed_excretion_in_renal_pelvis(tau: float) -> None:
+def _pelvis_pixels(p: PatientParams, s: SeriesParams, tissue: Tissue) -> np.ndarray:
+    hu, m = render_slices(p, s, np.asarray(KIDNEY_Z, float) * p.height, 160, return_masks=True, sub_slices=1)
+    v = hu[m == tissue]
+    assert v.size > 8, f"{tissue.name} not found"
+    return v
+
+
+@pytest.mark.parametrize("tau", [75.0, 200.0, 600.0])
+def test_excretion_fills_the_dependent_pelvis_first(tau: float) -> None:
     p = patient_params(13, 0)
     p.excretion_factor = 1.0
-    s = _series(p, "excretory" if tau >= 300 else "equilibrium", tau)
-    assert _median(p, s, Tissue.RENAL_PELVIS, KIDNEY_Z) > 200
+    s = _series(p, "portal_venous" if tau < 95 else "excretory" if tau >= 300 else "equilibrium", tau)
+    dependent = np.percentile(_pelvis_pixels(p, s, Tissue.URINE_CONTRAST), 90)
+    rest = np.percentile(_pelvis_pixels(p, s, Tissue.RENAL_PELVIS), 90)
+    if tau < 95:  # no excretion yet: urine, blurred with sinus fat and enhancing parenchyma
+        assert dependent < 120 and rest < 120, (dependent, rest)
+    elif tau < 300:  # early excretion: a dense dependent spot, the rest barely opacified
+        assert dependent > 400 and rest < 250 and dependent > rest + 200, (dependent, rest)
+    else:  # excretory phase: the whole collecting system dense
+        assert dependent > 400 and rest > 400, (dependent, rest)
 
 
 def test_non_contrast_has_no_iv_enhancement() -> None:
@@ -80,4 +94,4 @@ def test_non_contrast_has_no_iv_enhancement() -> None:
     s = _series(p, "non_contrast", None)
     assert _median(p, s, Tissue.AORTA, AORTA_Z) < 70
     hu, tex, extra = tissue_tables(p, s)
-    assert hu[Tissue.RENAL_PELVIS] < 20
+    assert hu[Tissue.RENAL_PELVIS] < 20 and hu[Tissue.URINE_CONTRAST] < 20

@@ -62,7 +62,7 @@ def test_kept_rows_place_older_heads_in_a_wider_layer() -> None:
     theirs = {"fc.bias": torch.arange(14, dtype=torch.float32)}
     got = widen_state(theirs, {"fc.bias": torch.full((4 + wide.width,), -1.0)}, rows)["fc.bias"]
     assert got[:12].tolist() == list(range(12)) and got[-2:].tolist() == [12.0, 13.0]
-    assert bool((got[12:-2] == -1).all()) and len(got) == 24  # the organ rows stay fresh
+    assert bool((got[12:-2] == -1).all()) and len(got) == 14 + len(ENHANCEMENT_ORGANS)  # the organ rows stay fresh
 
 
 def test_widen_state_keeps_the_phase_rows() -> None:

@@ -34,9 +34,10 @@ LOGVAR_RANGE: tuple[float, float] = (-8.0, 4.0)
 """The log-variance output is clamped to this range (training and prediction alike)."""
 
 ENHANCEMENT_ORGANS: tuple[str, ...] = ("aorta", "portal_vein", "hepatic_vein", "ivc_infrarenal", "liver", "spleen",
-                                       "kidney_cortex", "kidney_medulla", "renal_pelvis", "bladder")
+                                       "kidney_cortex", "kidney_medulla", "renal_pelvis", "bladder", "urine_contrast")
 """Organs an enhancement head may regress: the vessels and parenchyma whose attenuation over time
-separates the phases (the phase physiology of the design notes), named as :class:`ctphase.synth.tissues.Tissue`."""
+separates the phases (the phase physiology of the design notes), named as :class:`ctphase.synth.tissues.Tissue`
+(``urine_contrast``: the dependent renal pelvis, where excreted contrast shows first)."""
 
 ORGAN_HU_CENTER, ORGAN_HU_SCALE = 100.0, 100.0
 """An organ's HU is regressed as ``(HU - ORGAN_HU_CENTER) / ORGAN_HU_SCALE`` (unenhanced ~0.5 .. aorta ~3)."""

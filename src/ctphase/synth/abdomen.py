@@ -189,6 +189,8 @@ def _paint_kidney(cv: Canvas, z: float, t: Tube, side: int, zc: float, h: float)
     if mid > 0.35:
         pel = ((dx - hx * 0.5) ** 2 + (dy - hy * 0.5) ** 2) < (0.24 * mid) ** 2
         cv.paint_if(box, pel, T.RENAL_PELVIS, (T.RENAL_SINUS, T.KIDNEY_MEDULLA, T.KIDNEY_CORTEX, T.FAT_VISCERAL))
+        # its dependent (posterior, +y) third, where excreted contrast collects first
+        cv.paint_if(box, pel & ((dy - hy * 0.5) > 0.08 * mid), T.URINE_CONTRAST, (T.RENAL_PELVIS,))
 
 
 def _paint_adrenals(anat: Anatomy, cv: Canvas, z: float) -> None:

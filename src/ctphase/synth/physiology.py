@@ -4,6 +4,16 @@ Curves are enhancement (HU above the unenhanced value) at 120 kVp and a referenc
 at key times of an *effective* clock ``tau = t - arrival + 15 s`` (the curve table assumes a
 bolus arriving ~15 s after the start of injection). Enhancement scales with dose, cardiac
 output (peak height) and kVp (x1.6 at 80 kVp, x1.3 at 100, x0.85 at 140).
+
+Excretion: contrast reaches the collecting system from ~2 min and the whole collecting system
+and ureters are opacified in the excretory phase, 5-15 min after injection (Van Der Molen et
+al., ESUR CT urography guideline, Eur Radiol 2008;18:4-17; Kawashima et al., RadioGraphics
+2004;24:S35-S54). Excreted contrast is denser than urine and, in a supine patient, collects first
+in the dependent (posterior) calyces and pelvis: ``URINE_CONTRAST`` (the dependent part of the
+pelvis, curve ``urine_early``) is dense from the equilibrium phase on, the rest of the pelvis and
+the ureters (``RENAL_PELVIS``, curve ``urine``) only later. Before this split the whole pelvis
+followed one curve, so early excretion was a filled pelvis of moderate HU where real scans show a
+small bright spot (the organ readout of the model card).
 """
 
 from __future__ import annotations
@@ -74,7 +84,8 @@ _CURVES: dict[str, list[float]] = {
     "myocardium":   [0, 0, 10, 40, 60, 70, 80, 82, 80, 75, 70, 66, 62, 55, 50, 45, 40, 35, 32, 28, 25, 20, 18],
     "adrenal":      [0, 0, 0, 5, 15, 25, 40, 48, 52, 58, 60, 58, 55, 50, 45, 42, 35, 30, 26, 22, 20, 15, 12],
     "soft":         [0, 0, 0, 0, 2, 4, 6, 8, 10, 14, 18, 20, 22, 25, 26, 25, 22, 20, 18, 16, 14, 10, 8],
-    "urine":        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 15, 80, 220, 420, 600, 950, 1100],
+    "urine":        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 10, 40, 150, 300, 850, 1100],
+    "urine_early":  [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 20, 200, 550, 900, 1050, 1150, 1200],
     "bladder":      [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 40, 150, 300, 700, 900],
 }
 
@@ -86,7 +97,7 @@ _CURVE_OF: dict[int, str] = {
     T.SPLEEN: "spleen", T.PANCREAS: "pancreas", T.KIDNEY_CORTEX: "cortex", T.KIDNEY_MEDULLA: "medulla",
     T.MUSCLE: "muscle", T.BOWEL_WALL: "bowel_wall", T.ESOPHAGUS: "bowel_wall", T.LESION: "lesion",
     T.MYOCARDIUM: "myocardium", T.ADRENAL: "adrenal", T.PELVIC_ORGAN: "soft", T.THYROID: "pancreas",
-    T.RENAL_PELVIS: "urine", T.BLADDER_CONTRAST: "bladder", T.BREAST: "soft", T.SKIN: "soft",
+    T.RENAL_PELVIS: "urine", T.URINE_CONTRAST: "urine_early", T.BLADDER_CONTRAST: "bladder", T.BREAST: "soft", T.SKIN: "soft",
 }
 
 # unenhanced HU and texture amplitude (HU std of the fine/medium texture) per tissue
@@ -102,7 +113,7 @@ _BASE: dict[int, tuple[float, float]] = {
     T.TABLE: (150, 40), T.CARTILAGE: (140, 60), T.PULMONARY_VESSEL: (40, 10), T.HEART_RIGHT: (42, 3),
     T.THYROID: (95, 8), T.BLADDER_CONTRAST: (8, 2), T.YELLOW_MARROW: (-40, 20), T.SKIN: (45, 6),
     T.ARTERY: (42, 2), T.VEIN_PERIPHERAL: (40, 2), T.BREAST: (10, 30),
-    T.LIVER_PORTAL_BRANCH: (40, 3), T.LIVER_HEPATIC_BRANCH: (40, 3),
+    T.LIVER_PORTAL_BRANCH: (40, 3), T.LIVER_HEPATIC_BRANCH: (40, 3), T.URINE_CONTRAST: (8, 3),
 }
 
 _BLOOD = (T.HEART_LEFT, T.HEART_RIGHT, T.AORTA, T.PORTAL_VEIN, T.HEPATIC_VEIN, T.IVC_INFRARENAL, T.RENAL_VEIN,
@@ -171,7 +182,7 @@ def tissue_tables(patient: PatientParams, series: SeriesParams) -> tuple[np.ndar
     gain = patient.dose_factor * kvp_factor(series.kvp) * (0.85 + 0.15 / co)
     for lab, name in _CURVE_OF.items():
         e = curve(name, tau_c)
-        if name in ("urine", "bladder"):
+        if name in ("urine", "urine_early", "bladder"):
             e = curve(name, tau) * patient.excretion_factor * kvp_factor(series.kvp)
         else:
             e *= gain

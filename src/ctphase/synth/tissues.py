@@ -62,6 +62,7 @@ class Tissue(IntEnum):
     BREAST = 47
     LIVER_PORTAL_BRANCH = 48
     LIVER_HEPATIC_BRANCH = 49
+    URINE_CONTRAST = 50  # excreted contrast layering in the dependent renal pelvis (calyces first)
 
 
 N_TISSUES: int = 64
