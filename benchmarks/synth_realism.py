@@ -6,7 +6,8 @@ corticomedullary -> homogeneous kidneys, contrast in the renal pelvis) per synth
 and per phase, synthetic | real where the real ROIs allow (hepatic veins, IVC and medulla have
 no hand-placed real ROI yet: "-").
 
-Synthetic numbers come from the engine's own tissue masks (eroded by one pixel); real numbers
+Synthetic numbers come from the engine's own tissue masks (eroded by one pixel, except the thin
+dependent renal pelvis where excreted contrast collects first, ``URINE_CONTRAST``); real numbers
 from ROIs placed once by hand on rendered slices of ../shared/realdata (constants below). The
 real columns are skipped when that folder is absent. With ``--png`` also writes
 docs/synth_vs_real.png (per phase: three synthetic patients at liver/kidney level next to the
@@ -126,8 +127,8 @@ def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool =
             s.streaks = False
             for name, (tissue, zs) in TISSUES.items():
                 hu, m = render_slices(p, s, np.asarray(zs, float) * p.height, size, return_masks=True)
-                vals = [hu[j][cv2.erode((m[j] == tissue).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)]
-                        for j in range(len(zs))]
+                k = np.ones((1, 1) if tissue == Tissue.URINE_CONTRAST else (3, 3), np.uint8)  # a crescent, too thin to erode
+                vals = [hu[j][cv2.erode((m[j] == tissue).astype(np.uint8), k).astype(bool)] for j in range(len(zs))]
                 v = np.concatenate(vals)
                 if v.size > 3:
                     res.setdefault(ph, {}).setdefault(name, []).append(float(np.median(v)))

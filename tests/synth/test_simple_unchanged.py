@@ -11,7 +11,7 @@ everywhere; the full ones also hash rendered pixels, which depend on OpenCV's an
 arithmetic, so they are compared only with the library versions they were taken with.
 
 Every digest was retaken once more when the engine's physiology changed on purpose (model v2 work:
-the iodine dose per kg drawn from 0.55 instead of 0.75, which also changes the contrast volume in
+the iodine dose per kg drawn from 0.55-1.4 instead of 0.75-1.25, which also changes the contrast volume in
 the headers, and excreted contrast filling the dependent renal pelvis first); the conditions drawn
 stayed the same.
 """
@@ -32,10 +32,10 @@ from ctphase.synth import generate_dataset, iter_training_slices
 
 VERSIONS = {"numpy": "2.4.6", "cv2": "5.0.0", "pydicom": "3.0.2"}
 FULL = {
-    "dicom_ds": "30b80d0c159b15f8548f6931ad4176e158cda6d1a210e67d32fe66a7c15e94a7",
-    "four_phases": "abfd50ca0327d005d89d30da15d9743af4f015e4322405db7033f70ba2908544",
-    "nifti": "4a1b211d5a60ba1fdf10c89637df039595d6810d8deb1ec94f9667601eefd886",
-    "stream": "b23718d151a4510cc91e48696f3f7a068b4bc48257a1b87ad43716c668a020bf",
+    "dicom_ds": "61918a5502b4fa2b3aecb2a5bb91e0657da4130568e43746e858852e30201264",
+    "four_phases": "79a0b655ecbb4b232a3e5b767fbe60e6f13ac645f30faa09e5d7a1d7986203f9",
+    "nifti": "d911ad5c36e0ba007170ca855703123def896b0f65012f74cc7e78d3b2a60159",
+    "stream": "f889ede48251ce1a4a3c9c3c59176b1124ab50b47bb946bd2ea3df87236e0041",
 }
 CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient conditions) of each record with any
     "dicom_ds": [("SYNTH000001/study/01_non_contrast", ["small_fov"], [])],
@@ -44,8 +44,8 @@ CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient cond
               for s in ("01_non_contrast", "02_arterial", "03_venous", "04_other")],
 }
 HEADERS = {
-    "dicom_ds": "9c9db1c7332dda17b58a45142a18a82b294dd7708b4082d8cadb2ba68c730e09",
-    "four_phases": "f922ee4c70e124f56a1ec111641dbfdd719a2015f409b73322ba19647c886a24",
+    "dicom_ds": "b7cb1d43f73afaeff4c991f2d016bf889ed99cc0b5bebcbdb2ff229af56fd790",
+    "four_phases": "5acfec1f4351162cd89f9971f394e96dd36bad18a7f04d2f372f0995278d0714",
 }
 
 

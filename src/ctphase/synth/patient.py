@@ -112,9 +112,10 @@ class PatientParams:
             bladder_fill=float(rng.uniform(0.2, 1.0)),
             bolus_arrival_s=float(rng.uniform(10, 25)),
             # iodine dose per kg relative to the reference: enhancement falls in proportion to body
-            # weight under a fixed dose (Bae, Radiology 2010;256:32-61); from 0.55, weakly enhancing
-            # scans such as a real portal venous series with aorta 143 / portal vein 135 HU
-            dose_factor=float(rng.uniform(0.55, 1.25)),
+            # weight under a fixed dose (Bae, Radiology 2010;256:32-61). 0.55-1.4 (was 0.75-1.25, mean
+            # about the same) covers weakly enhancing scans such as a real portal venous series with
+            # aorta 143 / portal vein 135 HU, and strong ones
+            dose_factor=float(rng.uniform(0.55, 1.4)),
             cardiac_output=float(rng.uniform(0.75, 1.3)),
             excretion_factor=float(rng.uniform(0.5, 1.8)),
             table_offset_mm=float(rng.uniform(-900, -100)),
