@@ -90,6 +90,8 @@ def real(model: torch.nn.Module, ckpt, realdata: Path) -> None:
             if i not in reads:
                 reads[i] = organ_reads(model, ckpt, vol[i][None])[0]
             cells.append(f"{tissue} {roi_median(vol[i], roi):.0f} | {reads[i][organs.index(tissue)]:.0f}")
+            if tissue == "renal_pelvis" and "urine_contrast" in organs:  # the real ROIs sit on excreted contrast
+                cells[-1] += f" (urine_contrast {reads[i][organs.index('urine_contrast')]:.0f})"
         print(f"{folder} ({REAL_PHASE[folder]}): " + ", ".join(cells))
 
 
