@@ -116,9 +116,15 @@ def test_init_starts_from_a_checkpoint_and_rejects_a_mismatch(tmp_path: Path, to
         if w.dtype.is_floating_point and "running" not in name:
             assert torch.allclose(child.state_dict[name], w, atol=1e-5), name
 
+    # another input size: the same weights, fine-tuned at the new size (global pooling makes them fit)
+    larger = tmp_path / "larger"
+    train(TrainConfig(out=str(larger), epochs=1, lr=1e-9, warmup_epochs=0, init=str(first / "last.safetensors"),
+                      **{**common, "size": 48}))
+    grown = load_checkpoint(larger / "last.safetensors")
+    assert grown.preprocessing.size == 48 and grown.meta["recipe"]["init"]["model_sha256"] == parent.sha256
     with pytest.raises(ConfigError, match="must match"):
         train(TrainConfig(out=str(tmp_path / "bad"), epochs=1, init=str(first / "last.safetensors"),
-                          **{**common, "size": 48}))
+                          **{**common, "windows": [(50, 400), (100, 200)]}))
 
 
 def test_broken_manifest_series_fails_before_training(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:

@@ -114,7 +114,7 @@ def train(
     amp: Amp = typer.Option(Amp.auto, "--amp", help="Mixed precision on CUDA (auto: bf16 or fp16 on CUDA, off on CPU)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder from its last epoch."),
     init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning; same "
-                                     "--arch, --size and windows); optimiser and schedule start fresh."),
+                                     "--arch and windows, --size may differ); optimiser and schedule start fresh."),
     heads: bool = typer.Option(False, "--heads", help="Also train the subphase and seconds-after-injection heads (synthetic training only)."),
     organ_head: bool = typer.Option(False, "--organ-head", help="With --heads: also regress the enhancement (HU) of aorta, "
                                     "portal and hepatic veins, IVC, liver, spleen, kidneys and bladder where a slice shows them (training only)."),

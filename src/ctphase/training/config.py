@@ -62,7 +62,8 @@ class TrainConfig:
             stretches the cosine schedule from the current step on).
         init: a checkpoint (``.safetensors``) whose weights start the run instead of a random
             initialisation (fine-tuning, e.g. the bundled model on new data or corrected labels);
-            its architecture, input size and windows must be this run's. The optimiser and the
+            its architecture and windows must be this run's; the input size may differ (fine-tuning
+            at a new size). The optimiser and the
             schedule start fresh.
         heads: also train the subphase and seconds-after-injection heads (:mod:`ctphase.models.heads`)
             on the synthetic stream's targets, weighted ``heads_weight`` against the phase loss

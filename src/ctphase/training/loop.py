@@ -160,16 +160,21 @@ class _Run:
             self.history = json.loads((run / "metrics.json").read_text()).get("epochs", [])[: self.start_epoch]
 
     def warm_start(self, path: str) -> None:
-        """Start from the weights of the checkpoint ``path`` (same architecture, size and windows)."""
+        """Start from the weights of the checkpoint ``path`` (same architecture and windows).
+
+        The input size may differ: the backbones end in global pooling, so the same weights run
+        at any size, and fine-tuning at a larger size than the parent's is the usual way to raise
+        it (Touvron et al., "Fixing the train-test resolution discrepancy", NeurIPS 2019).
+        """
         from ..models.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path)
         cfg, pp = self.cfg, self.pp
-        theirs = (ckpt.arch, ckpt.preprocessing.size, [tuple(w) for w in ckpt.preprocessing.windows])
-        ours = (cfg.arch, pp.size, [tuple(w) for w in pp.windows])
+        theirs = (ckpt.arch, [tuple(w) for w in ckpt.preprocessing.windows])
+        ours = (cfg.arch, [tuple(w) for w in pp.windows])
         if theirs != ours:
-            raise ConfigError(f"--init {path}: the checkpoint is {theirs[0]} at {theirs[1]} px with windows {theirs[2]}, "
-                              f"this run is {ours[0]} at {ours[1]} px with windows {ours[2]}; they must match")
+            raise ConfigError(f"--init {path}: the checkpoint is {theirs[0]} with windows {theirs[1]}, "
+                              f"this run is {ours[0]} with windows {ours[1]}; they must match")
         if ckpt.output_activation != activation_for_loss(cfg.loss):
             raise ConfigError(f"--init {path}: the checkpoint was trained with {ckpt.output_activation} outputs, "
                               f"--loss {cfg.loss} trains {activation_for_loss(cfg.loss)} outputs; they must match")
