@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import calibrate, evaluate, export, paper, predict, report, sort, synth, train, watch
+from . import calibrate, compare, evaluate, export, paper, predict, report, sort, synth, train, watch
 from .helpfmt import Command, Group
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ def version() -> None:
 
 
 for _name, _fn in (("predict", predict.predict), ("sort", sort.sort), ("train", train.train), ("evaluate", evaluate.evaluate),
-                  ("calibrate", calibrate.calibrate), ("report", report.report),
+                  ("compare", compare.compare), ("calibrate", calibrate.calibrate), ("report", report.report),
                   ("synth", synth.synth), ("models", export.models), ("export", export.export), ("watch", watch.watch)):
     app.command(_name, cls=Command)(_fn)
 app.add_typer(paper.app, name="paper")

@@ -158,7 +158,8 @@ def evaluate_predictions(
     boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "names": names}
     slice_level = _level(slice_y, slice_p.argmax(axis=1), slice_p, slice_groups, **boot)
     scan_level = _level(y, votes.labels, votes.scores, scan_groups, **boot)
-    scan_level = LevelResults(scan_level.metrics, scan_level.ci, _scan_results(votes, y, keys, n_per_scan, names))
+    scan_level = LevelResults(scan_level.metrics, scan_level.ci,
+                              _scan_results(votes, y, keys, n_per_scan, names, scan_groups))
     calib = scan_calibration(probs, votes.sampled, y, votes.labels, calibration) if names == PHASE_NAMES else None
     sweep, sweep_skipped = _sweep(probs, y, scan_groups, keys, all_slices, sweep_rates, sweep_repeats, seed, names,
                                   n_resamples, confidence)
@@ -231,7 +232,7 @@ def _level(
 
 
 def _scan_results(votes: ScanVotes, y: np.ndarray, keys: Sequence[str], n_per_scan: np.ndarray,
-                  names: tuple[str, ...]) -> list[ScanResult]:
+                  names: tuple[str, ...], clusters: Sequence[int]) -> list[ScanResult]:
     return [
         ScanResult(
             scan_id=keys[i],
@@ -245,6 +246,7 @@ def _scan_results(votes: ScanVotes, y: np.ndarray, keys: Sequence[str], n_per_sc
             confidence=float(votes.confidence[i]),
             tie=bool(votes.ties[i]),
             voted_indices=[int(j) for j in votes.sampled[i]],
+            cluster=int(clusters[i]),
         )
         for i in range(len(keys))
     ]

@@ -1,0 +1,138 @@
+"""Paired comparison of two evaluations of the same scans: is model B better than model A?
+
+Two ``ctphase evaluate`` runs on the same labelled scans (two checkpoints, the same manifest or
+synthetic patients) each give a scan-level macro F1 with its own interval; the intervals overlap
+even when one model is reliably better, because most of their spread is which patients happen to
+be in the set, and both models see the same ones. This module measures the *difference*:
+
+* a **paired patient bootstrap**: each resample draws the patients with replacement (the
+  ``cluster`` index each run records per scan) and computes both models' metrics on the very same
+  draw, so the interval is that of ``B - A`` (per-patient confusion matrices, vectorised as in
+  :mod:`ctphase.evaluation.bootstrap`);
+* an **exact McNemar test** on the scans only one of the two gets right (scipy's binomial test):
+  it ignores the clustering, so it is reported beside the bootstrap, not instead of it.
+
+Runs written before the cluster index was recorded fall back to scans as clusters, and the
+result says so (``clusters``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, check_bootstrap_args, percentile_interval, resample_counts
+from .metrics import metrics_from_confusion
+from .results import Interval
+
+
+@dataclass(frozen=True)
+class MetricDifference:
+    """One metric of A and B on the same scans, and the paired interval of ``B - A``."""
+
+    name: str
+    a: float
+    b: float
+    difference: Interval
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The paired comparison of two evaluations (scan level)."""
+
+    n_scans: int
+    n_clusters: int
+    clusters: str
+    """``"patients"`` or ``"scans"`` (when a run does not record its patients)."""
+    metrics: list[MetricDifference]
+    only_a_right: int
+    only_b_right: int
+    mcnemar_p: float
+    """Exact two-sided McNemar p-value of the discordant scans (1.0 when there are none)."""
+    n_resamples: int
+    confidence: float
+    seed: int
+
+
+def _scan_rows(results: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    if not str(results.get("schema", "")).startswith("ctphase.evaluation/"):
+        raise InputError(f"{name}: not the metrics.json of ctphase evaluate (schema {results.get('schema')!r})")
+    rows = (results.get("scan_level") or {}).get("predictions")
+    if not rows:
+        raise InputError(f"{name}: holds no scan predictions (scan_level.predictions)")
+    return rows
+
+
+def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[str, str] = ("A", "B"),
+                    n_resamples: int = DEFAULT_N_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+                    seed: int = DEFAULT_SEED) -> Comparison:
+    """Compare the scan-level results of two evaluations (the loaded ``metrics.json`` of each).
+
+    The two must hold the same scans (by ``scan_id``) with the same labels and class list;
+    anything else raises :class:`~ctphase.errors.InputError` naming the run and the scan.
+    """
+    check_bootstrap_args(n_resamples, confidence)
+    rows_a, rows_b = _scan_rows(a, names[0]), _scan_rows(b, names[1])
+    classes = list(a.get("class_names") or [])
+    if classes != list(b.get("class_names") or []):
+        raise InputError(f"{names[0]} and {names[1]} have different classes: {a.get('class_names')} vs {b.get('class_names')}")
+    by_id = {r["scan_id"]: r for r in rows_b}
+    if len(by_id) != len(rows_b) or len({r["scan_id"] for r in rows_a}) != len(rows_a):
+        raise InputError(f"{names[0]} or {names[1]} lists a scan twice")
+    missing = [r["scan_id"] for r in rows_a if r["scan_id"] not in by_id]
+    if missing or len(rows_a) != len(rows_b):
+        extra = len(rows_b) - (len(rows_a) - len(missing))
+        raise InputError(f"{names[0]} and {names[1]} are not on the same scans: {len(missing)} of {names[0]}'s are not in "
+                         f"{names[1]} (first: {missing[0] if missing else '-'}), {extra} of {names[1]}'s are not in {names[0]}")
+    index = {c: i for i, c in enumerate(classes)}
+    y, pa, pb, ca, cb = [], [], [], [], []
+    for r in rows_a:
+        s = by_id[r["scan_id"]]
+        if r["label"] != s["label"]:
+            raise InputError(f"scan {r['scan_id']}: labelled {r['label']} in {names[0]}, {s['label']} in {names[1]}")
+        y.append(index[r["label"]])
+        pa.append(index[r["predicted"]])
+        pb.append(index[s["predicted"]])
+        ca.append(r.get("cluster"))
+        cb.append(s.get("cluster"))
+    y_, pa_, pb_ = np.array(y), np.array(pa), np.array(pb)
+    n, k = len(y_), len(classes)
+    if None in ca or None in cb or ca != cb:
+        codes, clusters = np.arange(n), "scans"
+    else:
+        codes, clusters = np.unique(np.array(ca), return_inverse=True)[1], "patients"
+    n_clusters = int(codes.max()) + 1
+    w = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
+    full = np.ones((1, n_clusters))
+    out = {}
+    for tag, p in (("a", pa_), ("b", pb_)):
+        cm = np.bincount(codes * k * k + y_ * k + p, minlength=n_clusters * k * k).reshape(n_clusters, k * k)
+        cm = cm.astype(np.float64)
+        out[tag] = (metrics_from_confusion((full @ cm).reshape(-1, k, k)), metrics_from_confusion((w @ cm).reshape(-1, k, k)))
+    diffs = [_difference("macro F1", out, "macro_f1", None, confidence),
+             _difference("accuracy", out, "accuracy", None, confidence)]
+    diffs += [_difference(f"F1 {c}", out, "f1", j, confidence) for j, c in enumerate(classes)]
+    right_a, right_b = pa_ == y_, pb_ == y_
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    return Comparison(n, n_clusters, clusters, diffs, only_a, only_b, _mcnemar(only_a, only_b), n_resamples,
+                      confidence, seed)
+
+
+def _difference(name: str, out: Mapping[str, Any], key: str, column: int | None, confidence: float) -> MetricDifference:
+    def pick(m: Mapping[str, np.ndarray]) -> np.ndarray:
+        return m[key] if column is None else m[key][:, column]
+
+    a, b = float(pick(out["a"][0])[0]), float(pick(out["b"][0])[0])
+    return MetricDifference(name, a, b, percentile_interval(pick(out["b"][1]) - pick(out["a"][1]), confidence, b - a))
+
+
+def _mcnemar(only_a: int, only_b: int) -> float:
+    if only_a + only_b == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(only_b, only_a + only_b, 0.5).pvalue)
