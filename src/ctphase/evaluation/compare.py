@@ -7,7 +7,7 @@ be in the set, and both models see the same ones. This module measures the *diff
 
 * a **paired patient bootstrap**: each resample draws the patients with replacement (the
   ``cluster`` index each run records per scan) and computes both models' metrics on the very same
-  draw, so the interval is that of ``B - A`` (per-patient confusion matrices, vectorised as in
+  draw, so the interval is that of ``B - A`` (the per-patient confusion matrices of
   :mod:`ctphase.evaluation.bootstrap`);
 * an **exact McNemar test** on the scans only one of the two gets right (scipy's binomial test):
   it ignores the clustering, so it is reported beside the bootstrap, not instead of it.
@@ -24,9 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, check_bootstrap_args, percentile_interval, resample_counts
-from .metrics import metrics_from_confusion
+from ..errors import ConfigError, InputError
+from .bootstrap import (
+    DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, _ClusterParts, check_bootstrap_args, cluster_codes,
+    percentile_interval, resample_counts,
+)
+from .metrics import check_pair
 from .results import Interval
 
 
@@ -88,37 +91,32 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[
         extra = len(rows_b) - (len(rows_a) - len(missing))
         raise InputError(f"{names[0]} and {names[1]} are not on the same scans: {len(missing)} of {names[0]}'s are not in "
                          f"{names[1]} (first: {missing[0] if missing else '-'}), {extra} of {names[1]}'s are not in {names[0]}")
-    index = {c: i for i, c in enumerate(classes)}
-    y, pa, pb, ca, cb = [], [], [], [], []
-    for r in rows_a:
-        s = by_id[r["scan_id"]]
+    pairs = [(r, by_id[r["scan_id"]]) for r in rows_a]
+    for r, s in pairs:
         if r["label"] != s["label"]:
             raise InputError(f"scan {r['scan_id']}: labelled {r['label']} in {names[0]}, {s['label']} in {names[1]}")
-        y.append(index[r["label"]])
-        pa.append(index[r["predicted"]])
-        pb.append(index[s["predicted"]])
-        ca.append(r.get("cluster"))
-        cb.append(s.get("cluster"))
-    y_, pa_, pb_ = np.array(y), np.array(pa), np.array(pb)
-    n, k = len(y_), len(classes)
-    if None in ca or None in cb or ca != cb:
-        codes, clusters = np.arange(n), "scans"
-    else:
-        codes, clusters = np.unique(np.array(ca), return_inverse=True)[1], "patients"
-    n_clusters = int(codes.max()) + 1
+    labels = [r["label"] for r, _ in pairs]
+    try:
+        y_, pa_ = check_pair(labels, [r["predicted"] for r, _ in pairs], classes)
+        _, pb_ = check_pair(labels, [s["predicted"] for _, s in pairs], classes)
+    except ConfigError as exc:
+        raise InputError(f"{names[0]} or {names[1]}: {exc}") from None
+    ca, cb = [r.get("cluster") for r, _ in pairs], [s.get("cluster") for _, s in pairs]
+    by_patient = None not in ca and ca == cb
+    codes, n_clusters = cluster_codes(ca if by_patient else None, len(pairs))
+    clusters = "patients" if by_patient else "scans"
     w = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
     full = np.ones((1, n_clusters))
     out = {}
     for tag, p in (("a", pa_), ("b", pb_)):
-        cm = np.bincount(codes * k * k + y_ * k + p, minlength=n_clusters * k * k).reshape(n_clusters, k * k)
-        cm = cm.astype(np.float64)
-        out[tag] = (metrics_from_confusion((full @ cm).reshape(-1, k, k)), metrics_from_confusion((w @ cm).reshape(-1, k, k)))
+        parts = _ClusterParts(y_, p, None, codes, n_clusters, tuple(classes))
+        out[tag] = (parts.metrics(full), parts.metrics(w))
     diffs = [_difference("macro F1", out, "macro_f1", None, confidence),
              _difference("accuracy", out, "accuracy", None, confidence)]
     diffs += [_difference(f"F1 {c}", out, "f1", j, confidence) for j, c in enumerate(classes)]
     right_a, right_b = pa_ == y_, pb_ == y_
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    return Comparison(n, n_clusters, clusters, diffs, only_a, only_b, _mcnemar(only_a, only_b), n_resamples,
+    return Comparison(len(pairs), n_clusters, clusters, diffs, only_a, only_b, _mcnemar(only_a, only_b), n_resamples,
                       confidence, seed)
 
 

@@ -157,7 +157,7 @@ class ScanResult:
     confidence: float
     tie: bool
     voted_indices: list[int]
-    cluster: int = 0
+    cluster: int
     """The scan's patient as an index of this run (0, 1, ... in order of first appearance; not an
     identifier): what a paired comparison of two runs resamples (``ctphase compare``)."""
 
