@@ -14,6 +14,18 @@ pelvis, curve ``urine_early``) is dense from the equilibrium phase on, the rest 
 the ureters (``RENAL_PELVIS``, curve ``urine``) only later. Before this split the whole pelvis
 followed one curve, so early excretion was a filled pelvis of moderate HU where real scans show a
 small bright spot (the organ readout of the model card).
+
+Kidneys: the cortex peaks in the corticomedullary phase and the medulla catches up by ~60-75 s
+(after a 50 HU bolus-tracking trigger with 2 mL/kg of 300 mgI/mL: cortical enhancement
+195-217 HU at 10-30 s, medulla 145 HU at 55 s, cortex - medulla under 30 HU from 45 s; Eur J
+Radiol 2007;63:420-426, doi:10.1016/j.ejrad.2007.02.005). Filtered iodine is concentrated in the
+tubules, so the nephrogram persists after the blood pool has washed out: the parenchyma stays
+about 20 HU above the aorta in the delayed and excretory phases. Targets at the reference dose,
+unenhanced 34 HU: renal parenchyma 120-150 HU at 3-5 min and 100-130 HU at 5-15 min, against an
+aorta of 100-130 and 90-110 HU, liver 75-90 and spleen 80-90 HU in the excretory phase. Until
+model v2's engine work (v14) the late curves fell below these ranges (synthetic cortex 85 HU,
+aorta 82 HU in the excretory phase at the median dose), so the persisting nephrogram, a cue
+between portal venous and delayed, was missing.
 """
 
 from __future__ import annotations
@@ -67,17 +79,17 @@ _TIMES = np.array([0, 12, 15, 18, 20, 22, 25, 28, 30, 35, 40, 45, 50, 60, 75, 90
 # enhancement (HU) at _TIMES for each curve
 _CURVES: dict[str, list[float]] = {
     #                0  12  15   18   20   22   25   28   30   35   40   45   50   60   75   90  120  150  180  240  300  600  900
-    "artery":       [0, 0, 25, 160, 270, 350, 400, 415, 405, 360, 300, 255, 215, 165, 138, 122, 105, 92, 82, 72, 65, 53, 48],
-    "right_heart":  [0, 60, 250, 330, 300, 260, 220, 200, 190, 180, 170, 160, 150, 135, 125, 115, 100, 90, 82, 72, 65, 53, 48],
-    "portal":       [0, 0, 0, 0, 3, 6, 12, 22, 30, 62, 100, 128, 148, 172, 165, 150, 120, 100, 88, 75, 66, 54, 48],
-    "hepatic_vein": [0, 0, 0, 0, 0, 0, 3, 8, 12, 25, 40, 60, 80, 115, 128, 122, 105, 92, 82, 72, 65, 53, 48],
-    "ivc_low":      [0, 0, 0, 0, 0, 0, 0, 0, 2, 5, 10, 18, 28, 50, 75, 90, 88, 82, 76, 70, 64, 53, 48],
-    "renal_vein":   [0, 0, 0, 5, 20, 45, 90, 140, 170, 190, 185, 175, 165, 150, 135, 125, 105, 92, 82, 72, 65, 53, 48],
-    "liver":        [0, 0, 0, 0, 2, 3, 5, 8, 10, 18, 25, 32, 40, 50, 56, 54, 47, 42, 38, 33, 30, 23, 18],
-    "spleen":       [0, 0, 0, 5, 20, 35, 60, 72, 80, 88, 90, 88, 85, 80, 75, 70, 60, 53, 48, 42, 38, 33, 30],
+    "artery":       [0, 0, 25, 160, 270, 350, 400, 415, 405, 360, 300, 255, 215, 165, 138, 122, 105, 92, 82, 72, 68, 58, 52],
+    "right_heart":  [0, 60, 250, 330, 300, 260, 220, 200, 190, 180, 170, 160, 150, 135, 125, 115, 100, 90, 82, 72, 68, 58, 52],
+    "portal":       [0, 0, 0, 0, 3, 6, 12, 22, 30, 62, 100, 128, 148, 172, 165, 150, 120, 100, 88, 75, 69, 58, 52],
+    "hepatic_vein": [0, 0, 0, 0, 0, 0, 3, 8, 12, 25, 40, 60, 80, 115, 128, 122, 105, 92, 82, 72, 68, 58, 52],
+    "ivc_low":      [0, 0, 0, 0, 0, 0, 0, 0, 2, 5, 10, 18, 28, 50, 75, 90, 88, 82, 76, 70, 67, 58, 52],
+    "renal_vein":   [0, 0, 0, 5, 20, 45, 90, 140, 170, 190, 185, 175, 165, 150, 135, 125, 105, 92, 82, 72, 68, 58, 52],
+    "liver":        [0, 0, 0, 0, 2, 3, 5, 8, 10, 18, 25, 32, 40, 50, 56, 54, 47, 42, 38, 34, 32, 27, 22],
+    "spleen":       [0, 0, 0, 5, 20, 35, 60, 72, 80, 88, 90, 88, 85, 80, 75, 70, 60, 53, 48, 43, 40, 37, 34],
     "pancreas":     [0, 0, 0, 5, 20, 35, 50, 60, 65, 75, 80, 75, 70, 60, 52, 48, 38, 33, 28, 24, 22, 16, 13],
-    "cortex":       [0, 0, 0, 30, 90, 150, 175, 180, 180, 178, 172, 166, 160, 150, 140, 130, 115, 105, 98, 90, 84, 70, 62],
-    "medulla":      [0, 0, 0, 2, 5, 10, 18, 25, 30, 40, 52, 66, 85, 122, 140, 140, 120, 108, 100, 90, 84, 70, 62],
+    "cortex":       [0, 0, 0, 30, 90, 150, 175, 180, 180, 178, 172, 166, 162, 156, 148, 140, 128, 120, 114, 108, 102, 88, 78],
+    "medulla":      [0, 0, 0, 2, 5, 10, 18, 25, 30, 40, 52, 66, 85, 122, 142, 142, 128, 120, 114, 108, 102, 88, 78],
     "muscle":       [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 13, 14, 14, 12, 11, 10, 9, 8, 6, 5],
     "bowel_wall":   [0, 0, 0, 5, 12, 20, 30, 36, 40, 45, 48, 50, 52, 55, 55, 52, 45, 40, 36, 32, 28, 22, 18],
     "lesion":       [0, 0, 0, 10, 30, 55, 80, 95, 100, 105, 100, 85, 70, 50, 40, 35, 28, 25, 22, 18, 15, 10, 8],
