@@ -2,7 +2,8 @@
 
 A second table gives the cues that separate the neighbouring classes (aorta - portal vein and
 aorta - IVC falling towards equilibrium, hepatic veins filling after the portal vein,
-corticomedullary -> homogeneous kidneys, contrast in the renal pelvis) per synthetic *subphase*
+corticomedullary -> homogeneous kidneys, contrast in the renal pelvis, the nephrogram persisting
+above the washed-out blood pool in the delayed phases) per synthetic *subphase*
 and per phase, synthetic | real where the real ROIs allow (hepatic veins, IVC and medulla have
 no hand-placed real ROI yet: "-").
 
@@ -48,6 +49,7 @@ CUES: dict[str, tuple[str, str | None]] = {
     "aorta-ivc": ("aorta", "ivc"),  # large arterial, small venous, ~0 at equilibrium
     "cortex-medulla": ("kidney_cortex", "kidney_medulla"),  # corticomedullary (arterial) -> nephrographic ~0
     "renal_pelvis": ("renal_pelvis", None),  # excreted contrast only late (excretory >= ~3-5 min)
+    "cortex-aorta": ("kidney_cortex", "aorta"),  # the nephrogram outlasts the blood pool: < 0 venous, > 0 delayed
 }
 # Hand-placed ROIs on the real series: folder -> {tissue: (slice z in mm, column, row, radius px)}.
 # Placed on 512x512 renders at window 50/400 (see the closing note of the synth issue).
