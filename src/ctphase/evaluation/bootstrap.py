@@ -168,8 +168,9 @@ def _pairwise_auc_counts(scores: np.ndarray, positive: np.ndarray, codes: np.nda
     return a
 
 
-class _ClusterParts:
-    """Per-cluster sufficient statistics: each resample's metrics are weighted sums of them."""
+class ClusterParts:
+    """Per-cluster sufficient statistics (confusion counts, AUC pair counts): each resample's metrics
+    are weighted sums of them, so two models resampled with the same weights are paired."""
 
     def __init__(
         self, yt: np.ndarray, yp: np.ndarray, p: np.ndarray | None, codes: np.ndarray, n_clusters: int,
@@ -242,7 +243,7 @@ def bootstrap_classification(
     p = None if probs is None else check_probs(probs, yt.size, k)
     codes, n_clusters = cluster_codes(groups, yt.size)
     counts = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
-    stats = _ClusterParts(yt, yp, p, codes, n_clusters, names)
+    stats = ClusterParts(yt, yp, p, codes, n_clusters, names)
     est = stats.metrics(np.ones((1, n_clusters)))
     parts = [stats.metrics(counts[i : i + chunk]) for i in range(0, n_resamples, chunk)]
     boot = {key: np.concatenate([part[key] for part in parts]) for key in est}

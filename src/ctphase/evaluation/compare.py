@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from .bootstrap import (
-    DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, _ClusterParts, check_bootstrap_args, cluster_codes,
+    DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, ClusterParts, check_bootstrap_args, cluster_codes,
     percentile_interval, resample_counts,
 )
 from .metrics import check_pair
@@ -109,7 +109,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[
     full = np.ones((1, n_clusters))
     out = {}
     for tag, p in (("a", pa_), ("b", pb_)):
-        parts = _ClusterParts(y_, p, None, codes, n_clusters, tuple(classes))
+        parts = ClusterParts(y_, p, None, codes, n_clusters, tuple(classes))
         out[tag] = (parts.metrics(full), parts.metrics(w))
     diffs = [_difference("macro F1", out, "macro_f1", None, confidence),
              _difference("accuracy", out, "accuracy", None, confidence)]
