@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ctphase.cli.main import app
 from ctphase.errors import InputError
-from ctphase.evaluation import evaluate_predictions, write_report
+from ctphase.evaluation import EvaluationResults, evaluate_predictions, write_report
 from ctphase.evaluation.compare import compare_results
 
 
@@ -56,6 +56,11 @@ def test_the_paired_interval_sees_a_difference_the_runs_alone_do_not(pair) -> No
     macro = c.metrics[0]
     assert macro.name == "macro F1" and macro.b > macro.a
     assert 0 < macro.difference.low < macro.difference.estimate < macro.difference.high
+    # slice level: every slice of a scan votes as the scan here, so the slices tell the same story, paired
+    assert c.n_slices == 5 * 240 and c.slice_metrics is not None
+    sacc = next(m for m in c.slice_metrics if m.name == "accuracy")
+    assert (sacc.a, sacc.b) == pytest.approx((right_a.mean(), right_b.mean()))
+    assert 0 < sacc.difference.low < sacc.difference.estimate == pytest.approx(20 / 240)
     # the same run against itself: no difference at all
     same = compare_results(a, a, n_resamples=200)
     assert all(m.difference.low == m.difference.high == 0 for m in same.metrics)
@@ -73,6 +78,34 @@ def test_runs_on_other_scans_or_labels_are_refused(pair) -> None:
         compare_results(a, relabelled, names=("runA", "runB"))
     with pytest.raises(InputError, match="not the metrics.json"):
         compare_results(a, {"schema": "something else"}, names=("runA", "runB"))
+
+
+def test_slice_level_pairs_each_slice(pair) -> None:
+    a, b, y, right_a, right_b = pair
+    one_wrong = json.loads(json.dumps(b))
+    row = one_wrong["scan_level"]["predictions"][0]
+    row["slice_predicted"][2] = (int(y[0]) + 1) % 4  # one slice of a scan both runs get right, now wrong in B
+    assert right_a[0] and right_b[0]
+    c = compare_results(a, one_wrong, n_resamples=200)
+    sacc = next(m for m in c.slice_metrics if m.name == "accuracy")
+    assert sacc.b - sacc.a == pytest.approx((right_b.sum() - right_a.sum()) * 5 / 1200 - 1 / 1200)
+    assert next(m for m in c.metrics if m.name == "accuracy").difference.estimate == pytest.approx(20 / 240)
+    fewer = json.loads(json.dumps(b))
+    fewer["scan_level"]["predictions"][7]["slice_predicted"].pop()
+    with pytest.raises(InputError, match="scan s7: 5 slice predictions in runA, 4 in runB"):
+        compare_results(a, fewer, names=("runA", "runB"))
+    bad = json.loads(json.dumps(b))
+    bad["scan_level"]["predictions"][1]["slice_predicted"][0] = 4
+    with pytest.raises(InputError, match="scan s1: slice prediction 4 is not a class index"):
+        compare_results(a, bad, names=("runA", "runB"))
+    old = json.loads(json.dumps(b))
+    for r in old["scan_level"]["predictions"]:
+        del r["slice_predicted"]
+    c = compare_results(a, old, n_resamples=200)
+    assert c.slice_metrics is None and c.n_slices == 0 and c.metrics[0].difference.estimate > 0
+    assert EvaluationResults.from_dict(old).scan_level.predictions[0].slice_predicted is None  # an older metrics.json
+    assert EvaluationResults.from_dict(b).scan_level.predictions[0].slice_predicted == b["scan_level"]["predictions"][0][
+        "slice_predicted"]
 
 
 def test_runs_without_patients_fall_back_to_scans(pair) -> None:
@@ -99,7 +132,7 @@ def test_cli_compares_two_evaluation_folders(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["compare", str(folders[0]), str(folders[1] / "metrics.json"), "--bootstrap", "300",
                                  "--json", str(out)])
     assert r.exit_code == 0, r.output
-    assert "120 scans of 30 patients" in r.output
+    assert "120 scans of 30 patients" in r.output and "slice level (600 slices)" in r.output
     line = next(ln for ln in r.output.splitlines() if ln.startswith("accuracy"))
     assert float(line.split()[2]) == 1.0 and float(line.split()[1]) == pytest.approx(right_a.mean(), abs=1e-3)
     saved = json.loads(out.read_text())

@@ -35,7 +35,7 @@ def compare(
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing --json file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Compare two evaluations of the same scans: B - A per metric, with a paired patient-bootstrap 95% CI.
+    """Compare two evaluations of the same scans: B - A per metric, scan and slice level, with a paired patient-bootstrap 95% CI.
 
     Both runs resample the same patients in each draw, so the interval is that of the
     difference (two overlapping intervals of the runs alone do not mean "no difference").
@@ -54,16 +54,23 @@ def compare(
     pct = round(100 * result.confidence)
     typer.echo(f"A: {a}\nB: {b}\n{result.n_scans} scans of {result.n_clusters} {result.clusters}; "
                f"paired bootstrap over {result.clusters}, {result.n_resamples} resamples")
-    typer.echo(f"{'metric':<22}{'A':>8}{'B':>8}{'B - A':>9}  {pct}% CI")
-    for m in result.metrics:
-        d = m.difference
-        ci = "-" if d.low is None else f"[{d.low:+.3f}, {d.high:+.3f}]"
-        typer.echo(f"{m.name:<22}{m.a:>8.3f}{m.b:>8.3f}{d.estimate:>+9.3f}  {ci}")
+    levels = [(f"scan level ({result.n_scans} scans)", result.metrics)]
+    if result.slice_metrics is not None:
+        levels.append((f"slice level ({result.n_slices} slices)", result.slice_metrics))
+    for title, metrics in levels:
+        typer.echo(f"{title}\n{'metric':<22}{'A':>8}{'B':>8}{'B - A':>9}  {pct}% CI")
+        for m in metrics:
+            d = m.difference
+            ci = "-" if d.low is None else f"[{d.low:+.3f}, {d.high:+.3f}]"
+            typer.echo(f"{m.name:<22}{m.a:>8.3f}{m.b:>8.3f}{d.estimate:>+9.3f}  {ci}")
     typer.echo(f"scans only A gets right: {result.only_a_right}; only B: {result.only_b_right}; "
                f"exact McNemar p = {result.mcnemar_p:.3g} (scans as independent)")
     if result.clusters == "scans":
         say("note: a run does not record its patients (an evaluation older than this field); "
             "scans were resampled as if independent, which narrows the interval when patients have several scans", quiet)
+    if result.slice_metrics is None:
+        say("note: a run holds no slice predictions (an evaluation older than this field); slice level not compared",
+            quiet)
     if json_out is not None:
         write_new(json_out, json.dumps({"a": str(a), "b": str(b), **asdict(result)}, indent=1), overwrite, "--json")
         say(f"wrote {json_out}", quiet)

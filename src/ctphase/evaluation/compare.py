@@ -9,11 +9,14 @@ be in the set, and both models see the same ones. This module measures the *diff
   ``cluster`` index each run records per scan) and computes both models' metrics on the very same
   draw, so the interval is that of ``B - A`` (the per-patient confusion matrices of
   :mod:`ctphase.evaluation.bootstrap`);
+* the same at the **slice level**, from each scan's slice predictions (every slice carries its
+  scan's label and patient; the resamples are the very same draws of patients);
 * an **exact McNemar test** on the scans only one of the two gets right (scipy's binomial test):
   it ignores the clustering, so it is reported beside the bootstrap, not instead of it.
 
 Runs written before the cluster index was recorded fall back to scans as clusters, and the
-result says so (``clusters``).
+result says so (``clusters``); runs written before the slice predictions were recorded get no
+slice-level comparison (``slice_metrics`` is None).
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ class Comparison:
     clusters: str
     """``"patients"`` or ``"scans"`` (when a run does not record its patients)."""
     metrics: list[MetricDifference]
+    """Scan level (the vote of each scan)."""
+    slice_metrics: list[MetricDifference] | None
+    """Slice level, paired slice by slice; None when a run holds no slice predictions."""
+    n_slices: int
     only_a_right: int
     only_b_right: int
     mcnemar_p: float
@@ -106,18 +113,47 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[
     codes, n_clusters = cluster_codes(ca if by_patient else None, len(pairs))
     clusters = "patients" if by_patient else "scans"
     w = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
+    scan_diffs = _paired(y_, pa_, pb_, codes, n_clusters, classes, w, confidence)
+    slices = _slice_pairs(pairs, codes, classes, names)
+    slice_diffs = None if slices is None else _paired(*slices, n_clusters, classes, w, confidence)
+    right_a, right_b = pa_ == y_, pb_ == y_
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    return Comparison(len(pairs), n_clusters, clusters, scan_diffs, slice_diffs, 0 if slices is None else len(slices[0]),
+                      only_a, only_b, _mcnemar(only_a, only_b), n_resamples, confidence, seed)
+
+
+def _paired(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, codes: np.ndarray, n_clusters: int, classes: list[str],
+            w: np.ndarray, confidence: float) -> list[MetricDifference]:
+    """Macro F1, accuracy and F1 per class of A and B, and the intervals of B - A over the resamples ``w``."""
     full = np.ones((1, n_clusters))
     out = {}
-    for tag, p in (("a", pa_), ("b", pb_)):
-        parts = ClusterParts(y_, p, None, codes, n_clusters, tuple(classes))
+    for tag, p in (("a", pa), ("b", pb)):
+        parts = ClusterParts(y, p, None, codes, n_clusters, tuple(classes))
         out[tag] = (parts.metrics(full), parts.metrics(w))
     diffs = [_difference("macro F1", out, "macro_f1", None, confidence),
              _difference("accuracy", out, "accuracy", None, confidence)]
-    diffs += [_difference(f"F1 {c}", out, "f1", j, confidence) for j, c in enumerate(classes)]
-    right_a, right_b = pa_ == y_, pb_ == y_
-    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    return Comparison(len(pairs), n_clusters, clusters, diffs, only_a, only_b, _mcnemar(only_a, only_b), n_resamples,
-                      confidence, seed)
+    return diffs + [_difference(f"F1 {c}", out, "f1", j, confidence) for j, c in enumerate(classes)]
+
+
+def _slice_pairs(pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]], codes: np.ndarray, classes: list[str],
+                 names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Slice labels, A's and B's slice predictions and the slices' cluster codes (None: a run has none)."""
+    if any(r.get("slice_predicted") is None or s.get("slice_predicted") is None for r, s in pairs):
+        return None
+    y, pa, pb, cl = [], [], [], []
+    for (r, s), code in zip(pairs, codes):
+        sa, sb = r["slice_predicted"], s["slice_predicted"]
+        if len(sa) != len(sb):
+            raise InputError(f"scan {r['scan_id']}: {len(sa)} slice predictions in {names[0]}, {len(sb)} in {names[1]} "
+                             "(not the same slices)")
+        bad = [v for v in (*sa, *sb) if not (isinstance(v, int) and 0 <= v < len(classes))]
+        if bad:
+            raise InputError(f"scan {r['scan_id']}: slice prediction {bad[0]!r} is not a class index of {classes}")
+        y += [classes.index(r["label"])] * len(sa)
+        pa += sa
+        pb += sb
+        cl += [int(code)] * len(sa)
+    return np.array(y, np.int64), np.array(pa, np.int64), np.array(pb, np.int64), np.array(cl, np.int64)
 
 
 def _difference(name: str, out: Mapping[str, Any], key: str, column: int | None, confidence: float) -> MetricDifference:

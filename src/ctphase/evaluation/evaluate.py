@@ -159,7 +159,7 @@ def evaluate_predictions(
     slice_level = _level(slice_y, slice_p.argmax(axis=1), slice_p, slice_groups, **boot)
     scan_level = _level(y, votes.labels, votes.scores, scan_groups, **boot)
     scan_level = LevelResults(scan_level.metrics, scan_level.ci,
-                              _scan_results(votes, y, keys, n_per_scan, names, scan_groups))
+                              _scan_results(votes, probs, y, keys, n_per_scan, names, scan_groups))
     calib = scan_calibration(probs, votes.sampled, y, votes.labels, calibration) if names == PHASE_NAMES else None
     sweep, sweep_skipped = _sweep(probs, y, scan_groups, keys, all_slices, sweep_rates, sweep_repeats, seed, names,
                                   n_resamples, confidence)
@@ -231,8 +231,8 @@ def _level(
     return LevelResults(classification_metrics(y_true, y_pred, p, names), ci)
 
 
-def _scan_results(votes: ScanVotes, y: np.ndarray, keys: Sequence[str], n_per_scan: np.ndarray,
-                  names: tuple[str, ...], clusters: Sequence[int]) -> list[ScanResult]:
+def _scan_results(votes: ScanVotes, probs: Sequence[np.ndarray], y: np.ndarray, keys: Sequence[str],
+                  n_per_scan: np.ndarray, names: tuple[str, ...], clusters: Sequence[int]) -> list[ScanResult]:
     return [
         ScanResult(
             scan_id=keys[i],
@@ -247,6 +247,7 @@ def _scan_results(votes: ScanVotes, y: np.ndarray, keys: Sequence[str], n_per_sc
             tie=bool(votes.ties[i]),
             voted_indices=[int(j) for j in votes.sampled[i]],
             cluster=int(clusters[i]),
+            slice_predicted=[int(k) for k in probs[i].argmax(axis=1)],
         )
         for i in range(len(keys))
     ]

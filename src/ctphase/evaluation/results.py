@@ -160,6 +160,10 @@ class ScanResult:
     cluster: int
     """The scan's patient as an index of this run (0, 1, ... in order of first appearance; not an
     identifier): what a paired comparison of two runs resamples (``ctphase compare``)."""
+    slice_predicted: list[int] | None = None
+    """The predicted class index of every slice given for the scan, in slice order (its slice-level
+    predictions; ``ctphase compare`` pairs two runs' slices with them). None in runs written before
+    this field existed."""
 
 
 @dataclass(frozen=True)
