@@ -71,6 +71,13 @@ def test_a_label_changed_by_the_study_step_gets_its_own_phase_interval_factor() 
     assert p.seconds_after_injection["estimate"] == want["estimate"]
     assert p.seconds_after_injection["low"] == pytest.approx(want["low"], abs=0.15)
     assert p.seconds_after_injection["high"] == pytest.approx(want["high"], abs=0.15)
+    # an interval so wide that its low end rounds to 0.0 s is rescaled by its high end, without an error
+    wide = {"estimate": 200.0, "low": 0.0, "high": 900.0, "interval": INTERVAL}
+    q = ScanPrediction("s", "p", "dicom", "ok", label="other", image_label="venous", seconds_after_injection=wide)
+    interval_for_label(q, lambda label: factors.get(label, 0.7))
+    half = math.log(900.0 / 200.0) * factors["other"] / factors["venous"]
+    assert q.seconds_after_injection["high"] == pytest.approx(200.0 * math.exp(half), abs=0.1)
+    assert 0 < q.seconds_after_injection["low"] < 200.0
     # unchanged: same label, no time, an answer that is not a phase
     for label, image_label, sec in (("venous", "venous", seconds_estimate(ls, 0.6)), ("other", "venous", None),
                                     ("uncertain", "venous", seconds_estimate(ls, 0.6))):

@@ -88,6 +88,9 @@ def interval_for_label(p: Any, factor: Callable[[str | None], float]) -> None:
     old, new = factor(p.image_label), factor(p.label)
     if old == new or not old > 0:
         return
-    est = float(sec["estimate"])
-    half = max(math.log(sec["high"] / est), math.log(est / sec["low"])) * new / old
+    est, low, high = float(sec["estimate"]), float(sec["low"]), float(sec["high"])
+    if not est > 0:
+        return
+    # a very wide interval can round its low end to 0.0 s: then its high end alone gives the width
+    half = max(math.log(high / est), math.log(est / low) if low > 0 else 0.0) * new / old
     p.seconds_after_injection = {**sec, "low": round(est * math.exp(-half), 1), "high": round(est * math.exp(half), 1)}
