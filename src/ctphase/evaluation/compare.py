@@ -48,7 +48,7 @@ class MetricDifference:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The paired comparison of two evaluations (scan level)."""
+    """The paired comparison of two evaluations (scan level, and slice level where both runs hold slices)."""
 
     n_scans: int
     n_clusters: int
@@ -80,7 +80,7 @@ def _scan_rows(results: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]
 def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[str, str] = ("A", "B"),
                     n_resamples: int = DEFAULT_N_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
                     seed: int = DEFAULT_SEED) -> Comparison:
-    """Compare the scan-level results of two evaluations (the loaded ``metrics.json`` of each).
+    """Compare two evaluations (the loaded ``metrics.json`` of each) at the scan and the slice level.
 
     The two must hold the same scans (by ``scan_id``) with the same labels and class list;
     anything else raises :class:`~ctphase.errors.InputError` naming the run and the scan.
@@ -114,7 +114,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[
     clusters = "patients" if by_patient else "scans"
     w = resample_counts(n_clusters, n_resamples, seed).astype(np.float64)
     scan_diffs = _paired(y_, pa_, pb_, codes, n_clusters, classes, w, confidence)
-    slices = _slice_pairs(pairs, codes, classes, names)
+    slices = _slice_pairs(pairs, y_, codes, classes, names)
     slice_diffs = None if slices is None else _paired(*slices, n_clusters, classes, w, confidence)
     right_a, right_b = pa_ == y_, pb_ == y_
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
@@ -135,13 +135,15 @@ def _paired(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, codes: np.ndarray, n_
     return diffs + [_difference(f"F1 {c}", out, "f1", j, confidence) for j, c in enumerate(classes)]
 
 
-def _slice_pairs(pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]], codes: np.ndarray, classes: list[str],
-                 names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Slice labels, A's and B's slice predictions and the slices' cluster codes (None: a run has none)."""
+def _slice_pairs(pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]], y: np.ndarray, codes: np.ndarray,
+                 classes: list[str], names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Slice labels, A's and B's slice predictions and the slices' cluster codes (None: a run has none).
+
+    Every slice carries its scan's label ``y`` and cluster code, as in :func:`ctphase.evaluation.evaluate_predictions`.
+    """
     if any(r.get("slice_predicted") is None or s.get("slice_predicted") is None for r, s in pairs):
         return None
-    y, pa, pb, cl = [], [], [], []
-    for (r, s), code in zip(pairs, codes):
+    for r, s in pairs:
         sa, sb = r["slice_predicted"], s["slice_predicted"]
         if len(sa) != len(sb):
             raise InputError(f"scan {r['scan_id']}: {len(sa)} slice predictions in {names[0]}, {len(sb)} in {names[1]} "
@@ -149,11 +151,10 @@ def _slice_pairs(pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]], codes
         bad = [v for v in (*sa, *sb) if not (isinstance(v, int) and 0 <= v < len(classes))]
         if bad:
             raise InputError(f"scan {r['scan_id']}: slice prediction {bad[0]!r} is not a class index of {classes}")
-        y += [classes.index(r["label"])] * len(sa)
-        pa += sa
-        pb += sb
-        cl += [int(code)] * len(sa)
-    return np.array(y, np.int64), np.array(pa, np.int64), np.array(pb, np.int64), np.array(cl, np.int64)
+    n = [len(r["slice_predicted"]) for r, _ in pairs]
+    pa = np.array([v for r, _ in pairs for v in r["slice_predicted"]], np.int64)
+    pb = np.array([v for _, s in pairs for v in s["slice_predicted"]], np.int64)
+    return np.repeat(y, n), pa, pb, np.repeat(codes, n)
 
 
 def _difference(name: str, out: Mapping[str, Any], key: str, column: int | None, confidence: float) -> MetricDifference:

@@ -20,12 +20,13 @@ Kidneys: the cortex peaks in the corticomedullary phase and the medulla catches 
 195-217 HU at 10-30 s, medulla 145 HU at 55 s, cortex - medulla under 30 HU from 45 s; Eur J
 Radiol 2007;63:420-426, doi:10.1016/j.ejrad.2007.02.005). Filtered iodine is concentrated in the
 tubules, so the nephrogram persists after the blood pool has washed out: the parenchyma stays
-above the aorta in the delayed and excretory phases (by 10-25 HU in the engine's medians). Targets at the reference dose,
-unenhanced 34 HU: renal parenchyma 120-150 HU at 3-5 min and 100-130 HU at 5-15 min, against an
-aorta of 100-130 and 90-110 HU, liver 75-90 and spleen 80-90 HU in the excretory phase. Until
-model v2's engine work (v14) the late curves fell below these ranges (excretory phase, medians
-of ``benchmarks/synth_realism.py``: cortex 85 HU, aorta 82 HU; now 98 and 86), so the persisting
-nephrogram, a cue between portal venous and delayed, was all but missing.
+above the aorta in the delayed and excretory phases (by 10-25 HU in the engine's medians).
+Targets at the reference dose, unenhanced 34 HU: renal parenchyma 120-150 HU at 3-5 min and
+100-130 HU at 5-15 min, against an aorta of 100-130 and 90-110 HU, liver 75-90 and spleen 80-90 HU
+in the excretory phase. Until model v2's engine work (v14) the late curves fell below these
+ranges (excretory phase, medians of ``benchmarks/synth_realism.py``: cortex 85 HU, aorta 82 HU;
+now 98 and 86), so the persisting nephrogram, a cue between portal venous and delayed, was all
+but missing.
 """
 
 from __future__ import annotations
