@@ -157,3 +157,40 @@ def test_broken_manifest_series_fails_before_training(tmp_path: Path, toy_manife
     assert "2 series cannot be loaded" in msg, msg
     assert f"broken.nii.gz (manifest line {len(rows) + 1})" in msg
     assert f"broken2.nii.gz (manifest line {len(rows) + 2})" in msg
+
+
+def test_l2sp_pulls_the_weights_back_towards_the_init(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    """One step at lr 1e-2: l2sp 0 moves the weights, l2sp 50 lands half way back, l2sp 100 lands on the parent."""
+    from ctphase.errors import CheckpointError
+    from ctphase.models import load_checkpoint
+
+    train_csv, val_csv = toy_manifests
+    common = dict(train=str(train_csv), val=str(val_csv), arch=ARCH, size=32, batch_size=8, steps_per_epoch=1,
+                  num_workers=0, val_slices_per_series=8, threads=1, epochs=1)
+    first = tmp_path / "first"
+    train(TrainConfig(out=str(first), **common))
+    parent_path = tmp_path / "parent.safetensors"
+    parent_path.write_bytes((first / "last.safetensors").read_bytes())
+    parent = load_checkpoint(parent_path).state_dict
+
+    def tuned(name: str, l2sp: float) -> dict[str, torch.Tensor]:
+        train(TrainConfig(out=str(tmp_path / name), lr=1e-2, warmup_epochs=0, init=str(parent_path), l2sp=l2sp, **common))
+        ckpt = load_checkpoint(tmp_path / name / "last.safetensors")
+        assert ckpt.meta["recipe"].get("l2sp") == (l2sp or None)
+        return ckpt.state_dict
+
+    free, half, back = tuned("free", 0.0), tuned("half", 50.0), tuned("back", 100.0)
+    weights = [k for k, w in parent.items() if w.dtype.is_floating_point and "running" not in k and "num_batches" not in k]
+    assert max(float((free[k] - parent[k]).abs().max()) for k in weights) > 1e-3  # the step moved them
+    for k in weights:
+        assert torch.allclose(back[k], parent[k], atol=1e-6), k
+        assert torch.allclose(half[k], (free[k] + parent[k]) / 2, atol=1e-5), k
+
+    # resuming an L2-SP run needs its starting checkpoint again, and says so when it is gone
+    parent_path.unlink()
+    with pytest.raises(CheckpointError, match="parent.safetensors"):
+        train(TrainConfig(resume=str(tmp_path / "half"), epochs=2, num_workers=0, threads=1))
+    with pytest.raises(ConfigError, match="give init"):
+        TrainConfig(l2sp=1.0).check()
+    with pytest.raises(ConfigError, match="must be <= 1"):
+        TrainConfig(l2sp=2000.0, lr=1e-3, init=str(first / "last.safetensors")).check()

@@ -115,6 +115,8 @@ def train(
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder from its last epoch."),
     init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning; same "
                                      "--arch and windows, --size may differ); optimiser and schedule start fresh."),
+    l2sp: float = typer.Option(0.0, "--l2sp", min=0.0, metavar="ALPHA", help="With --init: after each step pull every "
+                               "weight lr*ALPHA of the way back to the checkpoint's (L2-SP, decoupled; 0: off)."),
     heads: bool = typer.Option(False, "--heads", help="Also train the subphase and seconds-after-injection heads (synthetic training only)."),
     organ_head: bool = typer.Option(False, "--organ-head", help="With --heads: also regress the enhancement (HU) of aorta, "
                                     "portal and hepatic veins, IVC, liver, spleen, kidneys and bladder where a slice shows them (training only)."),
@@ -148,7 +150,7 @@ def train(
         slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
         augment_strength=augment_strength, hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,
-        organ_head=organ_head,
+        organ_head=organ_head, l2sp=l2sp,
     )
     with Tracker(quiet) as tracker:
         try:

@@ -73,6 +73,11 @@ class TrainConfig:
             :data:`~ctphase.models.heads.ENHANCEMENT_ORGANS` on the slices that show them (a
             training-only auxiliary target, same weight). With ``init`` from a checkpoint whose heads
             lack it, the other heads keep their weights and the organ rows start fresh.
+        l2sp: with ``init``, pull every weight back towards its value at the start of the run
+            after each optimiser step, ``w -= lr * l2sp * (w - w_init)`` (L2-SP, Li et al., "Explicit
+            inductive bias for transfer learning with convolutional networks", ICML 2018, applied
+            decoupled from Adam as AdamW applies weight decay). It keeps a fine-tune near the
+            checkpoint it starts from; ``lr * l2sp`` must stay <= 1. 0: off.
     """
 
     train: str = SYNTH
@@ -115,6 +120,7 @@ class TrainConfig:
     heads: bool = False
     heads_weight: float = 0.5
     organ_head: bool = False
+    l2sp: float = 0.0
 
     def heads_spec(self) -> Heads | None:
         """The auxiliary heads this run trains (``None`` without ``heads``)."""
@@ -149,6 +155,12 @@ class TrainConfig:
             raise ConfigError("the organ enhancement head comes with the other heads: add --heads")
         if not (0 < self.heads_weight and math.isfinite(self.heads_weight)):
             raise ConfigError(f"heads_weight must be > 0, got {self.heads_weight}")
+        if not (self.l2sp >= 0 and math.isfinite(self.l2sp)):
+            raise ConfigError(f"l2sp must be >= 0, got {self.l2sp}")
+        if self.l2sp and not self.init:
+            raise ConfigError("l2sp pulls the weights towards the checkpoint a run starts from: give init (--init)")
+        if self.l2sp * self.lr > 1:
+            raise ConfigError(f"lr * l2sp must be <= 1 (a pull past the starting weights), got {self.lr * self.l2sp:g}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):

@@ -114,6 +114,7 @@ class _Run:
     best_score: tuple[float, float] = (-1.0, -1.0)
     slices_seen: int = 0
     init_identity: dict[str, Any] = field(default_factory=dict)
+    anchor: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
     @classmethod
     def create(cls, cfg: TrainConfig, run: Path, pp: Preprocessing, data: TrainingData, device: torch.device) -> _Run:
@@ -194,6 +195,15 @@ class _Run:
             raise CheckpointError(f"--init {path}: its weights do not fit {cfg.arch} ({exc})") from None
         self.model = self.model.to(device=self.device, memory_format=self.memory_format)
         self.init_identity = {"path": str(path), "model_sha256": ckpt.sha256}
+        if self.cfg.l2sp:  # L2-SP's starting point: the weights as loaded (fresh head rows at their initialisation)
+            self.anchor = [(p, p.detach().clone()) for p in self.model.parameters()]
+
+    def pull_to_anchor(self, lr: float) -> None:
+        """L2-SP, decoupled: move each weight ``lr * l2sp`` of the way back to its starting value."""
+        if self.anchor:
+            with torch.no_grad():
+                for p, start in self.anchor:
+                    p.lerp_(start, lr * self.cfg.l2sp)
 
     def recipe(self) -> dict[str, Any]:
         """How the network is trained, recorded in every checkpoint."""
@@ -216,6 +226,7 @@ class _Run:
             "seed": cfg.seed,
             "from_scratch": not cfg.init,
             **({"heads_weight": cfg.heads_weight} if cfg.heads else {}),
+            **({"l2sp": cfg.l2sp} if cfg.l2sp else {}),
             **({"init": self.init_identity} if cfg.init else {}),
         }
 
@@ -243,6 +254,7 @@ class _Run:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             self.scaler.step(self.opt)
             self.scaler.update()
+            self.pull_to_anchor(self.opt.param_groups[0]["lr"])
             self.sched.step()
             loss_acc += loss.detach().float() * len(y)
             n_seen += len(y)
@@ -316,10 +328,10 @@ def _prepare_run(config: TrainConfig) -> _Run:
     except OSError as exc:
         raise ConfigError(f"cannot write the run directory {run}: {exc.strerror or exc}; choose another --out") from None
     state = _Run.create(cfg, run, pp, data, device)
+    if cfg.init and (not resuming or cfg.l2sp):  # a resumed L2-SP run needs its starting weights again
+        state.warm_start(cfg.init)
     if resuming:
         state.resume()
-    elif cfg.init:
-        state.warm_start(cfg.init)
     return state
 
 
