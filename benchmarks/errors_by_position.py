@@ -7,7 +7,8 @@ binned by their position in the stack (``--bins`` equal parts, the first being t
 synthetic range runs feet to head, and the real stacks are read in ascending position along their
 normal, feet to head for the usual axial series). Printed: the share of slices whose own label is
 the series' phase, per bin, side by side. A model whose real errors gather in some part of the
-range while its synthetic errors do not points at the anatomy the engine draws there. Twelve real
+range while its synthetic errors do not points at the anatomy the engine draws there. The
+synthetic slices are also counted by anatomical zone (the engine knows where each one lies). Twelve real
 series are a sanity check, not an evaluation.
 
 Usage::
@@ -32,6 +33,8 @@ from ctphase.synth.render import render_slices
 from ctphase.synth.stream import draw_series
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+ZONES = (("pelvis", -300.0), ("kidneys", -160.0), ("liver", -60.0), ("liver dome", 30.0), ("chest", float("inf")))
+"""Anatomical zones of the synthetic body: name and upper edge in mm (0 = the right hemidiaphragm's dome)."""
 
 
 def position_bins(n: int, bins: int) -> np.ndarray:
@@ -44,16 +47,19 @@ def tally(bins_of: np.ndarray, right: np.ndarray, bins: int) -> np.ndarray:
     return np.array([[int(right[bins_of == k].sum()), int((bins_of == k).sum())] for k in range(bins)])
 
 
-def synthetic_tally(clf: Classifier, patients: range, slices: int, bins: int, size: int) -> np.ndarray:
-    """Slices right per bin over ``patients`` x 4 phases, each series rendered at evenly spaced z."""
-    total = np.zeros((bins, 2), int)
+def synthetic_tally(clf: Classifier, patients: range, slices: int, bins: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slices right per bin (``(bins, 2)``) and per anatomical zone of :data:`ZONES` (``(zones, 2)``) over
+    ``patients`` x 4 phases, each series rendered at evenly spaced z."""
+    total, zones = np.zeros((bins, 2), int), np.zeros((len(ZONES), 2), int)
     for i in patients:
         for k, phase in enumerate(PHASE_NAMES):
             patient, series, _ = draw_series(0, i, phase, epoch=0)
             z = np.linspace(series.z_bottom, series.z_top, slices)
             probs, _, _ = clf.predict_hu(render_slices(patient, series, z, size))
-            total += tally(position_bins(slices, bins), probs.argmax(1) == k, bins)
-    return total
+            right = probs.argmax(1) == k
+            total += tally(position_bins(slices, bins), right, bins)
+            zones += tally(np.searchsorted([top for _, top in ZONES], z), right, len(ZONES))
+    return total, zones
 
 
 def real_tallies(clf: Classifier, realdata: Path, bins: int) -> tuple[list[tuple[str, str, np.ndarray]], np.ndarray]:
@@ -89,8 +95,11 @@ def main() -> None:
     size = max(256, clf.preprocessing.size)  # as ctphase evaluate renders synthetic scans
     head = f"{'':<36}{'':<14}" + "".join(f"{f'part {k + 1} of {args.bins}':>16}" for k in range(args.bins))
     print(head + "   (part 1: the lowest)")
-    synth = synthetic_tally(clf, range(args.patient_offset, args.patient_offset + args.patients), args.slices, args.bins, size)
+    synth, zones = synthetic_tally(clf, range(args.patient_offset, args.patient_offset + args.patients), args.slices,
+                                   args.bins, size)
     print(f"{f'synthetic, {args.patients} patients x 4':<50}{_cells(synth)}")
+    print("synthetic by anatomical zone: " + ", ".join(f"{name} {r}/{n} {r / max(n, 1):.0%}" for (name, _), (r, n)
+                                                       in zip(ZONES, zones)))
     if not (args.realdata / "labels.csv").is_file():
         print(f"(real data not found at {args.realdata})")
         return
