@@ -42,44 +42,49 @@ def position_bins(n: int, bins: int) -> np.ndarray:
     return np.minimum(np.arange(n) * bins // max(n, 1), bins - 1)
 
 
-def tally(bins_of: np.ndarray, right: np.ndarray, bins: int) -> np.ndarray:
-    """``(bins, 2)``: slices right and slices, per bin."""
-    return np.array([[int(right[bins_of == k].sum()), int((bins_of == k).sum())] for k in range(bins)])
+def confusion(groups: np.ndarray, truth: np.ndarray | int, labels: np.ndarray, n_groups: int) -> np.ndarray:
+    """``(n_groups, 4, 4)``: slices per group, true phase and label (``PHASE_NAMES`` order)."""
+    cm = np.zeros((n_groups, len(PHASE_NAMES), len(PHASE_NAMES)), int)
+    np.add.at(cm, (groups, np.broadcast_to(truth, np.shape(labels)), labels), 1)
+    return cm
 
 
-def synthetic_tally(clf: Classifier, patients: range, slices: int, bins: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Slices right per bin (``(bins, 2)``) and per anatomical zone of :data:`ZONES` (``(zones, 2)``) over
-    ``patients`` x 4 phases, each series rendered at evenly spaced z."""
-    total, zones = np.zeros((bins, 2), int), np.zeros((len(ZONES), 2), int)
+def synthetic_confusion(clf: Classifier, patients: range, slices: int, bins: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`confusion` per part of the stack (``bins``) and per anatomical zone of :data:`ZONES`, over
+    ``patients`` x 4 phases, each series rendered at ``slices`` evenly spaced z."""
+    parts, zones = np.zeros((bins, 4, 4), int), np.zeros((len(ZONES), 4, 4), int)
     for i in patients:
         for k, phase in enumerate(PHASE_NAMES):
             patient, series, _ = draw_series(0, i, phase, epoch=0)
             z = np.linspace(series.z_bottom, series.z_top, slices)
-            probs, _, _ = clf.predict_hu(render_slices(patient, series, z, size))
-            right = probs.argmax(1) == k
-            total += tally(position_bins(slices, bins), right, bins)
-            zones += tally(np.searchsorted([top for _, top in ZONES], z), right, len(ZONES))
-    return total, zones
+            labels = clf.predict_hu(render_slices(patient, series, z, size))[0].argmax(1)
+            parts += confusion(position_bins(slices, bins), k, labels, bins)
+            zones += confusion(np.searchsorted([top for _, top in ZONES], z), k, labels, len(ZONES))
+    return parts, zones
 
 
-def real_tallies(clf: Classifier, realdata: Path, bins: int) -> tuple[list[tuple[str, str, np.ndarray]], np.ndarray]:
-    """Per real series: (name, truth, slices right per bin) over every slice of its axial stack; and
-    ``(bins, 4)``: the labels the wrong slices got, per bin (``PHASE_NAMES`` order)."""
-    out, wrong_as = [], np.zeros((bins, len(PHASE_NAMES)), int)
+def real_confusions(clf: Classifier, realdata: Path, bins: int) -> list[tuple[str, str, np.ndarray]]:
+    """Per real series: (name, truth, :func:`confusion` per part of the stack) over every slice of its axial stack."""
+    out = []
     for row in csv.DictReader(open(realdata / "labels.csv")):
         found = discover([realdata / row["folder"]]).series
         if len(found) != 1:
             raise SystemExit(f"{row['folder']}: expected one axial series, found {len(found)}")
-        probs, _, _ = clf.predict_hu(found[0].read_slices())
-        labels = probs.argmax(1)
-        right, where = labels == PHASE_NAMES.index(row["phase"]), position_bins(len(labels), bins)
-        np.add.at(wrong_as, (where[~right], labels[~right]), 1)
-        out.append((row["name"], row["phase"], tally(where, right, bins)))
-    return out, wrong_as
+        labels = clf.predict_hu(found[0].read_slices())[0].argmax(1)
+        out.append((row["name"], row["phase"], confusion(position_bins(len(labels), bins), PHASE_NAMES.index(row["phase"]),
+                                                          labels, bins)))
+    return out
 
 
-def _cells(t: np.ndarray) -> str:
-    return "".join(f"{f'{r}/{n} {r / max(n, 1):.0%}':>16}" for r, n in t)
+def _cells(cm: np.ndarray) -> str:
+    """Slices right / slices per group."""
+    return "".join(f"{f'{np.trace(c)}/{c.sum()} {np.trace(c) / max(c.sum(), 1):.0%}':>16}" for c in cm)
+
+
+def _errors(c: np.ndarray, top: int = 4) -> str:
+    """The commonest wrong (truth -> label) pairs of one group's confusion."""
+    pairs = sorted((-int(c[t, p]), t, p) for t in range(len(c)) for p in range(len(c)) if t != p and c[t, p])
+    return ", ".join(f"{PHASE_NAMES[t]}->{PHASE_NAMES[p]} {-n}" for n, t, p in pairs[:top]) or "none"
 
 
 def main() -> None:
@@ -95,20 +100,22 @@ def main() -> None:
     size = max(256, clf.preprocessing.size)  # as ctphase evaluate renders synthetic scans
     head = f"{'':<36}{'':<14}" + "".join(f"{f'part {k + 1} of {args.bins}':>16}" for k in range(args.bins))
     print(head + "   (part 1: the lowest)")
-    synth, zones = synthetic_tally(clf, range(args.patient_offset, args.patient_offset + args.patients), args.slices,
-                                   args.bins, size)
-    print(f"{f'synthetic, {args.patients} patients x 4':<50}{_cells(synth)}")
-    print("synthetic by anatomical zone: " + ", ".join(f"{name} {r}/{n} {r / max(n, 1):.0%}" for (name, _), (r, n)
-                                                       in zip(ZONES, zones)))
+    parts, zones = synthetic_confusion(clf, range(args.patient_offset, args.patient_offset + args.patients), args.slices,
+                                       args.bins, size)
+    print(f"{f'synthetic, {args.patients} patients x 4':<50}{_cells(parts)}")
+    print("synthetic by anatomical zone (upper edge, mm from the diaphragm's dome), slices right and the commonest errors:")
+    for (name, edge), c in zip(ZONES, zones):
+        print(f"  {name:<12}{f'(< {edge:g})':<10}{_cells(c[None])}   {_errors(c)}")
     if not (args.realdata / "labels.csv").is_file():
         print(f"(real data not found at {args.realdata})")
         return
-    real, wrong_as = real_tallies(clf, args.realdata, args.bins)
-    for name, truth, t in real:
-        print(f"{name[:35]:<36}{truth:<14}{_cells(t)}")
-    print(f"{'real, all series':<50}{_cells(sum(t for *_, t in real))}")
-    for k, row in enumerate(wrong_as):
-        print(f"real slices wrong in part {k + 1}, labelled: " + ", ".join(f"{n} {p}" for p, n in zip(PHASE_NAMES, row)))
+    real = real_confusions(clf, args.realdata, args.bins)
+    for name, truth, cm in real:
+        print(f"{name[:35]:<36}{truth:<14}{_cells(cm)}")
+    total = sum(cm for *_, cm in real)
+    print(f"{'real, all series':<50}{_cells(total)}")
+    for k, c in enumerate(total):
+        print(f"  real, part {k + 1}: the commonest errors: {_errors(c)}")
 
 
 if __name__ == "__main__":
