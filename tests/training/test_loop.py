@@ -186,7 +186,12 @@ def test_l2sp_pulls_the_weights_back_towards_the_init(tmp_path: Path, toy_manife
         assert torch.allclose(back[k], parent[k], atol=1e-6), k
         assert torch.allclose(half[k], (free[k] + parent[k]) / 2, atol=1e-5), k
 
-    # resuming an L2-SP run needs its starting checkpoint again, and says so when it is gone
+    # resuming an L2-SP run needs its starting checkpoint again: the same one, and says so when it is gone
+    train(TrainConfig(resume=str(tmp_path / "back"), epochs=2, num_workers=0, threads=1))
+    assert load_checkpoint(tmp_path / "back" / "last.safetensors").meta["epoch"] == 2
+    parent_path.write_bytes((tmp_path / "free" / "last.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="not the one the run started from"):
+        train(TrainConfig(resume=str(tmp_path / "half"), epochs=2, num_workers=0, threads=1))
     parent_path.unlink()
     with pytest.raises(CheckpointError, match="parent.safetensors"):
         train(TrainConfig(resume=str(tmp_path / "half"), epochs=2, num_workers=0, threads=1))

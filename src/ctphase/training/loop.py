@@ -144,7 +144,12 @@ class _Run:
         state_file = run / "last_state.pt"
         if not state_file.is_file() or not (run / "last.safetensors").is_file():
             raise CheckpointError(f"cannot resume {run}: last.safetensors or last_state.pt is missing")
-        self.model.load_state_dict(load_checkpoint(run / "last.safetensors").state_dict)
+        last = load_checkpoint(run / "last.safetensors")
+        started_from = last.meta.get("recipe", {}).get("init", {}).get("model_sha256")
+        if self.anchor and started_from != self.init_identity.get("model_sha256"):
+            raise CheckpointError(f"cannot resume {run}: its --init checkpoint {self.cfg.init} is not the one the run "
+                                  "started from (another model sha256), and the l2sp pull needs those weights")
+        self.model.load_state_dict(last.state_dict)
         self.model = self.model.to(device=self.device, memory_format=self.memory_format)
         try:
             state = torch.load(state_file, map_location="cpu", weights_only=True)
