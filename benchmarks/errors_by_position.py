@@ -52,7 +52,8 @@ def confusion(groups: np.ndarray, truth: np.ndarray | int, labels: np.ndarray, n
 def synthetic_confusion(clf: Classifier, patients: range, slices: int, bins: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`confusion` per part of the stack (``bins``) and per anatomical zone of :data:`ZONES`, over
     ``patients`` x 4 phases, each series rendered at ``slices`` evenly spaced z."""
-    parts, zones = np.zeros((bins, 4, 4), int), np.zeros((len(ZONES), 4, 4), int)
+    n = len(PHASE_NAMES)
+    parts, zones = np.zeros((bins, n, n), int), np.zeros((len(ZONES), n, n), int)
     for i in patients:
         for k, phase in enumerate(PHASE_NAMES):
             patient, series, _ = draw_series(0, i, phase, epoch=0)

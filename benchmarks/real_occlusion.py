@@ -58,8 +58,10 @@ def patch_boxes(shape: tuple[int, int], patch: int) -> list[tuple[slice, slice]]
     return [(slice(r, r + patch), slice(c, c + patch)) for r in rows for c in cols]
 
 
-def occlusion_map(clf: Classifier, hu: np.ndarray, truth: int, patch: int, ceiling: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per patch, the drop of the truth's probability when it is de-enhanced; and the map (mean drop per pixel)."""
+def occlusion_map(clf: Classifier, hu: np.ndarray, truth: int, patch: int,
+                  ceiling: float) -> tuple[list[tuple[slice, slice]], np.ndarray, np.ndarray]:
+    """The patches (:func:`patch_boxes`), per patch the drop of the truth's probability when it is
+    de-enhanced, and the map (mean drop per pixel)."""
     boxes = patch_boxes(hu.shape, patch)
     probs, _, _ = clf.predict_hu(np.stack([de_enhance(hu, ceiling, b) for b in boxes]))
     base, _, _ = clf.predict_hu(hu[None])
@@ -68,7 +70,7 @@ def occlusion_map(clf: Classifier, hu: np.ndarray, truth: int, patch: int, ceili
     for b, d in zip(boxes, drops):
         total[b] += d
         cover[b] += 1
-    return drops, total / np.maximum(cover, 1)
+    return boxes, drops, total / np.maximum(cover, 1)
 
 
 def main() -> None:
@@ -101,9 +103,9 @@ def main() -> None:
         best: list[tuple[float, float, float, float, float]] = []
         maps = []
         for h, z in zip(hu, idx):
-            drops, emap = occlusion_map(clf, h, truth, args.patch, args.ceiling)
+            boxes, drops, emap = occlusion_map(clf, h, truth, args.patch, args.ceiling)
             maps.append(emap)
-            for b, d in zip(patch_boxes(h.shape, args.patch), drops):
+            for b, d in zip(boxes, drops):
                 enhanced = h[b][h[b] > args.ceiling]
                 best.append((float(d), (b[0].start + args.patch / 2) / h.shape[0], (b[1].start + args.patch / 2) / h.shape[1],
                              z / max(1, series.n_slices - 1), float(np.median(enhanced)) if enhanced.size else float("nan")))

@@ -35,8 +35,8 @@ def test_occlusion_map_is_the_drop_of_the_truth_per_patch(tmp_path: Path) -> Non
     clf = Classifier(make_checkpoint(tmp_path / "m.safetensors", arch="resnet10t", size=32), engine="torch", threads=1)
     rng = np.random.default_rng(0)
     hu = rng.normal(60, 80, (48, 48)).astype(np.float32)
-    drops, emap = occ.occlusion_map(clf, hu, truth=2, patch=16, ceiling=40.0)
-    boxes = occ.patch_boxes(hu.shape, 16)
+    boxes, drops, emap = occ.occlusion_map(clf, hu, truth=2, patch=16, ceiling=40.0)
+    assert boxes == occ.patch_boxes(hu.shape, 16)
     assert drops.shape == (len(boxes),) and emap.shape == hu.shape
     base = clf.predict_hu(hu[None])[0][0, 2]
     for k in (0, len(boxes) // 2, len(boxes) - 1):
