@@ -16,7 +16,9 @@ the headers, and excreted contrast filling the dependent renal pelvis first); th
 stayed the same. The late curves (the nephrogram persisting above the washed-out blood pool in the
 delayed and excretory phases) changed the pixels of the ``four_phases`` and ``nifti`` fixtures,
 whose venous and other series reach those times; their full digests were retaken, the headers and
-the other digests did not change.
+the other digests did not change. The chest anatomy of engine v16 (the heart's inferior wall without
+blood pool, a flatter diaphragm dome) changed the pixels of every fixture, whose series reach the
+diaphragm; all four full digests were retaken, the header digests did not change.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from ctphase.synth import generate_dataset, iter_training_slices
 
 VERSIONS = {"numpy": "2.4.6", "cv2": "5.0.0", "pydicom": "3.0.2"}
 FULL = {
-    "dicom_ds": "61918a5502b4fa2b3aecb2a5bb91e0657da4130568e43746e858852e30201264",
-    "four_phases": "032fbeadc408b9b2303173344108612d04c99feebfdb8edb242356323844f0dc",
-    "nifti": "b1a070854f6c68a9157a77fb0b2ac1207b8b8f2d24899b1b2b11d75de1564a46",
-    "stream": "f889ede48251ce1a4a3c9c3c59176b1124ab50b47bb946bd2ea3df87236e0041",
+    "dicom_ds": "499c7b09e30acfcc1f8b7896ef8d51d0c5bb23a03e11b0bca4ac89677121ddc5",
+    "four_phases": "8a9039e126c8c27cc4f6f75c4f1428f9d744a4e1be647585a41717caa03569a1",
+    "nifti": "25b08460612fca8da8209e1392139c7a7af5bb4e5dd7426bf52cdf003b074e4b",
+    "stream": "fd8a2c5a01809802dcf2541db62a7c938a104c1100076b99b7fe2ead4a5c9cb8",
 }
 CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient conditions) of each record with any
     "dicom_ds": [("SYNTH000001/study/01_non_contrast", ["small_fov"], [])],

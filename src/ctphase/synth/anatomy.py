@@ -26,6 +26,18 @@ from .trunk import build_back_muscles, build_body, paint_back_muscles, paint_bod
 from .vessels import build_vessels, paint_vessels
 
 
+def dome_drop(u: np.ndarray) -> np.ndarray:
+    """Drop (mm) of a hemidiaphragm below its apex where a paraboloid would drop ``u`` mm.
+
+    Flatter over the top and steeper towards the rim, equal to the paraboloid at ``u`` = 42 mm:
+    the hemidiaphragm is a broad dome that curves down into the costophrenic recesses. With the
+    paraboloid alone, the slices 1-4 cm below the apex showed a small disc of liver in a wide ring
+    of lung, where real ones show the liver across the right half of the body and the lung as a
+    thin rim behind and beside it (engine v16, model card).
+    """
+    return u * (0.4 + 0.6 * u / 42.0)
+
+
 class Anatomy:
     """Shapes of one patient, built once from :class:`PatientParams`; :meth:`paint` renders a slice.
 
@@ -76,8 +88,9 @@ class Anatomy:
     def dome(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """z of the diaphragm surface under each (x, y): lungs above it, abdomen below."""
         c = self.dome_curv
-        dr = self.z_dome_r - c * 42 * ((X - self.dome_x[0]) / (100 * self.s)) ** 2 - c * 30 * (Y / (90 * self.s)) ** 2
-        dl = self.z_dome_l - c * 42 * ((X - self.dome_x[1]) / (95 * self.s)) ** 2 - c * 30 * (Y / (90 * self.s)) ** 2
+        yy = 30 * (Y / (90 * self.s)) ** 2
+        dr = self.z_dome_r - c * dome_drop(42 * ((X - self.dome_x[0]) / (100 * self.s)) ** 2 + yy)
+        dl = self.z_dome_l - c * dome_drop(42 * ((X - self.dome_x[1]) / (95 * self.s)) ** 2 + yy)
         d = np.maximum(dr, dl) - 0.22 * np.maximum(Y - 20 * self.s, 0)
         return d
 

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from .anatomy import Anatomy
 
 
+HEART_FLOOR_MM = 8.0
+"""Height (mm, scaled by the patient's height factor) of the heart's inferior wall below its chambers;
+the chambers' rounded floors then widen to their full section over as many mm again."""
+
+
 @dataclass
 class Thorax:
     """Heart and the tubes of the chest (index 0 of a pair is the patient's right)."""
@@ -58,6 +63,20 @@ def paint_lungs(anat: Anatomy, cv: Canvas, z: float, box: tuple[slice, slice], a
     paint_mediastinum(anat, cv, z)
 
 
+def chamber_extent(above_base: float | np.ndarray, h: float) -> float | np.ndarray:
+    """Share (0..1) of the heart's section its chambers may fill, ``above_base`` mm above the heart's
+    lowest point: 0 in the wall (:data:`HEART_FLOOR_MM`), rising to 1 over the next as many mm.
+
+    The lowest ~1 cm of the heart is its inferior wall: ventricular myocardium (the left
+    ventricular wall is ~10 mm thick) lying on the central tendon, with no blood pool in it, so
+    the slices at the liver dome show a heart that enhances like muscle, not like blood. Without
+    this floor the engine's heart began with full chambers and a model learned that a heart
+    section without bright blood means no contrast; real arterial series lost their liver-dome
+    slices to non_contrast (``benchmarks/errors_by_position.py``, model card, v16).
+    """
+    return np.clip(np.asarray(above_base) / (HEART_FLOOR_MM * h) - 1.0, 0.0, 1.0)
+
+
 def paint_mediastinum(anat: Anatomy, cv: Canvas, z: float) -> None:
     """Upper mediastinal fat, heart in its fat, pulmonary arteries, airway and oesophagus."""
     s, h, th = anat.s, anat.h, anat.thorax
@@ -71,8 +90,9 @@ def paint_mediastinum(anat: Anatomy, cv: Canvas, z: float) -> None:
         cv.paint(box, q < 1.12, T.FAT_VISCERAL)
         cv.paint(box, q < 1.0, T.MYOCARDIUM)
         sep = u - 0.35 * v * v  # curved interventricular septum
-        cv.paint(box, (q < 0.8) & (sep > 0.02), T.HEART_LEFT)
-        cv.paint(box, (q < 0.84) & (sep < -0.1), T.HEART_RIGHT)
+        k = chamber_extent(z - th.heart.ctrl[0, 0], h)
+        cv.paint(box, (q < 0.8 * k) & (sep > 0.02), T.HEART_LEFT)
+        cv.paint(box, (q < 0.84 * k) & (sep < -0.1), T.HEART_RIGHT)
     for ch in th.pulm_art:
         paint_chain(cv, z, ch, T.HEART_RIGHT)
     paint_chain(cv, z, th.trachea, T.BOWEL_AIR, wall=2.0, wall_label=T.CARTILAGE)
