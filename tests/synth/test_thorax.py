@@ -8,8 +8,8 @@ import pytest
 from ctphase.synth import SeriesParams, patient_params, render_slices
 from ctphase.synth.anatomy import dome_drop
 from ctphase.synth.render import anatomy_of
-from ctphase.synth.tissues import Tissue as T
 from ctphase.synth.thorax import HEART_FLOOR_MM, chamber_extent
+from ctphase.synth.tissues import Tissue as T
 
 CHAMBERS = (T.HEART_LEFT, T.HEART_RIGHT)
 
