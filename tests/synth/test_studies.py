@@ -20,7 +20,7 @@ from ctphase.synth import SeriesParams, generate_dataset, patient_params
 from ctphase.synth.dataset import MANIFEST_COLUMNS
 from ctphase.synth.physiology import REF_ARRIVAL_S, subphase_at, tissue_tables
 from ctphase.synth.series import MultiBolusSeries
-from ctphase.synth.studies import PROTOCOLS, StudyPlan, plan_patient, plan_study
+from ctphase.synth.studies import MIN_COVERAGE_MM, PROTOCOLS, StudyPlan, plan_patient, plan_study
 from ctphase.synth.studies_write import REALISTIC_COLUMNS
 from ctphase.synth.tissues import Tissue
 
@@ -40,6 +40,15 @@ def test_plans_deterministic_by_seed_and_index() -> None:
     assert [s.tags for s in a.series] == [s.tags for s in b.series]
     with pytest.raises(ConfigError, match="does not exist"):
         plan_study(4, 17, study=2)
+
+
+def test_every_acquisition_covers_a_range_and_liver_only_cuts_remain(plans: list[StudyPlan]) -> None:
+    # seed 0, patient 400156: a short (pelvis-only) range, and its arterial scan drew a liver-only cut
+    # that lay above the range's top; the writer then stopped with an IndexError on zero slices
+    acqs = [(pl.patient, a) for pl in [*plans, *plan_patient(0, 400156, matrix=256, max_slices=64)] for a in pl.acquisitions]
+    assert all(a.n_slices >= 2 and a.params.z_top - a.params.z_bottom >= MIN_COVERAGE_MM * pat.height for pat, a in acqs)
+    liver_only = [a for pat, a in acqs if a.slot in ("A", "EA", "LA", "A2") and a.params.z_bottom > -261 * pat.height]
+    assert len(liver_only) > 50
 
 
 def test_plan_is_cheap() -> None:

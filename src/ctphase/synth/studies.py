@@ -269,15 +269,23 @@ def _scanner(rng: np.random.Generator, patient: PatientParams, matrix: int) -> S
                    slice_spacing=spacing, noise_hu=round(noise, 3), series_description=None, contrast_agent=None)
 
 
+MIN_COVERAGE_MM = 60.0
+"""A liver-only or kidneys-to-bladder cut of an acquisition's range is kept only if it leaves this much
+(mm, times the height factor): a base range that is already short (pelvis only) is scanned whole, where
+the cut used to leave an empty range and stopped the writer with an IndexError."""
+
+
 def _coverage(rng: np.random.Generator, slot: str, base: SeriesParams, patient: PatientParams) -> tuple[float, float]:
     """Scan range (anatomical z top, bottom) of an acquisition: arterial and unenhanced scans may cover the
     liver only, delayed ones kidneys to bladder."""
     top, bottom = base.z_top, base.z_bottom
     h = patient.height
     if slot in ("A", "EA", "LA", "A2") and rng.random() < 0.35 or slot == "NC" and rng.random() < 0.3:
-        bottom = float(max(bottom, rng.uniform(-260, -180) * h))
+        cut = float(max(bottom, rng.uniform(-260, -180) * h))
+        bottom = cut if cut <= top - MIN_COVERAGE_MM * h else bottom
     elif slot in ("D", "U") and rng.random() < 0.35:
-        top = float(min(top, rng.uniform(-100, -60) * h))
+        cut = float(min(top, rng.uniform(-100, -60) * h))
+        top = cut if cut >= bottom + MIN_COVERAGE_MM * h else top
     return top, bottom
 
 
