@@ -70,9 +70,9 @@ def chamber_extent(above_base: float | np.ndarray, h: float) -> float | np.ndarr
     The lowest ~1 cm of the heart is its inferior wall: ventricular myocardium (the left
     ventricular wall is ~10 mm thick) lying on the central tendon, with no blood pool in it, so
     the slices at the liver dome show a heart that enhances like muscle, not like blood. Without
-    this floor the engine's heart began with full chambers and a model learned that a heart
-    section without bright blood means no contrast; real arterial series lost their liver-dome
-    slices to non_contrast (``benchmarks/errors_by_position.py``, model card, v16).
+    this floor the engine's heart began with full chambers. Added because real arterial series lose
+    their liver-dome slices to non_contrast (``benchmarks/errors_by_position.py``); the fine-tunes on
+    this engine did not lose fewer beyond their seed spread (model card, v16).
     """
     return np.clip(np.asarray(above_base) / (HEART_FLOOR_MM * h) - 1.0, 0.0, 1.0)
 
