@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 from ctphase.cli import app
 from ctphase.errors import ConfigError
 from ctphase.inference import Classifier
-from ctphase.models import ARCHITECTURES, embed_onnx, export_onnx, load_checkpoint
+from ctphase.models import ARCHITECTURES, build_model, create_model, embed_onnx, export_onnx, load_checkpoint, new_checkpoint
+from ctphase.models.export import NOISE_FACTOR, ExportError, _verification_batches, _verify
+from ctphase.preprocessing import Preprocessing
 
 torch.set_num_threads(1)
 ARCH = "resnet10t"
@@ -73,6 +75,39 @@ def test_embed_keeps_identity(ckpt_path: Path) -> None:
     emb = embed_onnx(ck, opset=17, exporter="legacy")
     assert emb.onnx is not None and emb.sha256 == ck.sha256
     assert Classifier(emb, device="cpu").engine == "onnx"
+
+
+def test_verify_rejects_a_graph_of_other_weights(ckpt_path: Path) -> None:
+    ck = load_checkpoint(ckpt_path)
+    data = export_onnx(ck, opset=17, exporter="legacy")
+    assert _verify(data, build_model(ck), ck, 1e-4) <= 1e-4  # the export's own network agrees
+    changed = build_model(ck)
+    with torch.no_grad():
+        weight = changed.get_classifier().weight
+        weight.add_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(ExportError, match=r"disagree on resnet10t: synthetic CT by .*uniform noise by"):
+        _verify(data, changed, ck, 1e-4)
+
+
+def test_verification_batches_are_ct_and_noise(ckpt_path: Path) -> None:
+    batches = _verification_batches(load_checkpoint(ckpt_path))
+    ct, noise = batches["synthetic CT"], batches["uniform noise"]
+    assert ct.shape == (16, 3, 32, 32) and noise.shape == (3, 3, 32, 32)
+    # synthetic CT is windowed anatomy: air (0) and soft tissue, not uniform noise
+    assert (ct == 0).mean() > 0.2 and 0.3 < np.median(ct[ct > 0]) < 0.9
+    assert NOISE_FACTOR > 1
+
+
+def test_volume_model_exports_and_verifies(tmp_path: Path) -> None:
+    import ctphase.paper  # noqa: F401 - registers 3dse
+
+    torch.manual_seed(0)
+    pre = Preprocessing(windows=((50.0, 400.0),), size=16, channels=1, depth=8)
+    ck = new_checkpoint("3dse", pre, create_model("3dse", num_classes=4, in_chans=1))
+    assert _verification_batches(ck)["synthetic CT"].shape == (4, 1, 8, 16, 16)
+    data = export_onnx(ck, opset=17, exporter="legacy")
+    out = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"input": np.zeros((2, 1, 8, 16, 16), np.float32)})[0]
+    assert out.shape == (2, 4)
 
 
 # --------------------------------------------------------------------------- CLI
