@@ -1,5 +1,5 @@
-"""Speed of the synthetic engine on one core: fast-path slices/s at 224x224 (noise included) and
-seconds per 512x512x300 DICOM series.
+"""Speed of the synthetic engine on one core: fast-path slices/s at 224x224 (noise included), the
+cost of planning realistic studies beside rendering one slice, and seconds per 512x512x300 DICOM series.
 
     OMP_NUM_THREADS=1 python benchmarks/synth_speed.py [--slices 320] [--no-dicom]
 """
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ctphase.synth import SeriesParams, iter_training_slices, patient_params, render_slices
+from ctphase.synth.studies import plan_patient
 
 
 def main() -> None:
@@ -30,6 +31,11 @@ def main() -> None:
     list(itertools.islice(it, args.slices))
     dt = time.perf_counter() - t
     print(f"fast path (iter_training_slices, 224x224, 16 slices/series, noise on): {args.slices / dt:.1f} slices/s")
+    t = time.perf_counter()
+    n = sum(len(plan_patient(1, i)) for i in range(200))
+    plan_ms = (time.perf_counter() - t) / n * 1000
+    print(f"realistic study plans (plan_patient, 200 patients): {plan_ms:.2f} ms per acquisition, "
+          f"{plan_ms / (1000 * dt / args.slices):.2f} x the time of one fast-path slice")
     if args.no_dicom:
         return
     from ctphase.synth.dataset import _study_info, _write_series
