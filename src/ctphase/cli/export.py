@@ -1,4 +1,4 @@
-"""``ctphase export`` (a checkpoint to ONNX) and ``ctphase models`` (the registered architectures)."""
+"""``ctphase export`` (a checkpoint to ONNX), ``ctphase average`` (a model soup) and ``ctphase models`` (the registered architectures)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,26 @@ def export(
         typer.echo(f"wrote {onnx_out} ({len(data) / 1e6:.1f} MB, {ckpt.arch}, sha256 {ckpt.sha256[:12]})")
     if embed is not None:
         typer.echo(f"wrote {embed} (checkpoint with embedded ONNX, sha256 {ckpt.sha256[:12]})")
+
+
+def average(
+    models: list[Path] = typer.Argument(..., help="Two or more checkpoints fine-tuned from one start with one recipe (seeds, regularisation)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Write the averaged checkpoint here (.safetensors)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Average the weights of fine-tuned checkpoints into one model ("model soup", Wortsman et al. 2022).
+
+    The result has no ONNX export and no calibration: run ctphase export --embed, then ctphase calibrate.
+    """
+    need_extra("ctphase average", "torch")
+    from ..models.averaging import average_checkpoints
+    from ..models.checkpoint import load_checkpoint, save_checkpoint
+
+    check_output_file(out, "--out", overwrite, "soup.safetensors", parents=True)
+    try:
+        ckpt = average_checkpoints([load_checkpoint(m) for m in models], names=[str(m) for m in models])
+        save_checkpoint(ckpt, out)
+    except CTPhaseError as exc:
+        fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+    typer.echo(f"wrote {out} (uniform average of {len(models)} checkpoints, {ckpt.arch}, sha256 {ckpt.sha256[:12]}); "
+               "next: ctphase export --embed, then ctphase calibrate")

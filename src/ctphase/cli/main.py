@@ -26,6 +26,7 @@ def version() -> None:
 
 for _name, _fn in (("predict", predict.predict), ("sort", sort.sort), ("train", train.train), ("evaluate", evaluate.evaluate),
                   ("compare", compare.compare), ("calibrate", calibrate.calibrate), ("report", report.report),
-                  ("synth", synth.synth), ("models", export.models), ("export", export.export), ("watch", watch.watch)):
+                  ("synth", synth.synth), ("models", export.models), ("export", export.export),
+                  ("average", export.average), ("watch", watch.watch)):
     app.command(_name, cls=Command)(_fn)
 app.add_typer(paper.app, name="paper")

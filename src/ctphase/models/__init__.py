@@ -20,6 +20,7 @@ _WHERE: dict[str, str] = {
     "FORMAT_VERSION": "checkpoint",
     "OUTPUT_ACTIVATIONS": "activation",
     "activate": "activation",
+    "average_checkpoints": "averaging",
     "build_model": "checkpoint",
     "calibration_of": "calibration",
     "compute_sha256": "checkpoint",

@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "Checkpoint", "build_model", "compute_sha256", "default_checkpoint_path",
+    "FORMAT_NAME", "FORMAT_VERSION", "Checkpoint", "build_model", "compute_sha256", "default_checkpoint_path", "fresh_meta",
     "load_checkpoint", "new_checkpoint", "resolve_checkpoint", "save_checkpoint",
 ]
 
@@ -181,6 +181,16 @@ def _package_versions() -> dict[str, str]:
     return out
 
 
+def fresh_meta(meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The meta of a new checkpoint: ``created``, the package versions and ``format_version``, then ``meta``."""
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **_package_versions(),
+        "format_version": FORMAT_VERSION,
+        **(meta or {}),
+    }
+
+
 def new_checkpoint(
     arch: str,
     preprocessing: Preprocessing,
@@ -204,12 +214,7 @@ def new_checkpoint(
     elif act is not None and act != output_activation:
         msg = f"output_activation {output_activation!r} disagrees with meta['output_activation'] {act!r}"
         raise ConfigError(msg)
-    full_meta = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **_package_versions(),
-        "format_version": FORMAT_VERSION,
-    }
-    full_meta.update(meta)
+    full_meta = fresh_meta(meta)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return Checkpoint(
         arch=arch,
