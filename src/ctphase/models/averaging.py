@@ -72,12 +72,13 @@ def average_checkpoints(ckpts: list[Checkpoint], names: list[str] | None = None)
         "averaging": "uniform",
         "averaged_from": [{"name": n, "sha256": ck.sha256} for n, ck in zip(names, ckpts)],
     }
-    if inits == {next(iter(inits))} and None not in inits:
-        meta["init_sha256"] = next(iter(inits))
+    if len(inits) == 1 and None not in inits:
+        meta["init_sha256"] = inits.pop()
     return replace(first, state_dict=state, meta=fresh_meta(meta), onnx=None)
 
 
 def _init_of(ckpt: Checkpoint) -> str | None:
     """The sha256 of the model training started from, when training recorded it."""
-    init = ckpt.meta.get("recipe", {}).get("init", {})
+    recipe = ckpt.meta.get("recipe")
+    init = recipe.get("init") if isinstance(recipe, dict) else None
     return init.get("model_sha256") if isinstance(init, dict) else None
