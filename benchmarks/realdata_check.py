@@ -10,7 +10,10 @@ the study step may set it from the series' own bolus timing tags), and the summa
 ``image_label``, the images' vote alone. Each folder is classified alone, or with
 ``--together`` all in one run, where the study step sees each study whole
 (``ctphase predict ../shared/realdata``). Twelve series are far too few to measure accuracy:
-this is a sanity check, not an evaluation.
+this is a sanity check, not an evaluation. A second summary line counts only the series that may
+be used to choose between models (``--not-for-choice``: patients whose licence allows only tests
+and sanity checks; by default rctt2022, whose source states no licence), so that model choices
+are made with this script's own figures.
 
 Usage::
 
@@ -29,6 +32,8 @@ from pathlib import Path
 from ctphase.pipeline import classify
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+NOT_FOR_CHOICE = ("rctt2022",)
+"""Patients of the folder whose series may not be used for model choice (no licence stated)."""
 
 
 def main() -> None:
@@ -38,6 +43,8 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=float, default=0.3)
     ap.add_argument("--draws", type=int, default=20, help="extra seeds to show the sampling spread")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--not-for-choice", nargs="*", default=list(NOT_FOR_CHOICE), metavar="PATIENT",
+                    help="patients (labels.csv column 'patient') left out of the model-choice summary")
     ap.add_argument("--together", action="store_true",
                     help="classify all folders in one run (the study step sees whole studies, as predict on the "
                          "parent folder does); default: each folder alone")
@@ -77,16 +84,23 @@ def main() -> None:
                     "image_correct_draws": image_correct, "draws": args.draws,
                     "true_vote_share_min": min(shares), "true_vote_share_mean": sum(shares) / len(shares),
                     "subphase": pred.subphase, "seconds_after_injection": pred.seconds_after_injection,
-                    "model_sha256": pred.model_sha256})
+                    "model_sha256": pred.model_sha256, "for_model_choice": row["patient"] not in args.not_for_choice})
+    print()
+    _summary(out, f"real series correct at seed 0 (R={args.sample_rate:.0%})")
+    _summary([r for r in out if r["for_model_choice"]], "series allowed for model choice correct at seed 0")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+def _summary(out: list[dict], what: str) -> None:
+    """One line: right at seed 0, right draws, with and without the study step, and shares >= 0.6."""
     n_ok = sum(r["truth"] == r["predicted"] for r in out)
     n_img = sum(r["truth"] == r["image_label"] for r in out)
     n_draws = sum(r["draws"] for r in out)
-    print(f"\n{n_ok}/{len(out)} real series correct at seed 0 (R={args.sample_rate:.0%}), "
-          f"{sum(r['correct_draws'] for r in out)}/{n_draws} over the other draws; "
+    print(f"{n_ok}/{len(out)} {what}, {sum(r['correct_draws'] for r in out)}/{n_draws} over the other draws; "
           f"by the images alone (image_label, before the study step): {n_img}/{len(out)} and "
-          f"{sum(r['image_correct_draws'] for r in out)}/{n_draws}")
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
+          f"{sum(r['image_correct_draws'] for r in out)}/{n_draws}; "
+          f"{sum(r['true_vote_share_min'] >= 0.6 for r in out)} with a true share >= 0.6 in every draw")
 
 
 def _of(predictions, folder: Path):
