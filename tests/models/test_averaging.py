@@ -64,6 +64,8 @@ def test_averaging_refuses_what_cannot_be_averaged(tmp_path: Path) -> None:
     a = _ckpt(tmp_path, 0, meta=START)
     with pytest.raises(ConfigError, match="at least two checkpoints, got 1"):
         average_checkpoints([a])
+    with pytest.raises(ConfigError, match="got 1 names for 2 checkpoints"):
+        average_checkpoints([a, a], names=["only"])
     other_size = load_checkpoint(make_checkpoint(tmp_path / "s.safetensors", arch=ARCH, size=48, seed=1))
     with pytest.raises(ConfigError, match="big.safetensors has another configuration than first"):
         average_checkpoints([a, other_size], names=["first", "big.safetensors"])

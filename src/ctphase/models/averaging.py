@@ -43,6 +43,9 @@ def average_checkpoints(ckpts: list[Checkpoint], names: list[str] | None = None)
         msg = f"averaging needs at least two checkpoints, got {len(ckpts)}"
         raise ConfigError(msg)
     names = list(names) if names is not None else [f"#{i}" for i in range(len(ckpts))]
+    if len(names) != len(ckpts):  # zip below would silently skip the checks of the unnamed ones
+        msg = f"got {len(names)} names for {len(ckpts)} checkpoints"
+        raise ConfigError(msg)
     first = ckpts[0]
     for name, ck in zip(names[1:], ckpts[1:]):
         if ck.config != first.config:
