@@ -18,7 +18,11 @@ delayed and excretory phases) changed the pixels of the ``four_phases`` and ``ni
 whose venous and other series reach those times; their full digests were retaken, the headers and
 the other digests did not change. The chest anatomy of engine v16 (the heart's inferior wall without
 blood pool, a flatter diaphragm dome) changed the pixels of every fixture, whose series reach the
-diaphragm; all four full digests were retaken, the header digests did not change.
+diaphragm; all four full digests were retaken, the header digests did not change. Engine v18's
+distended stomach (``stomach_distension``, drawn after every other patient draw) is dropped from the
+records where it is 0, like an empty ``conditions`` list; the fixtures whose patients drew one
+(:data:`DISTENDED`: the ``dicom_ds`` patient and one patient of the stream) had their digests
+retaken, the ``four_phases`` and ``nifti`` digests stayed the same.
 """
 
 from __future__ import annotations
@@ -33,14 +37,14 @@ import numpy as np
 import pydicom
 import pytest
 
-from ctphase.synth import generate_dataset, iter_training_slices
+from ctphase.synth import generate_dataset, iter_training_slices, patient_params
 
 VERSIONS = {"numpy": "2.4.6", "cv2": "5.0.0", "pydicom": "3.0.2"}
 FULL = {
-    "dicom_ds": "499c7b09e30acfcc1f8b7896ef8d51d0c5bb23a03e11b0bca4ac89677121ddc5",
+    "dicom_ds": "e8fff1566850ec97e97f70b5530bd231bdb63d9df07556366c462dd70ac2483d",
     "four_phases": "8a9039e126c8c27cc4f6f75c4f1428f9d744a4e1be647585a41717caa03569a1",
     "nifti": "25b08460612fca8da8209e1392139c7a7af5bb4e5dd7426bf52cdf003b074e4b",
-    "stream": "fd8a2c5a01809802dcf2541db62a7c938a104c1100076b99b7fe2ead4a5c9cb8",
+    "stream": "11a67f1d2526255eacd90566d9a8989065de774bbf4e89daf5d026de295a50a7",
 }
 CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient conditions) of each record with any
     "dicom_ds": [("SYNTH000001/study/01_non_contrast", ["small_fov"], [])],
@@ -48,16 +52,26 @@ CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient cond
     "nifti": [(f"SYNTH000001/study/{s}.nii.gz", [], ["obese"])
               for s in ("01_non_contrast", "02_arterial", "03_venous", "04_other")],
 }
+DISTENDED = {  # (population seed, patient indices) of each fixture -> the patients with a distended stomach
+    "dicom_ds": ((5, range(0, 1)), [0]),
+    "four_phases": ((1, range(7, 9)), []),
+    "nifti": ((2, range(0, 1)), []),
+    "stream": ((3, range(10, 14)), [12]),
+}
 HEADERS = {
-    "dicom_ds": "b7cb1d43f73afaeff4c991f2d016bf889ed99cc0b5bebcbdb2ff229af56fd790",
+    "dicom_ds": "e00647cb7eb1e751e7e361181822096ef42a1fc6181f06ba600c0f9191302d5f",
     "four_phases": "5acfec1f4351162cd89f9971f394e96dd36bad18a7f04d2f372f0995278d0714",
 }
 
 
 def _drop_empty_conditions(record: dict) -> dict:
+    """``record`` without the fields added since the digests were taken where they hold their
+    neutral value: an empty ``conditions`` list, a ``stomach_distension`` of 0."""
     for part in (record, *(v for v in record.values() if isinstance(v, dict))):
         if part.get("conditions") == []:
             del part["conditions"]
+        if part.get("stomach_distension") == 0.0:
+            del part["stomach_distension"]
     return record
 
 
@@ -124,6 +138,11 @@ def test_fixtures_draw_the_listed_conditions(dicom_ds: Path, four_phases: Path, 
     pytest.importorskip("nibabel")
     generate_dataset(tmp_path / "n", 1, seed=2, fmt="nifti", matrix=48, max_slices=12)
     assert drawn_conditions(tmp_path / "n") == CONDITIONS_DRAWN["nifti"]
+
+
+def test_fixtures_draw_the_listed_distended_stomachs() -> None:
+    for (seed, patients), distended in DISTENDED.values():
+        assert [i for i in patients if patient_params(seed, i).stomach_distension > 0] == distended
 
 
 def test_simple_headers_unchanged(dicom_ds: Path, four_phases: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .abdomen import build_organs, build_ureters, paint_abdomen
 from .draws import ShapeDraws
-from .gut import build_gut
+from .gut import STOMACH_RISE_MM, build_gut
 from .metal import build_metal, paint_metal
 from .neck import paint_neck
 from .patient import PatientParams
@@ -75,7 +75,8 @@ class Anatomy:
         self.z_neck = 255 * h
         self.z_split = (-445 + rng.uniform(-15, 15)) * h
         self.z_dome_r = 0.0
-        self.z_dome_l = -rng.uniform(8, 28)
+        # a distended stomach lifts the left hemidiaphragm with the fundus (no extra draw)
+        self.z_dome_l = min(-2.0, -rng.uniform(8, 28) + STOMACH_RISE_MM * self.p.stomach_distension)
         self.dome_x = (-55 * s, 60 * s)
         self.dome_curv = rng.uniform(0.8, 1.2)
 

@@ -22,6 +22,18 @@ _COLON_PATH = [(-80, -10, -300), (-95, 10, -240), (-100, 15, -180), (-85, -30, -
                (10, 50, -345), (0, 70, -380), (0, 70, -440)]
 _COLON_RADII = [30, 27, 25, 24, 23, 23, 23, 22, 20, 20, 18, 16, 15, 20, 18]
 
+# A distended stomach (``PatientParams.stomach_distension`` d in 0..1; 0 = as drawn): fundus and
+# body radii grow by up to 35% (tapering towards the antrum), the fundus rises by up to 12 mm with
+# the left hemidiaphragm, and the content fills at least 70-98% of the lumen (from behind). Positive
+# oral contrast protocols end with a drink just before the scan to fill the stomach and duodenum
+# (assumption of typical practice; the rates and sizes are assumptions). Measured on a real upper
+# abdomen series of the realdata check: a pool of oral contrast of about 90-105 x 110-135 mm at a
+# median 257-271 HU fills the stomach from the liver dome down, in all three of its phases, which
+# the resting stomach (fundus radius 32-48 mm, filled 30-95%) does not reach.
+STOMACH_GROWTH = 0.35
+STOMACH_RISE_MM = 12.0
+_STOMACH_GROWTH_ALONG = np.array([1, 1, 1, 0.7, 0.4, 0, 0, 0, 0, 0, 0])
+
 
 @dataclass
 class Lumen:
@@ -65,12 +77,16 @@ def random_walk(rng: np.random.Generator, start: tuple[float, float, float], n: 
 def build_gut(d: ShapeDraws, p: PatientParams) -> Gut:
     """Draw the bowel: calibre, fill level, oral contrast (if the patient drank it) per segment."""
     rng, s, h = d.rng, d.s, d.h
-    stomach = Lumen(
-        Chain(d.points([(55, 20, -20), (62, -5, -45), (55, -35, -75), (25, -55, -100), (-10, -50, -112), (-30, -35, -115),
-                        (-48, -15, -125), (-55, 0, -150), (-35, 12, -175), (0, 12, -178), (30, 0, -165)], 3),
-              np.array([40, 42, 36, 28, 20, 13, 14, 13, 12, 12, 12]) * s * rng.uniform(0.8, 1.15)),
-        wall=4.0, content=int(T.ORAL_CONTRAST if p.oral_contrast and rng.random() < 0.8 else T.BOWEL_FLUID),
-        fill=float(rng.uniform(0.3, 0.95)))
+    pts = d.points([(55, 20, -20), (62, -5, -45), (55, -35, -75), (25, -55, -100), (-10, -50, -112), (-30, -35, -115),
+                    (-48, -15, -125), (-55, 0, -150), (-35, 12, -175), (0, 12, -178), (30, 0, -165)], 3)
+    radii = np.array([40, 42, 36, 28, 20, 13, 14, 13, 12, 12, 12]) * s * rng.uniform(0.8, 1.15)
+    content = int(T.ORAL_CONTRAST if p.oral_contrast and rng.random() < 0.8 else T.BOWEL_FLUID)
+    fill = float(rng.uniform(0.3, 0.95))
+    if p.stomach_distension:  # no further draws: the rest of the bowel stays as drawn
+        pts[:2, 2] += STOMACH_RISE_MM * p.stomach_distension  # the fundus lifts the left hemidiaphragm
+        radii *= 1 + STOMACH_GROWTH * p.stomach_distension * _STOMACH_GROWTH_ALONG
+        fill = max(fill, 0.7 + 0.28 * p.stomach_distension)
+    stomach = Lumen(Chain(pts, radii), wall=4.0, content=content, fill=fill)
     pancreas = Chain(d.points([(-40, -5, -140), (-25, -20, -125), (5, -38, -112), (40, -20, -102), (70, 10, -95), (85, 25, -88)], 3),
                      np.array([18, 15, 13, 12, 11, 9]) * s)
     d.wobble(0.0, 5)  # unused draw (a pancreas outline); kept so later draws stay the same

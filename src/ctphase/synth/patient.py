@@ -44,6 +44,7 @@ class PatientParams:
     aortic_calcification: float = 0.0
     oral_contrast: bool = False
     oral_contrast_hu: float = 0.0
+    stomach_distension: float = 0.0
     bowel_gas: float = 0.5
     metal: list[str] = field(default_factory=list)
     gallbladder: bool = True
@@ -123,6 +124,10 @@ class PatientParams:
         from .conditions import apply_conditions
 
         apply_conditions(rng, "patient", p)  # after every other draw: the common patients stay as they were
+        # a stomach distended by a last drink just before the scan: half of those who drank oral
+        # contrast, 15% of the others (water); drawn last so every earlier draw stays as it was
+        u, v = rng.random(), rng.uniform(0.3, 1.0)
+        p.stomach_distension = float(v) if u < (0.5 if p.oral_contrast else 0.15) else 0.0
         return p
 
     def to_dict(self) -> dict[str, Any]:
