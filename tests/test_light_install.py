@@ -141,3 +141,29 @@ def test_commands_that_need_the_train_extra_say_how_to_install_it(tmp_path: Path
     assert proc.stderr.count('pip install "ctphase[train]"') == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "bundled model:" in proc.stdout
+
+
+def test_average_runs_without_torch(tmp_path: Path) -> None:
+    """``ctphase average`` works on the numpy arrays of a light install (torch is not needed to average)."""
+    proc = _run(
+        """
+        from dataclasses import replace
+        import numpy as np
+        from ctphase.models.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
+
+        a = replace(load_checkpoint(default_checkpoint_path()), onnx=None)
+        b = replace(a, state_dict={k: v * np.asarray(3, v.dtype) if np.issubdtype(v.dtype, np.floating) else v
+                                   for k, v in a.state_dict.items()})
+        pa, pb, out = (sys.argv[1] + n for n in ("/a.safetensors", "/b.safetensors", "/soup.safetensors"))
+        save_checkpoint(a, pa), save_checkpoint(b, pb)
+        assert run_cli("average", pa, pb, "--out", out) == 0
+        soup = load_checkpoint(out)
+        key = next(k for k, v in a.state_dict.items() if np.issubdtype(v.dtype, np.floating) and np.abs(v).sum() > 0)
+        np.testing.assert_allclose(soup.state_dict[key], 2 * a.state_dict[key], rtol=1e-6)
+        assert [x["sha256"] for x in soup.meta["averaged_from"]] == [a.sha256, b.sha256]
+        check_light()
+        """,
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+

@@ -87,7 +87,6 @@ def average(
 
     The result has no ONNX export and no calibration: run ctphase export --embed, then ctphase calibrate.
     """
-    need_extra("ctphase average", "torch")
     from ..models.averaging import average_checkpoints
     from ..models.checkpoint import load_checkpoint, save_checkpoint
 
