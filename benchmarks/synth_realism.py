@@ -5,7 +5,10 @@ aorta - IVC falling towards equilibrium, hepatic veins filling after the portal 
 corticomedullary -> homogeneous kidneys, contrast in the renal pelvis, the nephrogram persisting
 above the washed-out blood pool in the delayed phases) per synthetic *subphase*
 and per phase, synthetic | real where the real ROIs allow (hepatic veins, IVC and medulla have
-no hand-placed real ROI yet: "-").
+no hand-placed real ROI yet: "-"). A last block gives the size of the pool of positive oral
+contrast in the stomach (the largest cross-section, cm2), which looks the same in every phase:
+synthetic patients with a resting and with a distended stomach, against the real series that hold
+one (the oral contrast row of the first table is its density).
 
 Synthetic numbers come from the engine's own tissue masks (eroded by one pixel, except the thin
 dependent renal pelvis where excreted contrast collects first, ``URINE_CONTRAST``); real numbers
@@ -41,7 +44,9 @@ TISSUES = {
     "hepatic_vein": (Tissue.HEPATIC_VEIN, [-60, -80, -100]),
     "ivc": (Tissue.IVC_INFRARENAL, [-150, -180, -210]),
     "kidney_medulla": (Tissue.KIDNEY_MEDULLA, [-130, -145, -160]),
+    "oral_contrast": (Tissue.ORAL_CONTRAST, [-40, -60, -80]),  # in the stomach, of the patients who drank it
 }
+STOMACH_Z = np.arange(-20.0, -101.0, -10.0)  # levels (x height) searched for the largest pool of oral contrast
 # the cues where neighbouring classes meet: name -> (tissue a, tissue b or None); value a - b (or a)
 CUES: dict[str, tuple[str, str | None]] = {
     "aorta-portal": ("aorta", "portal_vein"),  # > 0 arterial, ~0 or < 0 portal venous, ~0 delayed
@@ -56,14 +61,17 @@ CUES: dict[str, tuple[str, str | None]] = {
 REAL_ROIS: dict[str, dict[str, tuple[float, int, int, int]]] = {
     "hcc005_s1_pre_noncontrast": {
         "aorta": (-125.7, 263, 292, 6), "liver": (-125.7, 120, 230, 12), "spleen": (-125.7, 360, 320, 10),
+        "oral_contrast": (-80, 340, 240, 15),
     },
     "hcc005_s1_recon2_arterial": {
         "aorta": (-125, 263, 292, 6), "portal_vein": (-125, 200, 210, 3), "liver": (-125, 120, 230, 12),
         "spleen": (-125, 360, 320, 10), "kidney_cortex": (-170, 363, 305, 2), "renal_pelvis": (-170, 330, 300, 3),
+        "oral_contrast": (-80, 340, 240, 15),
     },
     "hcc005_s1_s103_venous": {
         "aorta": (-125, 263, 292, 6), "portal_vein": (-125, 200, 210, 3), "liver": (-125, 120, 230, 12),
         "spleen": (-125, 360, 320, 10), "kidney_cortex": (-170, 363, 305, 2), "renal_pelvis": (-170, 330, 300, 3),
+        "oral_contrast": (-80, 340, 240, 15),
     },
     "rctt2022_ap_arterial": {
         "aorta": (-135, 278, 268, 6), "portal_vein": (-135, 200, 222, 2), "liver": (-135, 120, 240, 12),
@@ -135,6 +143,56 @@ def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool =
                 if v.size > 3:
                     res.setdefault(ph, {}).setdefault(name, []).append(float(np.median(v)))
     return {ph: {t: float(np.median(v)) for t, v in d.items()} for ph, d in res.items()}
+
+
+def _largest_area(mask: np.ndarray) -> int:
+    """Pixels of the largest 8-connected component of ``mask`` (0 when empty)."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int(stats[1:, cv2.CC_STAT_AREA].max()) if n > 1 else 0
+
+
+def synth_stomach_pools(n_patients: int, seed: int, size: int = 256) -> dict[str, list[float]]:
+    """Largest cross-section (cm2) of oral contrast at the stomach's levels per patient who drank it,
+    split by a resting and a distended stomach (``stomach_distension`` > 0)."""
+    out: dict[str, list[float]] = {"resting": [], "distended": []}
+    for i in range(n_patients):
+        p = patient_params(seed, 900_000 + i)
+        if not p.oral_contrast:
+            continue
+        s = SeriesParams.draw(np.random.default_rng([seed, i, 2]), p, phase="venous")
+        _, m = render_slices(p, s, STOMACH_Z * p.height, size, return_masks=True, noise=False)
+        mm2 = (s.fov_mm / size) ** 2
+        area = max(_largest_area(x == Tissue.ORAL_CONTRAST) for x in m) * mm2 / 100
+        out["distended" if p.stomach_distension > 0 else "resting"].append(area)
+    return out
+
+
+def real_stomach_pools() -> dict[str, float]:
+    """Largest cross-section (cm2) of the pool above 180 HU (opened by 2 pixels) on the slices within
+    20 mm of each real series' hand-placed oral contrast ROI."""
+    import pydicom
+
+    out = {}
+    for folder, rois in REAL_ROIS.items():
+        if "oral_contrast" not in rois:
+            continue
+        vol, z = load_real(REALDATA / folder)
+        ps = [float(v) for v in pydicom.dcmread(next(iter(glob.glob(str(REALDATA / folder / "*"))))).PixelSpacing]
+        k = np.ones((5, 5), np.uint8)
+        near = np.nonzero(np.abs(z - rois["oral_contrast"][0]) <= 20)[0]
+        px = max(_largest_area(cv2.morphologyEx((vol[j] > 180).astype(np.uint8), cv2.MORPH_OPEN, k)) for j in near)
+        out[folder] = px * ps[0] * ps[1] / 100
+    return out
+
+
+def print_stomach_pools(syn: dict[str, list[float]], real: dict[str, float] | None) -> None:
+    """The size of the stomach's oral contrast pool: synthetic resting / distended, then real."""
+    print("\nlargest pool of oral contrast at the stomach's levels (cm2): synthetic, venous, patients who drank it")
+    for kind, v in syn.items():
+        txt = "none drawn" if not v else f"median {np.median(v):.0f}, max {np.max(v):.0f}"
+        print(f"  {kind:<10} {len(v):>3} patients: {txt}")
+    for folder, area in (real or {}).items():
+        print(f"  real {folder}: {area:.0f}")
 
 
 def write_png(path: Path, seed: int) -> None:
@@ -224,6 +282,7 @@ def main() -> None:
             cells.append(f"{a + b:>22}")
         print(f"{ph:<13}" + "".join(cells))
     print_cues(synth_table(args.patients, args.seed, by_subphase=True), syn, real)
+    print_stomach_pools(synth_stomach_pools(max(args.patients, 40), args.seed), None if real is None else real_stomach_pools())
     if args.png:
         write_png(args.png, args.seed)
         print(f"wrote {args.png}")
