@@ -69,3 +69,12 @@ def test_cli_forces_conditions(tmp_path: Path) -> None:
         assert "paediatric" in r["patient"]["conditions"] and r["patient"]["age"] < 18
         first = next((tmp_path / "o" / r["path"]).iterdir())
         assert float(pydicom.dcmread(first).SliceThickness) >= 3
+
+
+def test_cli_help_names_every_condition() -> None:
+    from ctphase.synth.conditions import CONDITIONS
+
+    res = CliRunner().invoke(app, ["synth", "--help"], env={"COLUMNS": "400", "NO_COLOR": "1"})
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    assert [c for c in CONDITIONS if c not in text] == []

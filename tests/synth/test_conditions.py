@@ -40,6 +40,9 @@ def test_forced_patient_conditions_change_the_body() -> None:
     assert forced("arms_down")[0].arms_down
     assert forced("metal")[0].metal
     assert forced("oral_contrast")[0].oral_contrast
+    full = forced("distended_stomach")[0]
+    assert base.stomach_distension == 0 and not base.oral_contrast
+    assert full.oral_contrast and 0.3 <= full.stomach_distension <= 1 and full.conditions == ["distended_stomach"]
     for name in ("paediatric", "obese", "thin"):
         assert forced(name)[0].conditions == [name]
 
