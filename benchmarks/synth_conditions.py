@@ -1,5 +1,5 @@
 """Robustness by condition: scan accuracy of one or more models on synthetic series that all carry
-one uncommon body or scan (paediatric, obese, thin, arms down, metal, oral contrast, PET/CT,
+one uncommon body or scan (paediatric, obese, thin, arms down, metal, oral contrast, a distended stomach, PET/CT,
 small field of view, pelvis only; :mod:`ctphase.synth.conditions`), next to the same patients
 without it (``none``, the plain generator).
 
