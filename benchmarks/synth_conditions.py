@@ -47,7 +47,7 @@ def main() -> None:
     names = [m.parent.name if m.name == "best.safetensors" else m.stem for m in models]
     patients = range(args.patient_offset, args.patient_offset + args.patients)
     print(f"patients {patients.start}..{patients.stop - 1}, 4 phases each, {args.slices} slices per series, R = 30%")
-    head = f"{'condition':<15}{'model':<22}{'right':>8}{'acc':>7}{'share':>7}   recall nc / art / ven / oth"
+    head = f"{'condition':<19}{'model':<22}{'right':>8}{'acc':>7}{'share':>7}   recall nc / art / ven / oth"
     print(head)
     print("-" * len(head))
     out: dict[str, dict[str, object]] = {}
@@ -63,13 +63,13 @@ def main() -> None:
             row["seconds"] = round(time.perf_counter() - t0, 1)
             out[cond][name] = row
             recall = " / ".join(f"{row['recall'][c]:.2f}" for c in PHASE_NAMES)
-            print(f"{cond:<15}{name:<22}{row['right']:>4}/{row['n']:<3}{row['accuracy']:>7.3f}{row['share']:>7.3f}   {recall}",
+            print(f"{cond:<19}{name:<22}{row['right']:>4}/{row['n']:<3}{row['accuracy']:>7.3f}{row['share']:>7.3f}   {recall}",
                   flush=True)
     if len(models) > 1:
         print("\naccuracy ratio to the first model, per condition:")
         for cond, rows in out.items():
             base = rows[names[0]]["accuracy"] or float("nan")
-            print(f"  {cond:<15}" + "  ".join(f"{n} {rows[n]['accuracy'] / base:.2f}" for n in names[1:]))
+            print(f"  {cond:<19}" + "  ".join(f"{n} {rows[n]['accuracy'] / base:.2f}" for n in names[1:]))
     if args.json:
         args.json.write_text(json.dumps({"patients": [patients.start, patients.stop], "results": out}, indent=1))
 
