@@ -80,7 +80,7 @@ def real(model: torch.nn.Module, ckpt, realdata: Path) -> None:
         if not (realdata / folder).is_dir():
             print(f"{folder}: not found, skipped")
             continue
-        vol, z = load_real(realdata / folder)
+        vol, z, _ = load_real(realdata / folder)
         reads: dict[int, np.ndarray] = {}  # the head's reads per slice (several ROIs share a slice)
         cells = []
         for tissue, roi in rois.items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import cv2
@@ -31,20 +32,20 @@ from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import classify
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+sys.path.insert(0, str(Path(__file__).parent))
+from synth_realism import REALDATA, bright_open  # noqa: E402
 
 
 def pool_mask(hu: np.ndarray, spacing_mm: float, threshold: float = 180.0, min_area_cm2: float = 15.0) -> np.ndarray:
     """Pixels of slice ``hu`` in a pool (see the module docstring), dilated by 2 pixels."""
-    k = np.ones((5, 5), np.uint8)
-    bright = cv2.morphologyEx((hu > threshold).astype(np.uint8), cv2.MORPH_OPEN, k)
+    bright = bright_open(hu, threshold)
     n, lab, stats, centres = cv2.connectedComponentsWithStats(bright, connectivity=8)
     keep = np.zeros(n, bool)
     for j in range(1, n):
         x, y = centres[j]
         big = stats[j, cv2.CC_STAT_AREA] * spacing_mm**2 / 100 > min_area_cm2
         keep[j] = big and x > 0.55 * hu.shape[1] and y < 0.65 * hu.shape[0]
-    return cv2.dilate(keep[lab].astype(np.uint8), k).astype(bool)
+    return cv2.dilate(keep[lab].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
 
 def label_counts(labels: np.ndarray) -> str:

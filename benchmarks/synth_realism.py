@@ -93,15 +93,16 @@ PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg
 PNG_SYNTH_Z = (-95.0, -125.0, -150.0)  # one synthetic patient per column, at these levels (x height)
 
 
-def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Axial HU volume (z ascending) and slice z of a real series (coronal reformats dropped)."""
+def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Axial HU volume (z ascending), slice z and row pixel spacing (mm) of a real series (coronal
+    reformats dropped)."""
     import pydicom
 
     dss = [pydicom.dcmread(p) for p in glob.glob(str(folder / "*"))]
     dss = [d for d in dss if abs(float(d.ImageOrientationPatient[4])) > 0.9]
     dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
     vol = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss]).astype(np.float32)
-    return vol, np.array([float(d.ImagePositionPatient[2]) for d in dss])
+    return vol, np.array([float(d.ImagePositionPatient[2]) for d in dss]), float(dss[0].PixelSpacing[0])
 
 
 def roi_slice(z: np.ndarray, roi: tuple[float, int, int, int]) -> int:
@@ -119,7 +120,7 @@ def roi_median(im: np.ndarray, roi: tuple[float, int, int, int]) -> float:
 def real_table() -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, list[float]]] = {}
     for folder, rois in REAL_ROIS.items():
-        vol, z = load_real(REALDATA / folder)
+        vol, z, _ = load_real(REALDATA / folder)
         for tissue, roi in rois.items():
             out.setdefault(REAL_PHASE[folder], {}).setdefault(tissue, []).append(roi_median(vol[roi_slice(z, roi)], roi))
     return {ph: {t: float(np.mean(v)) for t, v in d.items()} for ph, d in out.items()}
@@ -145,6 +146,12 @@ def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool =
     return {ph: {t: float(np.median(v)) for t, v in d.items()} for ph, d in res.items()}
 
 
+def bright_open(hu: np.ndarray, threshold: float = 180.0) -> np.ndarray:
+    """``uint8`` mask of the pixels of slice ``hu`` above ``threshold`` HU, opened by 2 pixels (a 5x5
+    kernel) so that thin bright walls and vessels drop out: where oral contrast pools."""
+    return cv2.morphologyEx((hu > threshold).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+
+
 def _largest_area(mask: np.ndarray) -> int:
     """Pixels of the largest 8-connected component of ``mask`` (0 when empty)."""
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -168,20 +175,15 @@ def synth_stomach_pools(n_patients: int, seed: int, size: int = 256) -> dict[str
 
 
 def real_stomach_pools() -> dict[str, float]:
-    """Largest cross-section (cm2) of the pool above 180 HU (opened by 2 pixels) on the slices within
+    """Largest cross-section (cm2) of the pool above 180 HU (:func:`bright_open`) on the slices within
     20 mm of each real series' hand-placed oral contrast ROI."""
-    import pydicom
-
     out = {}
     for folder, rois in REAL_ROIS.items():
         if "oral_contrast" not in rois:
             continue
-        vol, z = load_real(REALDATA / folder)
-        ps = [float(v) for v in pydicom.dcmread(next(iter(glob.glob(str(REALDATA / folder / "*"))))).PixelSpacing]
-        k = np.ones((5, 5), np.uint8)
+        vol, z, spacing = load_real(REALDATA / folder)
         near = np.nonzero(np.abs(z - rois["oral_contrast"][0]) <= 20)[0]
-        px = max(_largest_area(cv2.morphologyEx((vol[j] > 180).astype(np.uint8), cv2.MORPH_OPEN, k)) for j in near)
-        out[folder] = px * ps[0] * ps[1] / 100
+        out[folder] = max(_largest_area(bright_open(vol[j])) for j in near) * spacing**2 / 100
     return out
 
 
@@ -209,7 +211,7 @@ def write_png(path: Path, seed: int) -> None:
             row.append(_win(syn, f"synthetic {ph} ({s.subphase}{t})"))
         reals = [r for r in PNG_REAL[ph] if (REALDATA / r[0]).is_dir()]
         for folder, zz, src in reals:
-            vol, z = load_real(REALDATA / folder)
+            vol, z, _ = load_real(REALDATA / folder)
             row.append(_win(vol[int(np.argmin(np.abs(z - zz)))], f"real {ph}: {src}"))
         while len(row) < len(PNG_SYNTH_Z) + 2:
             blank = np.zeros((256, 256), np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from benchmark_scripts import load
 
 realism = load("synth_realism")
@@ -21,3 +22,20 @@ def test_distended_stomachs_hold_larger_pools_than_resting_ones() -> None:
     assert pools["resting"] and pools["distended"]
     assert all(a > 0 for a in pools["distended"])
     assert np.median(pools["distended"]) > 1.3 * np.median(pools["resting"])
+
+
+def test_bright_open_keeps_pools_and_drops_thin_bright_lines() -> None:
+    hu = np.zeros((40, 40), np.float32)
+    hu[5:15, 5:15] = 300  # a 10x10 pool
+    hu[25, :] = 400  # a one-pixel wall, as bright
+    m = realism.bright_open(hu)
+    assert m[5:15, 5:15].all() and m.sum() == 100
+
+
+def test_real_stomach_pools_measure_hcc005() -> None:
+    if not (realism.REALDATA / "labels.csv").is_file():
+        pytest.skip("real data not present")
+    pools = realism.real_stomach_pools()
+    assert pools and all(k.startswith("hcc005") for k in pools)
+    # measured 81-89 cm2 (251-261 HU) when the ROI was placed: a distended stomach, not a resting one
+    assert all(70 < a < 100 for a in pools.values()), pools
