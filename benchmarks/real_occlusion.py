@@ -23,6 +23,7 @@ Usage::
 
     python benchmarks/real_occlusion.py                                  # bundled default model
     python benchmarks/real_occlusion.py --model runs/x/best.safetensors --png occ.png --json occ.json
+    python benchmarks/real_occlusion.py --series hcc005_s1_s103_venous --png occ.png
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--realdata", type=Path, default=REALDATA)
+    ap.add_argument("--series", nargs="+", default=None, help="folders of the labels file to run (default: all)")
     ap.add_argument("--patch", type=int, default=64, help="patch side in image pixels (stride: half of it)")
     ap.add_argument("--ceiling", type=float, default=40.0, help="HU that de-enhanced pixels are capped at")
     ap.add_argument("--png", type=Path, default=None)
@@ -84,7 +86,9 @@ def main() -> None:
     args = ap.parse_args()
     if not (args.realdata / "labels.csv").is_file():
         raise SystemExit(f"real data not found at {args.realdata}")
-    rows = list(csv.DictReader(open(args.realdata / "labels.csv")))
+    rows = [r for r in csv.DictReader(open(args.realdata / "labels.csv")) if args.series is None or r["folder"] in args.series]
+    if not rows:
+        raise SystemExit(f"none of {args.series} is a folder of {args.realdata / 'labels.csv'}")
     clf = Classifier(resolve_checkpoint(args.model))
     out, panels = [], []
     print(f"{'series':<36}{'truth':<14}{'slices right':>13}{'p(truth)':>9}{'no contrast':>12}"

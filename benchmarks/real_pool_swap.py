@@ -65,6 +65,8 @@ def main() -> None:
     if not (args.realdata / "labels.csv").is_file():
         raise SystemExit(f"real data not found at {args.realdata}")
     rows = [r for r in csv.DictReader(open(args.realdata / "labels.csv")) if args.series is None or r["folder"] in args.series]
+    if not rows:
+        raise SystemExit(f"none of {args.series} is a folder of {args.realdata / 'labels.csv'}")
     clf = Classifier(resolve_checkpoint(args.model))
     print(f"{'series':<36}{'truth':<14}{'fifth':<10}{'pools':>6}   labels nc / art / ven / oth: as is -> pools as water")
     for row in rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from benchmark_scripts import load
 
 occ = load("real_occlusion")
@@ -43,3 +44,10 @@ def test_occlusion_map_is_the_drop_of_the_truth_per_patch(tmp_path: Path) -> Non
         assert np.isclose(drops[k], base - clf.predict_hu(occ.de_enhance(hu, 40.0, boxes[k])[None])[0][0, 2], atol=1e-5)
     assert np.isclose(emap[0, 0], drops[0], atol=1e-6)  # the corner is covered by the first patch only
     assert np.abs(drops).max() > 0  # the fill changes what the network sees
+
+
+def test_unknown_series_is_refused_by_name(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "labels.csv").write_text("folder,name,phase\nseries_a,series_a,venous\n")
+    monkeypatch.setattr("sys.argv", ["real_occlusion.py", "--realdata", str(tmp_path), "--series", "nope"])
+    with pytest.raises(SystemExit, match="none of \\['nope'\\] is a folder of"):
+        occ.main()
