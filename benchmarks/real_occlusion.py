@@ -29,8 +29,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,8 @@ from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import classify
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+sys.path.insert(0, str(Path(__file__).parent))
+from synth_realism import REALDATA, real_rows  # noqa: E402
 
 
 def de_enhance(hu: np.ndarray, ceiling: float, box: tuple[slice, slice] | None = None) -> np.ndarray:
@@ -84,11 +85,7 @@ def main() -> None:
     ap.add_argument("--png", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    if not (args.realdata / "labels.csv").is_file():
-        raise SystemExit(f"real data not found at {args.realdata}")
-    rows = [r for r in csv.DictReader(open(args.realdata / "labels.csv")) if args.series is None or r["folder"] in args.series]
-    if not rows:
-        raise SystemExit(f"none of {args.series} is a folder of {args.realdata / 'labels.csv'}")
+    rows = real_rows(args.realdata, args.series)
     clf = Classifier(resolve_checkpoint(args.model))
     out, panels = [], []
     print(f"{'series':<36}{'truth':<14}{'slices right':>13}{'p(truth)':>9}{'no contrast':>12}"

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import classify
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synth_realism import REALDATA, bright_open  # noqa: E402
+from synth_realism import REALDATA, bright_open, real_rows  # noqa: E402
 
 
 def pool_mask(hu: np.ndarray, spacing_mm: float, threshold: float = 180.0, min_area_cm2: float = 15.0) -> np.ndarray:
@@ -62,11 +61,7 @@ def main() -> None:
     ap.add_argument("--min-area", type=float, default=15.0, help="cm2")
     ap.add_argument("--fill", type=float, default=20.0, help="HU the pools are set to")
     args = ap.parse_args()
-    if not (args.realdata / "labels.csv").is_file():
-        raise SystemExit(f"real data not found at {args.realdata}")
-    rows = [r for r in csv.DictReader(open(args.realdata / "labels.csv")) if args.series is None or r["folder"] in args.series]
-    if not rows:
-        raise SystemExit(f"none of {args.series} is a folder of {args.realdata / 'labels.csv'}")
+    rows = real_rows(args.realdata, args.series)
     clf = Classifier(resolve_checkpoint(args.model))
     print(f"{'series':<36}{'truth':<14}{'fifth':<10}{'pools':>6}   labels nc / art / ven / oth: as is -> pools as water")
     for row in rows:

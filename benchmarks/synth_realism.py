@@ -24,6 +24,7 @@ test series, Apache-2.0, Wasserthal et al.; never from the rctt2022 series).
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
 from pathlib import Path
 
@@ -91,6 +92,19 @@ PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg
             "other": []}
 # real panels only from openly licensed series (the rctt2022 series may not be redistributed)
 PNG_SYNTH_Z = (-95.0, -125.0, -150.0)  # one synthetic patient per column, at these levels (x height)
+
+
+def real_rows(realdata: Path, series: list[str] | None = None) -> list[dict[str, str]]:
+    """Rows of ``realdata``'s labels.csv (all, or those whose folder is in ``series``); exits with a
+    message naming the file when it is missing or ``series`` names none of its folders."""
+    labels = realdata / "labels.csv"
+    if not labels.is_file():
+        raise SystemExit(f"real data not found at {realdata}")
+    with open(labels, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if series is None or r["folder"] in series]
+    if not rows:
+        raise SystemExit(f"none of {series} is a folder of {labels}")
+    return rows
 
 
 def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
