@@ -30,13 +30,13 @@ from ctphase.io import discover
 from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.pipeline import predict_series
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from real_labels import REALDATA, has_labels, real_rows
 
 
 def labelled_series(root: Path, kind: str) -> list[tuple[object, str]]:
     """``(series, true label)`` of every discovered series of ``root`` that has a label."""
     if kind == "realdata":
-        truth = {str((root / r["folder"]).resolve()): r["phase"] for r in csv.DictReader(open(root / "labels.csv"))}
+        truth = {str((root / r["folder"]).resolve()): r["phase"] for r in real_rows(root)}
     else:
         truth = {str((root / r["path"]).resolve()): r["label"] for r in csv.DictReader(open(root / "manifest.csv"))}
     out = []
@@ -93,7 +93,7 @@ def main() -> None:
             rows.append(run(root.name, labelled_series(root, "synth"), clf, args.seed, args.sample_rate))
         else:
             print(f"{root.name:<28}(no manifest.csv: skipped)")
-    if (args.realdata / "labels.csv").is_file():
+    if has_labels(args.realdata):
         rows.append(run("realdata (sanity only)", labelled_series(args.realdata, "realdata"), clf, args.seed,
                         args.sample_rate))
     synth = [r for r in rows if not r["dataset"].startswith("realdata")]

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,8 @@ from ctphase.phases import PHASE_NAMES
 from ctphase.synth.render import render_slices
 from ctphase.synth.stream import draw_series
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from real_labels import REALDATA, has_labels, real_rows
+
 ZONES = (("pelvis", -300.0), ("kidneys", -160.0), ("liver", -60.0), ("liver dome", 30.0), ("chest", float("inf")))
 """Anatomical zones of the synthetic body: name and upper edge in mm (0 = the right hemidiaphragm's dome)."""
 
@@ -67,7 +67,7 @@ def synthetic_confusion(clf: Classifier, patients: range, slices: int, bins: int
 def real_confusions(clf: Classifier, realdata: Path, bins: int) -> list[tuple[str, str, np.ndarray]]:
     """Per real series: (name, truth, :func:`confusion` per part of the stack) over every slice of its axial stack."""
     out = []
-    for row in csv.DictReader(open(realdata / "labels.csv")):
+    for row in real_rows(realdata):
         found = discover([realdata / row["folder"]]).series
         if len(found) != 1:
             raise SystemExit(f"{row['folder']}: expected one axial series, found {len(found)}")
@@ -107,7 +107,7 @@ def main() -> None:
     print("synthetic by anatomical zone (upper edge, mm from the diaphragm's dome), slices right and the commonest errors:")
     for (name, edge), c in zip(ZONES, zones):
         print(f"  {name:<12}{f'(< {edge:g})':<10}{_cells(c[None])}   {_errors(c)}")
-    if not (args.realdata / "labels.csv").is_file():
+    if not has_labels(args.realdata):
         print(f"(real data not found at {args.realdata})")
         return
     real = real_confusions(clf, args.realdata, args.bins)

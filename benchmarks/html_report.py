@@ -42,6 +42,8 @@ from pathlib import Path
 from ctphase.htmlreport import render_html
 from ctphase.pipeline import classify
 
+from real_labels import REALDATA, has_labels, real_rows
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
          "--enable-logging=stderr", "--v=0"]
@@ -50,9 +52,8 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "-
 def _inputs(realdata: Path | None, synth: Path | None, n: int, work: Path) -> list[Path]:
     """Series folders: the real ones, then synthetic ones up to ``n``."""
     folders: list[Path] = []
-    if realdata is not None and (realdata / "labels.csv").is_file():
-        with open(realdata / "labels.csv", newline="") as fh:
-            folders += [realdata / r["folder"] for r in csv.DictReader(fh)]
+    if realdata is not None and has_labels(realdata):
+        folders += [realdata / r["folder"] for r in real_rows(realdata)]
     if len(folders) < n:
         if synth is None:
             synth = work / "synth"
@@ -78,7 +79,7 @@ def _attr(dom: str, tag: str, name: str) -> str | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--realdata", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "realdata")
+    ap.add_argument("--realdata", type=Path, default=REALDATA)
     ap.add_argument("--synth", type=Path, default=None, help="a ctphase synth output (manifest.csv)")
     ap.add_argument("--series", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
@@ -86,6 +87,8 @@ def main() -> None:
     args = ap.parse_args()
     if CHROMIUM is None:
         raise SystemExit("chromium not found (apt-get install chromium)")
+    if args.out is not None and args.out.suffix.lower() not in (".html", ".htm"):
+        raise SystemExit(f"--out {args.out}: name a .html file (Chromium reads a file without it as plain text)")
     with tempfile.TemporaryDirectory(prefix="html_report_") as tmp:
         work = Path(tmp)
         folders = _inputs(args.realdata, args.synth, args.series, work)

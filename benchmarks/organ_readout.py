@@ -31,8 +31,8 @@ from ctphase.phases import PHASE_NAMES
 from ctphase.synth.render import render_slices
 from ctphase.synth.stream import draw_series, organ_tissues, sample_z, visible_organ_hu
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synth_realism import REAL_PHASE, REAL_ROIS, REALDATA, load_real, roi_median, roi_slice  # noqa: E402
+from real_labels import REALDATA
+from synth_realism import REAL_PHASE, REAL_ROIS, load_real, roi_median, roi_slice
 
 
 def organ_reads(model: torch.nn.Module, ckpt, hu: np.ndarray) -> np.ndarray:

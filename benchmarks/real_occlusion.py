@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +39,7 @@ from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import classify
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synth_realism import REALDATA, real_rows  # noqa: E402
+from real_labels import REALDATA, real_rows
 
 
 def de_enhance(hu: np.ndarray, ceiling: float, box: tuple[slice, slice] | None = None) -> np.ndarray:

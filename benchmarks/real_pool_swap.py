@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
@@ -31,8 +30,8 @@ from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import classify
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synth_realism import REALDATA, bright_open, real_rows  # noqa: E402
+from real_labels import REALDATA, real_rows
+from synth_realism import bright_open
 
 
 def pool_mask(hu: np.ndarray, spacing_mm: float, threshold: float = 180.0, min_area_cm2: float = 15.0) -> np.ndarray:

@@ -25,13 +25,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
 from ctphase.pipeline import classify
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from real_labels import REALDATA, real_rows
+
 NOT_FOR_CHOICE = ("rctt2022",)
 """Patients of the folder whose series may not be used for model choice (no licence stated)."""
 
@@ -49,9 +49,7 @@ def main() -> None:
                     help="classify all folders in one run (the study step sees whole studies, as predict on the "
                          "parent folder does); default: each folder alone")
     args = ap.parse_args()
-    if not (args.realdata / "labels.csv").is_file():
-        raise SystemExit(f"real data not found at {args.realdata}")
-    rows = list(csv.DictReader(open(args.realdata / "labels.csv")))
+    rows = real_rows(args.realdata)
     out = []
     w = max(len("series"), *(len(r["name"]) for r in rows)) + 2
     print(f"{'series':<{w}}{'truth':<14}{'pred':<14}{'votes nc/art/ven/oth':<26}{'correct draws':>14}"

@@ -45,6 +45,8 @@ from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import iter_classify, study_step
 
+from real_labels import real_rows
+
 TIME_KEYS = ("AcquisitionTime", "AcquisitionDateTime", "SeriesTime", "ContentTime", "AcquisitionDate",
              "SeriesDate", "ContentDate", "ContrastBolusStartTime")
 ABLATIONS = {
@@ -168,8 +170,7 @@ def report(series, preds, rec, truth, t_cls) -> None:  # noqa: ANN001
 def realdata(folder: Path, model: Path | None = None) -> None:
     from ctphase.pipeline import classify
 
-    with open(folder / "labels.csv", newline="") as f:
-        labels = {r["folder"]: r["phase"] for r in csv.DictReader(f)}
+    labels = {r["folder"]: r["phase"] for r in real_rows(folder)}
     print(f"\nreal series of {folder}:")
     print("| series | truth | series alone | study | study + headers |")
     print("|---|---|---|---|---|")

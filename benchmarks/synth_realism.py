@@ -24,7 +24,6 @@ test series, Apache-2.0, Wasserthal et al.; never from the rctt2022 series).
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 from pathlib import Path
 
@@ -34,7 +33,8 @@ import numpy as np
 from ctphase.phases import PHASE_NAMES, SUBPHASE_NAMES
 from ctphase.synth import SeriesParams, Tissue, patient_params, render_slices
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from real_labels import REALDATA, has_labels
+
 TISSUES = {
     "aorta": (Tissue.AORTA, [-100, -130, -160, -200]),
     "portal_vein": (Tissue.PORTAL_VEIN, [-85, -100, -112, -120]),
@@ -92,19 +92,6 @@ PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg
             "other": []}
 # real panels only from openly licensed series (the rctt2022 series may not be redistributed)
 PNG_SYNTH_Z = (-95.0, -125.0, -150.0)  # one synthetic patient per column, at these levels (x height)
-
-
-def real_rows(realdata: Path, series: list[str] | None = None) -> list[dict[str, str]]:
-    """Rows of ``realdata``'s labels.csv (all, or those whose folder is in ``series``); exits with a
-    message naming the file when it is missing or ``series`` names none of its folders."""
-    labels = realdata / "labels.csv"
-    if not labels.is_file():
-        raise SystemExit(f"real data not found at {realdata}")
-    with open(labels, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if series is None or r["folder"] in series]
-    if not rows:
-        raise SystemExit(f"none of {series} is a folder of {labels}")
-    return rows
 
 
 def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
@@ -283,7 +270,7 @@ def main() -> None:
     ap.add_argument("--png", type=Path, default=None)
     args = ap.parse_args()
     syn = synth_table(args.patients, args.seed)
-    real = real_table() if (REALDATA / "labels.csv").is_file() else None
+    real = real_table() if has_labels(REALDATA) else None
     if real is None:
         print(f"(real data not found at {REALDATA}: synthetic columns only)")
     print(f"median HU: synthetic ({args.patients} patients, engine masks) | real (hand-placed ROIs)")

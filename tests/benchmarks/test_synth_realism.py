@@ -7,6 +7,7 @@ import pytest
 from benchmark_scripts import load
 
 realism = load("synth_realism")
+real_labels = load("real_labels")
 
 
 def test_largest_area_counts_the_biggest_component_only() -> None:
@@ -33,19 +34,9 @@ def test_bright_open_keeps_pools_and_drops_thin_bright_lines() -> None:
 
 
 def test_real_stomach_pools_measure_hcc005() -> None:
-    if not (realism.REALDATA / "labels.csv").is_file():
+    if not real_labels.has_labels(real_labels.REALDATA):
         pytest.skip("real data not present")
     pools = realism.real_stomach_pools()
     assert pools and all(k.startswith("hcc005") for k in pools)
     # measured 81-89 cm2 (251-261 HU) when the ROI was placed: a distended stomach, not a resting one
     assert all(70 < a < 100 for a in pools.values()), pools
-
-
-def test_real_rows_filter_by_folder_and_name_what_is_missing(tmp_path) -> None:
-    with pytest.raises(SystemExit, match="real data not found at"):
-        realism.real_rows(tmp_path)
-    (tmp_path / "labels.csv").write_text("folder,name,phase\na,a,venous\nb,b,arterial\n")
-    assert [r["folder"] for r in realism.real_rows(tmp_path)] == ["a", "b"]
-    assert [r["phase"] for r in realism.real_rows(tmp_path, ["b"])] == ["arterial"]
-    with pytest.raises(SystemExit, match="none of \\['c'\\] is a folder of .*labels.csv"):
-        realism.real_rows(tmp_path, ["c"])
