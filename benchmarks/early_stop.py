@@ -38,7 +38,8 @@ def labelled_series(root: Path, kind: str) -> list[tuple[object, str]]:
     if kind == "realdata":
         truth = {str((root / r["folder"]).resolve()): r["phase"] for r in real_rows(root)}
     else:
-        truth = {str((root / r["path"]).resolve()): r["label"] for r in csv.DictReader(open(root / "manifest.csv"))}
+        with open(root / "manifest.csv", newline="") as f:
+            truth = {str((root / r["path"]).resolve()): r["label"] for r in csv.DictReader(f)}
     out = []
     for s in discover([root]).series:
         path = Path(s.path).resolve()
