@@ -32,9 +32,10 @@ INIT=${INIT:-}
 HEADS=${HEADS:-1}   # 1: also train the subphase and seconds heads (as the default model v3)
 LOSS=${LOSS:-ce}        # the best ablation arm at a fixed budget: heads + CE + a 2048-slice shuffle buffer at 224 px (model card)
 BUFFER=${BUFFER:-2048}
+PYTHON=${PYTHON:-python3}   # the interpreter that runs ctphase (tests pass their own)
 ORGAN=${ORGAN:-1}   # 1 (with HEADS=1): also the organ enhancement head (+0.04-0.06 scan F1 on two seeds at the ablation budget; model card)
 if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1
@@ -49,7 +50,7 @@ args=(train --train synth --arch "$ARCH" --size "$SIZE" --window 50,400 --window
 (command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader) | tee "$OUT/train.log" || true
 start=$(date +%s)
 set +e
-timeout --signal=INT "$TIME_S" python3 -m ctphase "${args[@]}" 2>&1 | tee -a "$OUT/train.log"
+timeout --signal=INT "$TIME_S" "$PYTHON" -m ctphase "${args[@]}" 2>&1 | tee -a "$OUT/train.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "exit $status after $(( $(date +%s) - start )) s (124/130: cut at TIME_S=$TIME_S s)" | tee -a "$OUT/train.log"
