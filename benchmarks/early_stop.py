@@ -21,10 +21,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
+from ctphase.data.manifest import read_manifest
 from ctphase.inference import Classifier
 from ctphase.io import discover
 from ctphase.models.checkpoint import resolve_checkpoint
@@ -38,8 +38,7 @@ def labelled_series(root: Path, kind: str) -> list[tuple[object, str]]:
     if kind == "realdata":
         truth = {str((root / r["folder"]).resolve()): r["phase"] for r in real_rows(root)}
     else:
-        with open(root / "manifest.csv", newline="") as f:
-            truth = {str((root / r["path"]).resolve()): r["label"] for r in csv.DictReader(f)}
+        truth = {str(r.path.resolve()): r.label.label for r in read_manifest(root / "manifest.csv").records}
     out = []
     for s in discover([root]).series:
         path = Path(s.path).resolve()

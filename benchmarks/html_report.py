@@ -30,7 +30,6 @@ headless process 1.56 s median; with its own simple 512 px synthetic series (~9 
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import shutil
 import statistics
@@ -39,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ctphase.data.manifest import read_manifest
 from ctphase.htmlreport import render_html
 from ctphase.pipeline import classify
 
@@ -60,8 +60,7 @@ def _inputs(realdata: Path | None, synth: Path | None, n: int, work: Path) -> li
             patients = (n - len(folders) + 3) // 4
             subprocess.run(["ctphase", "synth", "--out", str(synth), "--patients", str(patients), "--matrix", "512",
                             "--max-slices", "200", "--first-patient", "700000"], check=True)
-        with open(synth / "manifest.csv", newline="") as fh:
-            folders += [synth / r["path"] for r in csv.DictReader(fh)][: n - len(folders)]
+        folders += [r.path for r in read_manifest(synth / "manifest.csv").records][: n - len(folders)]
     return folders[:n]
 
 
