@@ -6,9 +6,10 @@ does); an ensemble's slice probabilities are the mean of its members' (probabili
 ``--average logprobs`` the softmax of their mean log probabilities), and its scan label is the
 majority vote of the same seeded R = 30% draw of slices that ``ctphase evaluate`` votes. Printed per
 model and per ensemble (every subset of at least two of the models, or only those of ``--sizes``):
-scan and slice macro F1 and the scan F1 of each class, beside the best member's. No bootstrap here:
-pair an ensemble with a model through ``ctphase evaluate`` + ``ctphase compare`` before trusting a
-difference of a few hundredths. The ONNX cost of an ensemble is the sum of its members'.
+scan and slice macro F1 and the scan F1 of each class, beside the best member's. With ``--against
+NAME`` every other row is also paired with that model by ``ctphase compare``'s patient bootstrap
+(the interval of B - A): trust no difference of a few hundredths without it. The ONNX cost of an
+ensemble is the sum of its members'.
 
 With ``--real DIR`` (a labelled folder such as ../shared/realdata) each real series is also voted
 by the images alone over ``--draws`` + 1 draws (seeds 0..draws, ``ctphase predict``'s draw of each
@@ -20,7 +21,7 @@ Usage::
 
     python benchmarks/ensemble.py --model a.safetensors --model b.safetensors --model c.safetensors
     python benchmarks/ensemble.py --model a.safetensors --model b.safetensors --patients 100 \\
-        --patient-offset 110000 --json ens.json
+        --patient-offset 110000 --against a --json ens.json
     python benchmarks/ensemble.py --model a.safetensors --model b.safetensors --patients 0 --real ../shared/realdata
 """
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ctphase.data import synthetic_scans
+from ctphase.evaluation.compare import compare_results
 from ctphase.evaluation.evaluate import evaluate_predictions
 from ctphase.evaluation.run import classify_scans
 from ctphase.inference import Classifier
@@ -66,12 +68,25 @@ def combine(member_probs: list[list[np.ndarray]], average: str = "probs") -> lis
     return out
 
 
-def scores(probs: list[np.ndarray], labels: list[int], groups: list[str], scan_ids: list[str], seed: int) -> dict:
-    """Scan and slice macro F1 and the scan F1 per class (no bootstrap), ``ctphase evaluate``'s draw."""
+def scores(probs: list[np.ndarray], labels: list[int], groups: list[str], scan_ids: list[str],
+           seed: int) -> tuple[dict, dict]:
+    """Scan and slice macro F1 and the scan F1 per class (no bootstrap), ``ctphase evaluate``'s draw;
+    and the evaluation as its metrics.json would hold it (for :func:`paired`)."""
     res = evaluate_predictions(probs, labels, groups, scan_ids=scan_ids, n_resamples=0, sweep_rates=None, seed=seed)
     scan, sl = res.scan_level.metrics, res.slice_level.metrics
-    return {"scan_f1": scan.macro.f1, "slice_f1": sl.macro.f1,
-            "scan_f1_per_class": {k: v.f1 for k, v in scan.per_class.items()}}
+    return ({"scan_f1": scan.macro.f1, "slice_f1": sl.macro.f1,
+             "scan_f1_per_class": {k: v.f1 for k, v in scan.per_class.items()}}, res.to_dict())
+
+
+def paired(a: dict, b: dict, names: tuple[str, str]) -> dict[str, list[float]]:
+    """``ctphase compare``'s paired patient bootstrap of B - A: scan and slice macro F1 as [difference, low, high]."""
+    cmp = compare_results(a, b, names=names)
+    out = {}
+    for level, diffs in (("scan", cmp.metrics), ("slice", cmp.slice_metrics or [])):
+        for d in diffs:
+            if d.name == "macro F1":
+                out[level] = [d.difference.estimate, d.difference.low, d.difference.high]
+    return out
 
 
 def real_votes(probs: np.ndarray, series_id: str, truth: int, draws: int) -> dict:
@@ -116,6 +131,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="population and slice-draw seed (as ctphase evaluate)")
     ap.add_argument("--average", choices=["probs", "logprobs"], default="probs")
     ap.add_argument("--sizes", type=int, nargs="+", default=None, help="ensemble sizes to score (default: 2..all)")
+    ap.add_argument("--against", default=None, help="a model's name: pair every other row with it (ctphase compare)")
     ap.add_argument("--real", type=Path, default=None, help="also vote the real series of this labelled folder")
     ap.add_argument("--draws", type=int, default=20, help="with --real: draws after seed 0")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -128,6 +144,8 @@ def main() -> None:
     names = [m.parent.name if m.name == "best.safetensors" else m.stem for m in args.model]
     if len(set(names)) != len(names):
         ap.error(f"model names must differ: {names}")
+    if args.against is not None and args.against not in names:
+        ap.error(f"--against {args.against!r} is not one of the models {names}")
     sizes = args.sizes or list(range(2, len(names) + 1))
     members: dict[str, list[str]] = {name: [name] for name in names}
     for k in sizes:
@@ -156,8 +174,13 @@ def synthetic_table(args: argparse.Namespace, names: list[str], members: dict[st
         t0 = time.perf_counter()
         probs[name] = classify_scans(scans, model).slice_probs
         print(f"  classified with {name} in {time.perf_counter() - t0:.0f} s")
-    rows = {key: scores(combine([probs[n] for n in combo], args.average), labels, groups, ids, args.seed)
-            for key, combo in members.items()}
+    rows, evals = {}, {}
+    for key, combo in members.items():
+        rows[key], evals[key] = scores(combine([probs[n] for n in combo], args.average), labels, groups, ids, args.seed)
+    if args.against:
+        for key in rows:
+            if key != args.against:
+                rows[key]["paired_against"] = {args.against: paired(evals[args.against], evals[key], (args.against, key))}
     head = f"{'model':<40}{'scan F1':>9}{'slice F1':>10}   scan F1 " + " / ".join(n[:3] for n in PHASE_NAMES)
     head += "   best member scan / slice"
     print(head)
@@ -169,6 +192,12 @@ def synthetic_table(args: argparse.Namespace, names: list[str], members: dict[st
             best = (f"   {max(rows[m]['scan_f1'] for m in members[key]):.3f}"
                     f" / {max(rows[m]['slice_f1'] for m in members[key]):.3f}")
         print(f"{key:<40}{r['scan_f1']:>9.3f}{r['slice_f1']:>10.3f}   {pc}{best}")
+    if args.against:
+        print(f"\npaired against {args.against} (patient bootstrap, as ctphase compare): B - A [95% CI], scan / slice macro F1")
+        for key, r in rows.items():
+            if "paired_against" in r:
+                d = r["paired_against"][args.against]
+                print(f"{key:<40}" + " / ".join(f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]" for v in (d["scan"], d["slice"])))
     return {"patients": [patients.start, patients.stop - 1], "rows": rows}
 
 

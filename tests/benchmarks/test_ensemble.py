@@ -35,3 +35,20 @@ def test_log_average_is_the_renormalised_geometric_mean() -> None:
 def test_unknown_average_is_refused() -> None:
     with pytest.raises(ValueError, match="average must be"):
         ens.combine(_members(), "median")
+
+
+def test_pairing_a_run_with_itself_gives_a_zero_difference() -> None:
+    rng = np.random.default_rng(0)
+    probs = [rng.dirichlet(np.ones(4), size=6) for _ in range(8)]
+    labels = [i % 4 for i in range(8)]
+    groups = [f"p{i // 4}" for i in range(8)]
+    ids = [f"s{i}" for i in range(8)]
+    row, ev = ens.scores(probs, labels, groups, ids, seed=0)
+    assert 0.0 <= row["scan_f1"] <= 1.0 and set(row["scan_f1_per_class"]) == {"non_contrast", "arterial", "venous", "other"}
+    d = ens.paired(ev, ev, ("a", "b"))
+    assert d["scan"] == [0.0, 0.0, 0.0] and d["slice"] == [0.0, 0.0, 0.0]
+    flipped = [p[:, ::-1].copy() for p in probs]  # another model on the same scans
+    row_b, ev_b = ens.scores(flipped, labels, groups, ids, seed=0)
+    d = ens.paired(ev, ev_b, ("a", "b"))
+    assert d["scan"][0] == pytest.approx(row_b["scan_f1"] - row["scan_f1"])
+    assert d["slice"][1] <= d["slice"][0] <= d["slice"][2]
