@@ -52,3 +52,14 @@ def test_pairing_a_run_with_itself_gives_a_zero_difference() -> None:
     d = ens.paired(ev, ev_b, ("a", "b"))
     assert d["scan"][0] == pytest.approx(row_b["scan_f1"] - row["scan_f1"])
     assert d["slice"][1] <= d["slice"][0] <= d["slice"][2]
+
+
+def test_real_votes_follow_predicts_draw() -> None:
+    probs = np.tile([0.1, 0.7, 0.1, 0.1], (40, 1))
+    probs[:10] = [0.1, 0.1, 0.7, 0.1]  # a quarter of the slices vote venous
+    r = ens.real_votes(probs, "1.2.3", truth=1, draws=5)
+    assert r["right_seed0"] and r["right_draws"] == 5
+    assert 0.5 <= r["share_min"] <= r["share_mean"] < 1.0  # every draw of 12 slices holds a few venous ones or none
+    wrong = ens.real_votes(probs, "1.2.3", truth=2, draws=5)
+    assert not wrong["right_seed0"] and wrong["right_draws"] == 0
+    assert wrong["share_mean"] == pytest.approx(1.0 - r["share_mean"])
