@@ -117,7 +117,7 @@ def real_table(realdata: Path, models: list[Path], names: list[str], members: di
         probs = {n: np.asarray(c.predict_hu_outputs(hu)[0].probs, np.float64) for n, c in zip(names, clfs)}
         truth = PHASE_NAMES.index(row["phase"])
         for key, combo in members.items():
-            p = probs[combo[0]] if len(combo) == 1 else combine([[probs[n]] for n in combo], average)[0]
+            p = combine([[probs[n]] for n in combo], average)[0]
             out[key][row["name"]] = real_votes(p, series.series_id, truth, draws)
     return out
 
@@ -218,6 +218,7 @@ def print_real(real: dict[str, dict[str, dict]], draws: int) -> None:
               f"right draws {sum(c['right_draws'] for c in v)}/{draws * len(v)}, "
               f"true share >= 0.6 in every draw {sum(c['share_min'] >= 0.6 for c in v)}, "
               f"mean share {np.mean([c['share_mean'] for c in v]):.3f}")
+
 
 if __name__ == "__main__":
     main()
