@@ -17,7 +17,7 @@ from ctphase.synth import (
     iter_training_slices,
     patient_params,
 )
-from ctphase.synth.conditions import CONDITIONS, apply_conditions
+from ctphase.synth.conditions import CONDITIONS, apply_conditions, check_extra_rates, extra_conditions
 from ctphase.synth.dataset import plan_series
 from ctphase.synth.series import body_width_mm
 
@@ -106,3 +106,35 @@ def test_images_show_the_conditions() -> None:
     assert body_share(pet) < body_share(plain)  # a 500-700 mm field of view: a smaller body
     # pelvis slices cut through bone (femoral heads, iliac bones) far more than abdominal ones do
     assert np.mean(pelvis > 300) > np.mean(plain > 300)
+
+
+def test_extra_rates_add_conditions_and_leave_the_rest_as_drawn() -> None:
+    # rate 1: every series is the forced one; rate 0: the stream is the plain one, slice for slice
+    assert np.array_equal(_stream_extra({"pet_ct": 1.0}), _stream(("pet_ct",)))
+    assert np.array_equal(_stream_extra({"pet_ct": 0.0}), _stream(()))
+    drawn = [extra_conditions((0, i, 8, 0), {"pet_ct": 0.3, "small_fov": 0.1}) for i in range(2000)]
+    # 2000 draws: binomial sd 0.010 and 0.0067, so about +-4 sd
+    assert abs(np.mean(["pet_ct" in d for d in drawn]) - 0.3) < 0.04
+    assert abs(np.mean(["small_fov" in d for d in drawn]) - 0.1) < 0.027
+    assert drawn == [extra_conditions((0, i, 8, 0), {"small_fov": 0.1, "pet_ct": 0.3}) for i in range(2000)]
+
+
+def test_extra_rates_mixed_with_the_plain_stream() -> None:
+    x = _stream_extra({"pet_ct": 0.5})
+    same = [np.array_equal(a, b) or np.array_equal(a, c) for a, b, c in zip(x, _stream(()), _stream(("pet_ct",)))]
+    assert all(same)
+    assert not np.array_equal(x, _stream(())) and not np.array_equal(x, _stream(("pet_ct",)))
+
+
+def test_bad_extra_rates_are_named() -> None:
+    with pytest.raises(ConfigError, match="'petct'"):
+        check_extra_rates({"petct": 0.1})
+    with pytest.raises(ConfigError, match="'pet_ct'.*\\[0, 1\\].*1.5"):
+        check_extra_rates({"pet_ct": 1.5})
+    with pytest.raises(ConfigError, match="'pet_ct'"):
+        next(iter_training_slices(0, 32, range(2), extra={"pet_ct": -0.1}))
+
+
+def _stream_extra(extra: dict[str, float]) -> np.ndarray:
+    it = iter_training_slices(0, 96, range(50, 54), slices_per_series=3, phases=[2], extra=extra)
+    return np.stack([hu for hu, _, _ in itertools.islice(it, 12)])

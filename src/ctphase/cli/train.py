@@ -37,6 +37,18 @@ def _parse_window(text: str) -> tuple[float, float]:
     return c, w
 
 
+def _parse_extra(texts: list[str]) -> dict[str, float]:
+    """``["pet_ct=0.12", ...]`` -> ``{"pet_ct": 0.12}`` (names and rates are checked by the config)."""
+    out = {}
+    for text in texts:
+        name, _, rate = text.partition("=")
+        try:
+            out[name.strip()] = float(rate)
+        except ValueError:
+            fail(f"--extra-condition {text!r} must be NAME=RATE, e.g. pet_ct=0.12", 2)
+    return out
+
+
 def _parse_range(text: str, option: str) -> tuple[int, int]:
     """``"N"`` -> (0, N); ``"A:B"`` or ``"A-B"`` -> (A, B) (stop exclusive)."""
     try:
@@ -103,6 +115,9 @@ def train(
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.99, help="Label smoothing of the phase loss (0: none)."),
     synth_reuse: int = typer.Option(1, "--synth-reuse", min=1, help="Use each rendered synthetic slice N times (differently augmented): more img/s when rendering is the bottleneck."),
     shuffle_buffer: int = typer.Option(256, "--shuffle-buffer", min=1, help="Synthetic slices mixed per stream before a batch is drawn (a batch spans about this / --slices-per-series series)."),
+    extra_condition: list[str] = typer.Option([], "--extra-condition", metavar="<name=rate>", help="Give this share "
+                                              "of synthetic training series an uncommon condition (pet_ct, small_fov, pelvis_only, "
+                                              "paediatric, obese, thin, ...) on top of its own rate; repeatable."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
     augment_strength: float = typer.Option(1.0, "--augment-strength", help="Scale every augmentation magnitude and "
                                            "probability (1: the default; 2: twice as strong; > 0)."),
@@ -147,7 +162,7 @@ def train(
         loss=loss.value,  # type: ignore[arg-type]
         steps_per_epoch=steps_per_epoch, train_patients=_parse_range(train_patients, "--train-patients"),
         val_patients=_parse_range(val_patients, "--val-patients"), synth_reuse=synth_reuse, shuffle_buffer=shuffle_buffer,
-        slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
+        extra_conditions=_parse_extra(extra_condition), slices_per_series=slices_per_series, label_smoothing=label_smoothing, augment=not no_augment,
         augment_strength=augment_strength, hflip=hflip, seed=seed, num_workers=workers, threads=threads, device=device.value, amp=amp.value,
         resume=str(resume) if resume else None, init=str(init) if init else None, heads=heads,
         organ_head=organ_head, l2sp=l2sp,

@@ -27,7 +27,7 @@ Values and where they come from (the rest are assumptions, marked as such):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +152,26 @@ def check_conditions(names: Iterable[str]) -> tuple[str, ...]:
         if n not in CONDITIONS:
             raise ConfigError(f"unknown synthetic condition {n!r}; expected one of {', '.join(CONDITIONS)}")
     return out
+
+
+def check_extra_rates(rates: Mapping[str, float]) -> dict[str, float]:
+    """``rates`` (condition name -> extra probability per series) as a dict, or a :class:`ConfigError`
+    naming an unknown condition or a rate outside [0, 1]."""
+    out = {str(n): float(r) for n, r in dict(rates).items()}
+    check_conditions(out)
+    for n, r in out.items():
+        if not 0.0 <= r <= 1.0:
+            raise ConfigError(f"extra rate of condition {n!r} must be in [0, 1], got {r:g}")
+    return out
+
+
+def extra_conditions(key: Sequence[int], rates: Mapping[str, float]) -> tuple[str, ...]:
+    """The conditions of ``rates`` (name -> probability) drawn for one series from a generator seeded
+    by ``key``: one uniform draw per condition in name order, so the base draws are left as they were."""
+    if not rates:
+        return ()
+    rng = np.random.default_rng([int(k) for k in key])
+    return tuple(n for n in sorted(rates) if rng.random() < rates[n])
 
 
 def apply_conditions(rng: np.random.Generator, level: str, patient: Any, series: Any = None, *,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..phases import Phase
-from .conditions import check_conditions, force_conditions
+from .conditions import check_conditions, check_extra_rates, extra_conditions, force_conditions
 from .patient import PatientParams
 from .physiology import tissue_tables
 from .render import render_slices
@@ -94,6 +94,7 @@ def iter_training_slices(
     targets: bool = False,
     organs: Sequence[str] = (),
     force: Sequence[str] = (),
+    extra: Mapping[str, float] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Endless stream of ``(hu (size, size) float32, label, patient_index)`` for training.
 
@@ -111,7 +112,9 @@ def iter_training_slices(
     shuffle with a buffer if the training loop needs i.i.d. batches.
 
     ``force`` names conditions of :mod:`ctphase.synth.conditions` applied to every patient and
-    series on top of those drawn (the robustness benchmark).
+    series on top of those drawn (the robustness benchmark). ``extra`` maps condition names to a
+    probability that a series also gets that condition forced on top of its drawn rate (training
+    on more of an uncommon scan); its draws are separate, so every other series stays as it was.
     """
     if size < 16 or size > 1024:
         raise ConfigError(f"size must be between 16 and 1024 pixels, got {size}")
@@ -122,6 +125,7 @@ def iter_training_slices(
         raise ConfigError("patients is empty; give a range such as range(0, 1000)")
     allowed = _parse_phases(phases)
     force = check_conditions(force)
+    extra_rates = check_extra_rates(extra or {})
     tissues = organ_tissues(organs)
     epoch = 0
     while True:
@@ -129,7 +133,8 @@ def iter_training_slices(
         for idx in rng.permutation(len(plist)):
             pi = plist[int(idx)]
             phase = allowed[int(rng.integers(len(allowed)))]
-            patient, series, srng = draw_series(seed, pi, phase, epoch, force)
+            forced = force + tuple(n for n in extra_conditions((seed, pi, 8, epoch), extra_rates) if n not in force)
+            patient, series, srng = draw_series(seed, pi, phase, epoch, forced)
             z = sample_z(srng, series, slices_per_series)
             label = int(series.label)
             extra = (series.subphase, series.seconds_after_injection) if targets else ()

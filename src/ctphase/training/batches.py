@@ -90,7 +90,8 @@ def _synth_loader(
 ) -> tuple[DataLoader, int, list[Any]]:
     tr = patient_range(cfg.train_patients, "train_patients")
     ds = SynthSliceStream(pp, tr, seed=cfg.seed, slices_per_series=cfg.slices_per_series, augment=aug, reuse=cfg.synth_reuse,
-                          heads=cfg.heads, organs=h.organs if (h := cfg.heads_spec()) else (), shuffle_buffer=cfg.shuffle_buffer)
+                          heads=cfg.heads, organs=h.organs if (h := cfg.heads_spec()) else (), shuffle_buffer=cfg.shuffle_buffer,
+                          extra_conditions=cfg.extra_conditions)
     loader = DataLoader(ds, persistent_workers=cfg.num_workers > 0, **loader_kw)
     summary.update(
         {
@@ -99,6 +100,7 @@ def _synth_loader(
             "slices_per_series": cfg.slices_per_series,
             "synth_reuse": cfg.synth_reuse,
             "shuffle_buffer": cfg.shuffle_buffer,
+            "extra_conditions": cfg.extra_conditions,
         }
     )
     return loader, cfg.steps_per_epoch or 500, [ds]

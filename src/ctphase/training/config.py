@@ -47,6 +47,8 @@ class TrainConfig:
         shuffle_buffer: slices each synthetic stream (one per DataLoader worker) mixes before
             it yields; the engine yields a series' slices one after another, so a batch comes
             from about ``shuffle_buffer / slices_per_series`` series.
+        extra_conditions: synthetic condition name -> probability that a training series also
+            gets it (:mod:`ctphase.synth.conditions`), on top of the rate the engine draws it at.
         val_slices_per_series: slices per validation scan (synthetic: rendered once and cached;
             manifest scans: evenly spread slices, 0 = all).
         val_sample_rate: R used to vote validation scans.
@@ -101,6 +103,7 @@ class TrainConfig:
     slices_per_series: int = 16
     synth_reuse: int = 1
     shuffle_buffer: int = 256
+    extra_conditions: dict[str, float] = field(default_factory=dict)
     val_slices_per_series: int = 16
     val_sample_rate: float = 0.3
     val_fraction: float = 0.2
@@ -151,6 +154,12 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.heads and self.train != SYNTH:
             raise ConfigError("heads (subphase and seconds) train on the synthetic stream only: use --train synth")
+        if self.extra_conditions:
+            if self.train != SYNTH:
+                raise ConfigError("extra_conditions change the synthetic training stream: use --train synth")
+            from ..synth.conditions import check_extra_rates
+
+            self.extra_conditions = check_extra_rates(self.extra_conditions)
         if self.organ_head and not self.heads:
             raise ConfigError("the organ enhancement head comes with the other heads: add --heads")
         if not (0 < self.heads_weight and math.isfinite(self.heads_weight)):

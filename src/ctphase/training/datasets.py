@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,6 +314,8 @@ class SynthSliceStream(IterableDataset):
         organs: with ``heads``, also yield each slice's organ HU (NaN where the organ is not in the
             slice; :func:`ctphase.synth.stream.visible_organ_hu`): items ``(x, label, subphase, seconds,
             organ_hu)``, the targets of an enhancement head.
+        extra_conditions: condition name -> probability that a series also gets that uncommon
+            condition of :mod:`ctphase.synth.conditions` (e.g. ``{"pet_ct": 0.12}``), on top of its rate.
         reuse: each rendered slice is yielded this many times (differently augmented, at
             random moments): multiplies throughput where rendering is the bottleneck, at the
             cost of diversity. 1 (default) uses every rendered slice once.
@@ -334,6 +336,7 @@ class SynthSliceStream(IterableDataset):
         reuse: int = 1,
         heads: bool = False,
         organs: Sequence[str] = (),
+        extra_conditions: Mapping[str, float] | None = None,
         source: Callable[..., Iterator[tuple[np.ndarray, int, int]]] | None = None,
     ) -> None:
         if int(reuse) < 1:
@@ -353,6 +356,7 @@ class SynthSliceStream(IterableDataset):
         self.reuse = int(reuse)
         self.heads = bool(heads)
         self.organs = tuple(str(o) for o in organs)
+        self.extra_conditions = dict(extra_conditions or {})
         if self.organs and not self.heads:
             raise ConfigError("organ enhancement targets come with the heads: set heads=True")
         self._source = source
@@ -383,6 +387,8 @@ class SynthSliceStream(IterableDataset):
             kw["targets"] = True
         if self.organs:
             kw["organs"] = self.organs
+        if self.extra_conditions:
+            kw["extra"] = self.extra_conditions
         for p in itertools.count():  # the engine's stream is endless; a finite stand-in restarts
             n = 0
             for hu, label, _patient, *extra in source(self.seed if p == 0 else derive_seed(self.seed, p), self.render_size, mine, **kw):
