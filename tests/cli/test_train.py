@@ -48,3 +48,24 @@ def test_train_cli_resume_keeps_or_extends_the_runs_epochs(tmp_path: Path, toy_m
     assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["epochs"]] == [1, 2]
     gone = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
     assert gone.exit_code == 2 and "cannot resume" in gone.output
+
+
+def test_train_cli_extra_conditions(tmp_path: Path, toy_manifests: tuple[Path, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from ctphase.cli import app
+
+    common = ["train", "--arch", ARCH, "--size", "32", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4",
+              "--workers", "0", "--threads", "1", "--train-patients", "0:4", "--val-patients", "100000:100001"]
+    result = CliRunner().invoke(app, [*common, "--extra-condition", "pet_ct=1", "--extra-condition", "small_fov=0.25",
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["extra_conditions"] == {"pet_ct": 1.0, "small_fov": 0.25}
+    for bad, says in (("pet_ct", "must be NAME=RATE"), ("petct=0.1", "unknown synthetic condition 'petct'"),
+                      ("pet_ct=1.5", "must be in [0, 1]")):
+        result = CliRunner().invoke(app, [*common, "--extra-condition", bad, "--out", str(tmp_path / "bad")])
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert not (tmp_path / "bad").exists()
+    train_csv, _ = toy_manifests
+    result = CliRunner().invoke(app, [*common, "--train", str(train_csv), "--extra-condition", "pet_ct=0.1", "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 2 and "use --train synth" in result.output, result.output
