@@ -142,6 +142,8 @@ def main() -> None:
         if not m.is_file():
             ap.error(f"--model {m}: no such file")
     names = [m.parent.name if m.name == "best.safetensors" else m.stem for m in args.model]
+    if args.patients < 0 or args.slices < 1 or args.draws < 0:
+        ap.error("--patients and --draws must be >= 0 and --slices >= 1")
     if len(set(names)) != len(names):
         ap.error(f"model names must differ: {names}")
     if args.against is not None and args.against not in names:

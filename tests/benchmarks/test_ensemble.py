@@ -63,3 +63,14 @@ def test_real_votes_follow_predicts_draw() -> None:
     wrong = ens.real_votes(probs, "1.2.3", truth=2, draws=5)
     assert not wrong["right_seed0"] and wrong["right_draws"] == 0
     assert wrong["share_mean"] == pytest.approx(1.0 - r["share_mean"])
+
+
+@pytest.mark.parametrize("flag", [["--patients", "-1"], ["--slices", "0"], ["--draws", "-2"]])
+def test_bad_counts_are_refused_before_any_work(flag: list[str], tmp_path, monkeypatch, capsys) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.safetensors").write_bytes(b"")  # existence is all the flags' check needs
+    argv = ["ensemble.py", "--model", str(tmp_path / "a.safetensors"), "--model", str(tmp_path / "b.safetensors"), *flag]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exc:
+        ens.main()
+    assert exc.value.code == 2 and "must be >= 0" in capsys.readouterr().err
