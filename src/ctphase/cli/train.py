@@ -37,6 +37,10 @@ def _parse_window(text: str) -> tuple[float, float]:
     return c, w
 
 
+EXTRA_HELP = ("Give this share of synthetic training series an uncommon condition (pet_ct, small_fov, pelvis_only, "
+              "paediatric, obese, thin, ...) on top of its own rate; repeatable.")
+
+
 def _parse_extra(texts: list[str]) -> dict[str, float]:
     """``["pet_ct=0.12", ...]`` -> ``{"pet_ct": 0.12}`` (names and rates are checked by the config)."""
     out = {}
@@ -115,9 +119,7 @@ def train(
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.99, help="Label smoothing of the phase loss (0: none)."),
     synth_reuse: int = typer.Option(1, "--synth-reuse", min=1, help="Use each rendered synthetic slice N times (differently augmented): more img/s when rendering is the bottleneck."),
     shuffle_buffer: int = typer.Option(256, "--shuffle-buffer", min=1, help="Synthetic slices mixed per stream before a batch is drawn (a batch spans about this / --slices-per-series series)."),
-    extra_condition: list[str] = typer.Option([], "--extra-condition", metavar="<name=rate>", help="Give this share "
-                                              "of synthetic training series an uncommon condition (pet_ct, small_fov, pelvis_only, "
-                                              "paediatric, obese, thin, ...) on top of its own rate; repeatable."),
+    extra_condition: list[str] = typer.Option([], "--extra-condition", metavar="<name=rate>", help=EXTRA_HELP),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
     augment_strength: float = typer.Option(1.0, "--augment-strength", help="Scale every augmentation magnitude and "
                                            "probability (1: the default; 2: twice as strong; > 0)."),
