@@ -133,7 +133,7 @@ def iter_training_slices(
         for idx in rng.permutation(len(plist)):
             pi = plist[int(idx)]
             phase = allowed[int(rng.integers(len(allowed)))]
-            forced = force + tuple(n for n in extra_conditions((seed, pi, 8, epoch), extra_rates) if n not in force)
+            forced = force + extra_conditions((seed, pi, 8, epoch), extra_rates)  # a name twice applies once
             patient, series, srng = draw_series(seed, pi, phase, epoch, forced)
             z = sample_z(srng, series, slices_per_series)
             label = int(series.label)
