@@ -15,6 +15,9 @@ from .errors import ConfigError
 
 DEFAULT_SAMPLE_RATE = 0.3
 DEFAULT_MIN_SLICES = 8
+DRAW = "spread"
+"""The name of :func:`sample_slices`' default draw, as evaluation results and run journals record it
+(``"uniform"``, the paper's draw, is what results written before it used)."""
 DEFAULT_EARLY_STOP = True
 """Stop classifying a series' drawn slices once their vote is decided (``ctphase predict --no-early-stop``: all of them)."""
 
@@ -55,14 +58,23 @@ def sample_slices(
     sample_rate: float = DEFAULT_SAMPLE_RATE,
     min_slices: int = DEFAULT_MIN_SLICES,
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    *,
+    spread: bool = True,
 ) -> np.ndarray:
-    """Draw R% of the slice indices uniformly at random, without replacement.
+    """Draw R% of the slice indices at random, without replacement.
+
+    With ``spread`` (the default) the draw is stratified: the ``k`` drawn indices come one from each
+    of ``k`` consecutive runs of ``n_slices // k`` or one more slices (which runs are the longer
+    ones is drawn too), each uniformly at random within its run. A series is a stack in z, and neighbouring slices look alike, so a draw spread along the
+    stack votes with less spread from draw to draw than one that can bunch at one end, at the same
+    R. With ``spread=False`` the ``k`` indices are drawn uniformly from all slices (the paper's draw).
 
     Args:
         n_slices: number of slices in the scan.
         sample_rate: fraction R in (0, 1].
         min_slices: draw at least this many (capped at ``n_slices``).
         seed: integer, SeedSequence or Generator for a reproducible draw.
+        spread: one index per run of ``n_slices / k`` slices (default), or uniform over all.
     Returns:
         sorted ``(k,)`` int64 array of distinct indices in ``[0, n_slices)``.
     """
@@ -70,16 +82,39 @@ def sample_slices(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if k == n_slices:
         return np.arange(n_slices, dtype=np.int64)
-    return np.sort(rng.choice(n_slices, size=k, replace=False)).astype(np.int64)
+    if not spread:
+        return np.sort(rng.choice(n_slices, size=k, replace=False)).astype(np.int64)
+    widths = np.full(k, n_slices // k, dtype=np.int64)
+    widths[rng.choice(k, size=n_slices % k, replace=False)] += 1  # which runs hold one slice more: at random
+    starts = np.cumsum(widths) - widths
+    return starts + (rng.random(k) * widths).astype(np.int64)
 
 
 def classification_order(indices: np.ndarray, seed: int | None, key: str) -> np.ndarray:
     """The drawn ``indices`` in the random order in which early stopping classifies them.
 
-    Seeded by ``(seed, key)`` on a stream of its own, so the draw itself (:func:`sample_slices`
-    with :func:`series_seed`) is the same with and without early stopping; ``None`` gives fresh
-    OS entropy. Classifying in random order makes every prefix a uniform random subset of the draw.
+    The order spreads every prefix along the stack: the sorted draw is split in two halves (the
+    longer one, or a random one of two equal, first), each half ordered so recursively, and the
+    two orders interleaved. The first ``2**t`` classified slices then hold one slice of each of the
+    ``2**t`` nested blocks of the draw, so a vote stopped early reads the whole stack, not one end of
+    it, and every choice of which half comes first is random. Seeded by ``(seed, key)`` on a stream
+    of its own, so the draw itself (:func:`sample_slices` with :func:`series_seed`) is the same with
+    and without early stopping; ``None`` gives fresh OS entropy.
     """
-    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    idx = np.sort(np.asarray(indices, dtype=np.int64).reshape(-1))
     entropy = None if seed is None else [int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8")), 1]
-    return np.random.default_rng(np.random.SeedSequence(entropy)).permutation(idx)
+    return idx[_spread_order(len(idx), np.random.default_rng(np.random.SeedSequence(entropy)))]
+
+
+def _spread_order(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions ``0..n-1`` in a random order whose prefixes are spread (see :func:`classification_order`)."""
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    half = n // 2 + (n % 2) * int(rng.integers(2))  # an odd count's extra position goes to a random half
+    first, second = _spread_order(half, rng), half + _spread_order(n - half, rng)
+    if len(second) > len(first) or (len(second) == len(first) and rng.integers(2)):
+        first, second = second, first
+    out = np.empty(n, dtype=np.int64)
+    out[0:2 * len(second):2], out[1:2 * len(second):2] = first[:len(second)], second
+    out[2 * len(second):] = first[len(second):]
+    return out
