@@ -32,7 +32,7 @@ from .errors import ConfigError
 from .prediction import STATUS_ERROR, ScanPrediction
 
 JOURNAL_FORMAT = 1
-RESULT_ARGUMENTS = ("sample_rate", "min_slices", "seed", "early_stop")
+RESULT_ARGUMENTS = ("sample_rate", "min_slices", "seed", "early_stop", "draw")
 """The arguments that change a series-alone result: a journal is resumed only with the same values."""
 
 Key = tuple[str, str]

@@ -104,6 +104,14 @@ def test_a_journal_of_other_results_is_refused(corpus, checkpoint, small_checkpo
     res = _predict(corpus / "study1", small_checkpoint, "--journal", str(journal))
     assert res.exit_code == 2 and "model sha256" in res.stderr
     assert journal.read_bytes() == before
+    # a journal of the uniform draw (written before the spread draw, no "draw" argument) is not resumed
+    head, *rest = before.splitlines(keepends=True)
+    old_head = json.loads(head)
+    assert old_head["arguments"].pop("draw") == "spread"
+    older = tmp_path / "older.jsonl"
+    older.write_bytes((json.dumps(old_head) + "\n").encode() + b"".join(rest))
+    res = _predict(corpus / "study1", checkpoint, "--journal", str(older))
+    assert res.exit_code == 2 and "draw=None (this run: 'spread')" in res.stderr
     # study-level options may change: the study step runs at the end
     assert _predict(corpus / "study1", checkpoint, "--journal", str(journal), "--no-study", "-q").exit_code == 0
     other = tmp_path / "other.jsonl"

@@ -27,7 +27,7 @@ from ctphase.evaluation import (
 )
 from ctphase.evaluation.results import Counts
 from ctphase.phases import PHASE_NAMES
-from ctphase.sampling import sample_slices, series_seed
+from ctphase.sampling import DRAW, sample_slices, series_seed
 from ctphase.voting import majority_vote
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -319,6 +319,9 @@ def test_write_report(tmp_path, results):
     assert data["arguments"] == {"sample_rate": 0.3}
     assert data["scan_level"]["metrics"]["accuracy"] == pytest.approx(results.scan_level.metrics.accuracy)
     assert EvaluationResults.from_dict(data) == replace(results, plots=data["plots"])  # metrics.json reads back
+    assert data["protocol"]["draw"] == DRAW
+    del data["protocol"]["draw"]  # a metrics.json written before the spread draw says it drew uniformly
+    assert EvaluationResults.from_dict(data).protocol.draw == "uniform"
     md = md_path.read_text()
     for name in PHASE_NAMES:
         assert f"| {name} | " in md

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from ..errors import CTPhaseError
-from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from ..sampling import DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, DRAW
 from .common import (
     DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_file, check_output_folder, console, fail, fail_with,
     report_outcome, say, write_new,
@@ -246,7 +246,7 @@ def predict(
         "paths": list(paths), **query_arguments(query), "model": str(model) if model else None, "sample_rate": sample_rate,
         "min_slices": min_slices, "seed": seed, "batch_size": batch_size, "device": device.value, "strict": strict,
         "study": study, "use_headers": use_headers, "min_confidence": min_confidence,
-        "early_stop": early_stop, "journal": str(journal) if journal else None,
+        "early_stop": early_stop, "draw": DRAW, "journal": str(journal) if journal else None,
     }
     options = {"model": model, "sample_rate": sample_rate, "min_slices": min_slices, "seed": seed, "batch_size": batch_size,
                "device": device.value, "strict": strict, "study": study, "use_headers": use_headers,

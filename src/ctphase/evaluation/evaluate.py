@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
-from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling
+from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, DRAW, check_sampling
 from ..models.calibration import Calibration
 from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification, check_bootstrap_args
 from .calibration import scan_calibration
@@ -197,6 +197,7 @@ def _protocol(all_slices: bool, rate: float, min_slices: int, seed: int, n_resam
         n_resamples=int(n_resamples),
         confidence=float(confidence),
         bootstrap="percentile intervals; patients resampled with replacement, all their scans/slices kept",
+        draw=DRAW,
     )
 
 

@@ -260,6 +260,7 @@ class EvaluationProtocol:
     n_resamples: int
     confidence: float
     bootstrap: str
+    draw: str = "uniform"  # how the R% were drawn (ctphase.sampling.DRAW); results written before the spread draw lack it
 
 
 @dataclass(frozen=True)
