@@ -5,9 +5,11 @@ Both draws classify R = 30% of a series' slices and majority-vote them (``ctphas
 slice of each series is classified once; then each series is voted over ``--draws`` seeded draws of
 each kind (draw d of series s uses ``series_seed(d, series_id)``, as ``ctphase predict --seed d``).
 
-- **Synthetic ordered stacks**: held-out patients (default the selection set 110000..110099), 4
-  phases each, each series rendered as a stack of ``--slices`` slices evenly spaced over its scan
-  range (in z order, as a real series is read) at 256 px. Printed per draw kind: scan macro F1 and
+- **Synthetic series**: held-out patients (default the selection set 110000..110099), 4 phases
+  each, each series rendered as a stack of ``--slices`` slices evenly spaced over its scan range (in
+  z order, as a real series is read) at 256 px, or with ``--stacks evaluate`` as ``ctphase evaluate
+  --manifest synth`` renders it (slices at random z, in the order drawn: there the spread draw is a
+  uniform one in all but name, and the run shows how much one draw's scan F1 varies). Printed per draw kind: scan macro F1 and
   accuracy averaged over the draws, the per-class F1, the mean over series of the standard deviation
   of the true phase's vote share, and the share of (series, draw) pairs voted wrong; then the
   difference spread - uniform of the mean macro F1 with a 95% interval by bootstrap over patients.
@@ -33,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ctphase.data import synthetic_scans
 from ctphase.evaluation.bootstrap import percentile_interval, resample_counts
+from ctphase.evaluation.run import classify_scans
 from ctphase.evaluation.metrics import metrics_from_confusion
 from ctphase.inference import Classifier
 from ctphase.io import load_series
@@ -66,37 +70,55 @@ def vote_draws(probs: np.ndarray, series_id: str, draws: int) -> dict[str, tuple
     return out
 
 
-def synthetic(clf: Classifier, patients: range, n_slices: int, draws: int, n_resamples: int) -> dict:
-    """Both draw kinds on ordered synthetic stacks of ``patients`` (see the module docstring)."""
-    truth, votes = [], {kind: [] for kind in KINDS}
+def ordered_stacks(clf: Classifier, patients: range, n_slices: int) -> tuple[list[np.ndarray], list[int], list[str]]:
+    """Slice probabilities, phases and series ids of ``patients``' series rendered as ordered stacks of
+    ``n_slices`` slices evenly spaced over each scan range (z order, as a real series is read), 256 px."""
+    probs, truth, ids = [], [], []
     t0 = time.perf_counter()
     for i in patients:
         for phase in Phase:
             patient, series, _ = draw_series(0, i, phase)
             hu = render_slices(patient, series, np.linspace(series.z_top, series.z_bottom, n_slices), 256)
-            probs = np.asarray(clf.predict_hu_outputs(np.asarray(hu, np.float32))[0].probs, np.float64)
-            for kind, pair in vote_draws(probs, f"synth/{i}/{phase.label}", draws).items():
-                votes[kind].append(pair)
+            probs.append(np.asarray(clf.predict_hu_outputs(np.asarray(hu, np.float32))[0].probs, np.float64))
             truth.append(int(phase))
+            ids.append(f"synth/{i}/{phase.label}")
         if (i - patients.start) % 10 == 9:
             print(f"  {i - patients.start + 1}/{len(patients)} patients rendered and classified "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return probs, truth, ids
+
+
+def evaluate_scans(clf: Classifier, patients: range, n_slices: int) -> tuple[list[np.ndarray], list[int], list[str]]:
+    """The same for the scans ``ctphase evaluate --manifest synth`` renders: ``n_slices`` slices at random z,
+    in the order drawn (not z order)."""
+    scans = synthetic_scans(patients, size=256, slices_per_scan=n_slices)
+    return classify_scans(scans, clf).slice_probs, [int(s.label) for s in scans], [s.scan_id for s in scans]
+
+
+def synthetic(probs: list[np.ndarray], truth: list[int], ids: list[str], draws: int, n_resamples: int) -> dict:
+    """Both draw kinds on synthetic series, 4 per patient in order (see the module docstring)."""
+    votes = {kind: [] for kind in KINDS}
+    for p, key in zip(probs, ids):
+        for kind, pair in vote_draws(p, key, draws).items():
+            votes[kind].append(pair)
     y = np.array(truth)
-    groups = np.repeat(np.arange(len(patients)), len(Phase))
-    counts = resample_counts(len(patients), n_resamples, seed=0)
+    n_patients = len(y) // len(Phase)
+    groups = np.repeat(np.arange(n_patients), len(Phase))
+    counts = resample_counts(n_patients, n_resamples, seed=0)
     out, boot = {}, {}
     for kind, pairs in votes.items():
         labels = np.stack([p[0] for p in pairs])  # (scans, draws)
         shares = np.stack([p[1][:, t] for p, t in zip(pairs, y)])  # (scans, draws): true phase's share
         # per draw, per patient: the confusion counts of its scans, then weighted by each resample
         cell = y[:, None] * K + labels
-        per_patient = np.zeros((draws, len(patients), K * K))
+        per_patient = np.zeros((draws, n_patients, K * K))
         np.add.at(per_patient, (np.arange(draws)[None, :], groups[:, None], cell), 1.0)
         full = metrics_from_confusion(per_patient.sum(axis=1).reshape(draws, K, K))
         boot[kind] = np.mean([metrics_from_confusion((counts @ per_patient[d]).reshape(-1, K, K))["macro_f1"]
                               for d in range(draws)], axis=0)
         out[kind] = {"macro_f1": float(full["macro_f1"].mean()), "macro_f1_min": float(full["macro_f1"].min()),
-                     "macro_f1_max": float(full["macro_f1"].max()), "accuracy": float(full["accuracy"].mean()),
+                     "macro_f1_max": float(full["macro_f1"].max()), "macro_f1_draws": full["macro_f1"].tolist(),
+                     "accuracy": float(full["accuracy"].mean()),
                      "f1": [float(v) for v in full["f1"].mean(axis=0)],
                      "share_sd": float(shares.std(axis=1).mean()), "wrong": float(np.mean(labels != y[:, None]))}
     diff = out["spread"]["macro_f1"] - out["uniform"]["macro_f1"]
@@ -123,7 +145,7 @@ def real(clf: Classifier, realdata: Path, draws: int) -> dict[str, dict]:
 
 
 def print_synthetic(s: dict, patients: range) -> None:
-    print(f"\nsynthetic ordered stacks: patients {patients.start}..{patients.stop - 1}, {s['scans']} series, "
+    print(f"\nsynthetic series ({s['stacks']}): patients {patients.start}..{patients.stop - 1}, {s['scans']} series, "
           f"{s['draws']} draws each")
     print(f"{'draw':<9}{'macro F1':>9}{'(min-max)':>15}{'acc':>7}   F1 nc / art / ven / oth   share sd  wrong")
     for kind in KINDS:
@@ -154,7 +176,9 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled model)")
     ap.add_argument("--patients", type=int, default=100, help="synthetic patients (0: none)")
     ap.add_argument("--patient-offset", type=int, default=110_000)
-    ap.add_argument("--slices", type=int, default=48, help="slices per synthetic stack")
+    ap.add_argument("--slices", type=int, default=48, help="slices per synthetic series")
+    ap.add_argument("--stacks", choices=["ordered", "evaluate"], default="ordered",
+                    help="synthetic series as ordered stacks, or as ctphase evaluate renders them (random z, unordered)")
     ap.add_argument("--draws", type=int, default=50, help="seeded draws of each kind per series")
     ap.add_argument("--bootstrap", type=int, default=1000, help="patient resamples for the difference's interval")
     ap.add_argument("--real", type=Path, default=None, help="a labelled folder of real series")
@@ -167,7 +191,9 @@ def main() -> None:
     result: dict = {}
     if args.patients:
         patients = range(args.patient_offset, args.patient_offset + args.patients)
-        result["synthetic"] = synthetic(clf, patients, args.slices, args.draws, args.bootstrap)
+        render = ordered_stacks if args.stacks == "ordered" else evaluate_scans
+        result["synthetic"] = synthetic(*render(clf, patients, args.slices), args.draws, args.bootstrap)
+        result["synthetic"]["stacks"] = args.stacks
         print_synthetic(result["synthetic"], patients)
     if args.real is not None:
         result["real"] = real(clf, args.real, args.draws)

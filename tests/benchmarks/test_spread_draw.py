@@ -38,11 +38,14 @@ def test_each_kind_votes_sample_slices_draw_and_spread_steadies_the_share() -> N
     assert spread.std() < 0.5 * uniform.std()
 
 
-def test_synthetic_table_pairs_both_draws_on_the_same_stacks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("render", ["ordered_stacks", "evaluate_scans"])
+def test_synthetic_table_pairs_both_draws_on_the_same_series(tmp_path: Path, render: str) -> None:
     from model_factory import make_checkpoint
 
     clf = Classifier(make_checkpoint(tmp_path / "m.safetensors", arch="resnet10t", size=32), engine="torch", threads=1)
-    out = sd.synthetic(clf, range(500_000, 500_002), n_slices=10, draws=3, n_resamples=40)
+    probs, truth, ids = getattr(sd, render)(clf, range(500_000, 500_002), 10)
+    assert [p.shape for p in probs] == [(10, 4)] * 8 and truth == [0, 1, 2, 3] * 2 and len(set(ids)) == 8
+    out = sd.synthetic(probs, truth, ids, draws=3, n_resamples=40)
     assert out["scans"] == 8 and out["draws"] == 3
     for kind in sd.KINDS:
         r = out[kind]
@@ -50,6 +53,15 @@ def test_synthetic_table_pairs_both_draws_on_the_same_stacks(tmp_path: Path) -> 
     d = out["difference"]
     assert d["macro_f1"] == pytest.approx(out["spread"]["macro_f1"] - out["uniform"]["macro_f1"])
     assert d["low"] <= d["high"]
+
+
+def test_a_series_right_on_every_slice_is_right_in_every_draw() -> None:
+    truth = [0, 1, 2, 3] * 3
+    probs = [np.tile(np.eye(4)[t] * 0.7 + 0.075, (20, 1)) for t in truth]
+    out = sd.synthetic(probs, truth, [f"s{i}" for i in range(12)], draws=4, n_resamples=20)
+    for kind in sd.KINDS:
+        assert out[kind]["macro_f1"] == 1.0 and out[kind]["wrong"] == 0.0 and out[kind]["share_sd"] == 0.0
+    assert out["difference"] == {"macro_f1": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_bad_counts_are_a_usage_error() -> None:
