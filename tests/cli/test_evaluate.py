@@ -29,10 +29,14 @@ def test_evaluate_cli_on_a_series_manifest(tmp_path: Path, small_checkpoint: Pat
     assert res["scan_level"]["ci"] is not None
     assert set(res["timing"]["stages"]) >= {"read", "preprocess", "model"}
     assert any(p.endswith(".png") for p in res["plots"].values())
+    assert len(res["draws"]["values"]) == 20 and res["draws"]["values"][0] == pytest.approx(res["scan_level"]["metrics"]["macro"]["f1"])
+    assert res["protocol"]["draw"] == "spread" and "spread draw" in (out / "report.md").read_text()
+    assert "over 20 draws of the slices" in result.output and "seeded draws of the slices" in (out / "report.md").read_text()
     # refuses to overwrite, unless asked
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "exists" in again.output
-    assert CliRunner().invoke(app, [*args, "--overwrite", "--bootstrap", "0"]).exit_code == 0
+    assert CliRunner().invoke(app, [*args, "--overwrite", "--bootstrap", "0", "--draws", "0"]).exit_code == 0
+    assert json.loads((out / "metrics.json").read_text())["draws"] is None
 
 
 def test_evaluate_cli_errors(tmp_path: Path, small_checkpoint: Path) -> None:

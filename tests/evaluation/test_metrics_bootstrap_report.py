@@ -282,11 +282,25 @@ def test_evaluate_predictions_layout(results):
     assert set(results.timing.stages) == {"read", "preprocess", "model"}
 
 
+def test_repeated_draws_start_with_the_reported_one_and_vary(results):
+    d = results.draws
+    assert len(d.values) == 20 and d.values[0] == pytest.approx(results.scan_level.metrics.macro.f1)
+    assert d.min <= d.mean <= d.max and d.std > 0 and len(set(d.values)) > 1  # 0.65 slices: draws disagree
+    rng = np.random.default_rng(8)
+    y = np.repeat(np.arange(4), 8)
+    probs = _scan_probs(rng, y, 0.65)
+    again = evaluate_predictions(probs, y, n_resamples=0, sweep_rates=None, draws=5)
+    assert again.draws.values == evaluate_predictions(probs, y, n_resamples=0, sweep_rates=None, draws=5).draws.values
+    assert evaluate_predictions(probs, y, n_resamples=0, sweep_rates=None, draws=0).draws is None
+    with pytest.raises(ConfigError, match="draws must be >= 0"):
+        evaluate_predictions(probs, y, n_resamples=0, sweep_rates=None, draws=-1)
+
+
 def test_evaluate_with_sampled_slices_skips_sweep():
     rng = np.random.default_rng(9)
     y = np.array([0, 1, 2, 3])
     r = evaluate_predictions(_scan_probs(rng, y, 0.9, (5, 10)), y, all_slices=False, n_resamples=0)
-    assert r.sweep is None and "all slices" in r.sweep_skipped
+    assert r.sweep is None and "all slices" in r.sweep_skipped and r.draws is None  # nothing left to draw from
     assert r.protocol.sample_rate == 1.0 and r.scan_level.ci is None
     with pytest.raises(ConfigError, match="labels has 3"):
         evaluate_predictions(_scan_probs(rng, y, 0.9), y[:3])

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import CTPhaseError
-from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from ..sampling import DEFAULT_EVAL_DRAWS, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .common import (
     DEVICE_HELP, QUIET_HELP, Device, Tracker, check_output_folder, fail_with, need_extra, refuse_existing, say,
 )
@@ -19,6 +19,7 @@ def evaluate(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json, report.md and the figures."),
     bootstrap: int = typer.Option(5000, "--bootstrap", min=0, help="Bootstrap resamples over patients for the 95% CIs (0: none)."),
     sweep: bool = typer.Option(False, "--sweep", help="Also run the random-sampling sweep over R (1..100%)."),
+    draws: int = typer.Option(DEFAULT_EVAL_DRAWS, "--draws", min=0, help="Also give the scan macro F1's mean and spread over N seeded draws at R (0: none)."),
     sample_rate: float = typer.Option(DEFAULT_SAMPLE_RATE, "--sample-rate", "-r", help="Fraction R of slices voted per scan."),
     min_slices: int = typer.Option(DEFAULT_MIN_SLICES, "--min-slices", help="Vote at least N slices per scan."),
     seed: int = typer.Option(0, "--seed", help="Seed of slice draws and bootstrap; with synth also the population (use the training --seed)."),
@@ -48,14 +49,14 @@ def evaluate(
         ckpt = resolve_checkpoint(model)
         scans, dataset = evaluation_scans(manifest, ckpt, patients=patients, patient_offset=patient_offset, seed=seed,
                                           slices_per_scan=slices_per_scan)
-        arguments = {"manifest": manifest, "model": str(ckpt), "bootstrap": bootstrap, "sweep": sweep,
+        arguments = {"manifest": manifest, "model": str(ckpt), "bootstrap": bootstrap, "sweep": sweep, "draws": draws,
                      "sample_rate": sample_rate, "min_slices": min_slices, "seed": seed, "batch_size": batch_size,
                      "device": device.value}
         if manifest == "synth":
             arguments.update({"patients": patients, "patient_offset": patient_offset, "slices_per_scan": slices_per_scan})
         with Tracker(quiet) as tracker:
             results = run_evaluation(
-                scans, ckpt, out, n_resamples=bootstrap, sweep=sweep, sample_rate=sample_rate, min_slices=min_slices,
+                scans, ckpt, out, n_resamples=bootstrap, sweep=sweep, draws=draws, sample_rate=sample_rate, min_slices=min_slices,
                 seed=seed, batch_size=batch_size, device=device.value, threads=threads, dataset=dataset,
                 arguments=arguments, on_progress=tracker.callback("classify", "scans"),
             )
@@ -67,6 +68,10 @@ def evaluate(
         f"macro F1 {scan.macro.f1:.3f}; slice accuracy {sl.accuracy:.3f}, macro F1 {sl.macro.f1:.3f}",
         quiet,
     )
+    if results.draws is not None:
+        d = results.draws
+        say(f"scan macro F1 over {len(d.values)} draws of the slices: mean {d.mean:.3f}, sd {d.std:.3f}, "
+            f"range {d.min:.3f}-{d.max:.3f} (the figures above are draw 0's)", quiet)
     cal = results.calibration
     if cal is not None:
         after = cal.scan_calibrated

@@ -18,28 +18,30 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
-from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, DRAW, check_sampling
+from ..sampling import DEFAULT_EVAL_DRAWS, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, DRAW, check_sampling
 from ..models.calibration import Calibration
 from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification, check_bootstrap_args
 from .calibration import scan_calibration
-from .metrics import classification_metrics, to_class_indices
+from .metrics import classification_metrics, macro_f1, to_class_indices
 from .results import (
     Counts,
     EvaluationProtocol,
     EvaluationResults,
     LevelResults,
     ScanResult,
+    Spread,
     Timing,
     TimingStats,
 )
 from .scan_level import ScanVotes, check_slice_probs, scan_keys, vote_scans
-from .sweep import DEFAULT_SWEEP_RATES, DEFAULT_SWEEP_REPEATS, sampling_sweep
+from .sweep import DEFAULT_SWEEP_RATES, DEFAULT_SWEEP_REPEATS, sampling_sweep, spread_of
 
 RESULTS_SCHEMA = "ctphase.evaluation/1"
 TIMING_STAGES: tuple[str, ...] = ("read", "preprocess", "model")
 
 Timings = Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]]
 """Seconds per scan: ``{"read": [...], "preprocess": [...], "model": [...]}`` or one dict per scan."""
+
 
 
 def summarize_timings(timings: Timings, n_scans: int | None = None) -> Timing:
@@ -105,6 +107,7 @@ def evaluate_predictions(
     confidence: float = DEFAULT_CONFIDENCE,
     sweep_rates: Sequence[float] | None = DEFAULT_SWEEP_RATES,
     sweep_repeats: int = DEFAULT_SWEEP_REPEATS,
+    draws: int = DEFAULT_EVAL_DRAWS,
     timings: Timings | None = None,
     class_names: Sequence[str] = PHASE_NAMES,
     dataset: str | None = None,
@@ -129,6 +132,7 @@ def evaluate_predictions(
         seed: seed of slice draws and bootstrap.
         n_resamples, confidence: bootstrap resamples (0 skips the CIs) and interval level.
         sweep_rates, sweep_repeats: R values and draws per R of the sweep (``None`` skips it).
+        draws: also the scan macro F1 over this many seeded draws at R, draw 0 the reported one (0: none).
         timings: seconds per scan per stage (see :func:`summarize_timings`).
         class_names: the K class names in index order.
         dataset: name of the evaluation set (e.g. "synthetic", "realdata"); report separately, never pool.
@@ -144,15 +148,13 @@ def evaluate_predictions(
     check_sampling(sample_rate, min_slices)
     if n_resamples:
         check_bootstrap_args(n_resamples, confidence)
-    s = len(probs)
-    timing = None if timings is None else summarize_timings(timings, s)
+    timing = None if timings is None else summarize_timings(timings, len(probs))
     # slice level: every slice carries its scan's label and its scan's patient
     n_per_scan = np.array([p.shape[0] for p in probs])
     slice_p = np.concatenate(probs)
     codes = {g: i for i, g in enumerate(dict.fromkeys(groups))}
     scan_groups = [codes[g] for g in groups]
-    slice_groups = np.repeat(np.array(scan_groups), n_per_scan)
-    slice_y = np.repeat(y, n_per_scan)
+    slice_groups, slice_y = np.repeat(np.array(scan_groups), n_per_scan), np.repeat(y, n_per_scan)
     rate = sample_rate if all_slices else 1.0
     votes = vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys)
     boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "names": names}
@@ -164,12 +166,24 @@ def evaluate_predictions(
     sweep, sweep_skipped = _sweep(probs, y, scan_groups, keys, all_slices, sweep_rates, sweep_repeats, seed, names,
                                   n_resamples, confidence)
     per_class = {names[c]: int(np.sum(y == c)) for c in range(len(names))}
-    counts = Counts(int(s), len(codes), int(n_per_scan.sum()), per_class, patient_ids is not None)
+    counts = Counts(len(probs), len(codes), int(n_per_scan.sum()), per_class, patient_ids is not None)
     protocol = _protocol(all_slices, rate, min_slices, seed, n_resamples, confidence)
     return EvaluationResults(
         RESULTS_SCHEMA, __version__, model_sha256, dataset, dict(arguments) if arguments is not None else {},
         list(names), counts, protocol, slice_level, scan_level, sweep, sweep_skipped, timing, calibration=calib,
+        draws=_repeated_draws(probs, y, keys, draws if all_slices else 0, rate, seed, min_slices, len(names)),
     )
+
+
+def _repeated_draws(probs: list[np.ndarray], y: np.ndarray, keys: list[str], draws: int, rate: float, seed: int,
+                    min_slices: int, k: int) -> Spread | None:
+    """Scan macro F1 over ``draws`` seeded draws (repeat indices 0..draws-1), or None for none."""
+    if draws < 0:
+        raise ConfigError(f"draws must be >= 0, got {draws}")
+    if not draws:
+        return None
+    return spread_of(np.array([macro_f1(y, vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys,
+                                                      repeat=j).labels, k) for j in range(draws)]))
 
 
 def _sweep(probs: list[np.ndarray], y: np.ndarray, groups: list[int], keys: list[str], all_slices: bool,

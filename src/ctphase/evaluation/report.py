@@ -151,7 +151,7 @@ def _write_plots(results: EvaluationResults, out: Path, names: list[str]) -> dic
 def _header(results: EvaluationResults) -> list[str]:
     counts, proto = results.counts, results.protocol
     title = "ctphase evaluation" + (f": {results.dataset}" if results.dataset else "")
-    draw = (f"a random {100 * proto.sample_rate:g}% of slices (at least {proto.min_slices}), seed {proto.seed}"
+    draw = (f"a random {100 * proto.sample_rate:g}% of slices (at least {proto.min_slices}; {proto.draw} draw), seed {proto.seed}"
             if proto.all_slices else "the slices sampled by the prediction run")
     lines = [
         f"# {title}",
@@ -163,6 +163,10 @@ def _header(results: EvaluationResults) -> list[str]:
         "- 95% CI" if proto.confidence == 0.95 else f"- {100 * proto.confidence:g}% CI",
     ]
     lines[-1] += f": {proto.bootstrap}, {proto.n_resamples} resamples" if proto.n_resamples else ": not computed"
+    if results.draws is not None:
+        d = results.draws
+        lines.append(f"- scan macro F1 over {len(d.values)} seeded draws of the slices: mean {d.mean:.3f}, sd {d.std:.3f}, "
+                     f"range {d.min:.3f}-{d.max:.3f}; the tables below are draw 0's (the intervals hold the draw fixed)")
     if counts.scans_per_class:
         lines.append("- scans per class: " + ", ".join(f"{k} {v}" for k, v in counts.scans_per_class.items()))
     return lines

@@ -360,6 +360,9 @@ class EvaluationResults:
     calibration: CalibrationResults | None = None
     heads: dict[str, Any] | None = None
     """Scores of the subphase and seconds heads (:func:`ctphase.evaluation.heads.heads_metrics`), when the model has them."""
+    draws: Spread | None = None
+    """Scan macro F1 over repeated draws at the evaluation's R (draw 0 is the one the tables report); None when
+    the slices were sampled by a prediction run, or no repeated draws were asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain Python (NaN and infinities as None)."""

@@ -28,7 +28,7 @@ from ..data import LabelledScan
 from ..errors import ConfigError, CTPhaseError, InputError
 from ..models.calibration import IDENTITY, Calibration
 from ..models.heads import SliceOutputs
-from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from ..sampling import DEFAULT_EVAL_DRAWS, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 
 DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
 """First synthetic test patient: far from the training (0..) and validation (100000..) defaults."""
@@ -134,6 +134,7 @@ def run_evaluation(
     *,
     n_resamples: int = 5000,
     sweep: bool = False,
+    draws: int = DEFAULT_EVAL_DRAWS,
     sample_rate: float = DEFAULT_SAMPLE_RATE,
     min_slices: int = DEFAULT_MIN_SLICES,
     seed: int = 0,
@@ -152,6 +153,7 @@ def run_evaluation(
         out_dir: where metrics.json, report.md and the figures go (``None``: write nothing).
         n_resamples: bootstrap resamples over patients (0 skips the CIs).
         sweep: run the random-sampling sweep over R.
+        draws: also score the scans over this many seeded draws at R (0: only the reported one).
         device, engine, threads, batch_size: passed to :class:`ctphase.inference.Classifier`.
     Returns:
         the results dict of :func:`ctphase.evaluation.evaluate_predictions`.
@@ -180,6 +182,7 @@ def run_evaluation(
         seed=seed,
         n_resamples=n_resamples,
         sweep_rates=DEFAULT_SWEEP_RATES if sweep else None,
+        draws=draws,
         timings=done.timings,
         dataset=dataset,
         model_sha256=done.model_sha256,

@@ -26,7 +26,8 @@ DEFAULT_SWEEP_RATES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.15, 0.20, 0.30, 0.
 DEFAULT_SWEEP_REPEATS = 10
 
 
-def _spread(values: np.ndarray) -> Spread:
+def spread_of(values: np.ndarray) -> Spread:
+    """Mean, sample sd, range and values of ``values`` (one metric over repeated draws)."""
     return Spread(
         mean=float(values.mean()),
         std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
@@ -106,6 +107,6 @@ def sampling_sweep(
                 y, first, groups=patient_ids, class_names=class_names, n_resamples=n_resamples, confidence=confidence, seed=seed
             )
             ci = boot.macro.f1
-        f1 = _spread(f1s)
-        per_rate.append(SweepPoint(r, f1.mean, f1.std, f1.min, f1.max, f1.values, _spread(accs), n_sampled / repeats, ci))
+        f1 = spread_of(f1s)
+        per_rate.append(SweepPoint(r, f1.mean, f1.std, f1.min, f1.max, f1.values, spread_of(accs), n_sampled / repeats, ci))
     return Sweep(rate_list, int(repeats), seed, int(min_slices), "macro_f1", per_rate)
