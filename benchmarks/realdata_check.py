@@ -20,6 +20,7 @@ Usage::
     python benchmarks/realdata_check.py                       # bundled default model
     python benchmarks/realdata_check.py --model runs/x/best.safetensors --json out.json
     python benchmarks/realdata_check.py --together        # whole studies, as predict on the parent folder
+    python benchmarks/realdata_check.py --together --no-early-stop   # shares of the whole draw
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--together", action="store_true",
                     help="classify all folders in one run (the study step sees whole studies, as predict on the "
                          "parent folder does); default: each folder alone")
+    ap.add_argument("--no-early-stop", dest="early_stop", action="store_false",
+                    help="classify every drawn slice (predict --no-early-stop): the shares are those of the whole draw")
     args = ap.parse_args()
     rows = real_rows(args.realdata)
     out = []
@@ -58,11 +61,13 @@ def main() -> None:
     for seed in range(args.draws + 1):
         if args.together:  # one run over every folder: the study step sees each study whole, as predict does
             found = [p for p in classify([args.realdata / r["folder"] for r in rows], model=args.model,
-                                         sample_rate=args.sample_rate, seed=seed) if p.status == "ok"]
+                                         sample_rate=args.sample_rate, seed=seed, early_stop=args.early_stop)
+                     if p.status == "ok"]
             draws[seed] = {r["folder"]: _of(found, args.realdata / r["folder"]) for r in rows}
         else:  # each folder alone
             draws[seed] = {r["folder"]: _of([p for p in classify([args.realdata / r["folder"]], model=args.model,
-                                                                  sample_rate=args.sample_rate, seed=seed)
+                                                                  sample_rate=args.sample_rate, seed=seed,
+                                                                  early_stop=args.early_stop)
                                              if p.status == "ok"], args.realdata / r["folder"]) for r in rows}
     for row in rows:
         pred = draws[0][row["folder"]]
