@@ -36,7 +36,12 @@ from synth_realism import REAL_PHASE, REAL_ROIS, load_real, roi_median, roi_slic
 
 
 def organ_reads(model: torch.nn.Module, ckpt, hu: np.ndarray) -> np.ndarray:
-    """``(N, O)`` organ HU the head reads on HU slices ``(N, H, W)`` (the checkpoint's preprocessing)."""
+    """``(N, O)`` organ HU the head reads on HU slices ``(N, H, W)`` (the checkpoint's preprocessing).
+
+    Every organ gets a read on every slice, also where the slice does not show it: the head was trained
+    only on slices that show the organ, so such reads are extrapolations. Mask them by what the slice
+    shows (the synthetic table keeps only slices whose true HU is finite; the real table reads ROIs).
+    """
     x = torch.from_numpy(ckpt.preprocessing(hu))
     with torch.inference_mode():
         out = model(x).float().numpy()
