@@ -67,9 +67,10 @@ def sample_slices(
 
     With ``spread`` (the default) the draw is stratified: the ``k`` drawn indices come one from each
     of ``k`` consecutive runs of ``n_slices // k`` or one more slices (which runs are the longer
-    ones is drawn too), each uniformly at random within its run. A series is a stack in z, and neighbouring slices look alike, so a draw spread along the
-    stack votes with less spread from draw to draw than one that can bunch at one end, at the same
-    R. With ``spread=False`` the ``k`` indices are drawn uniformly from all slices (the paper's draw).
+    ones is drawn too), each uniformly at random within its run. A series is a stack in z, and
+    neighbouring slices look alike, so a draw spread along the stack votes with less spread from draw
+    to draw than one that can bunch at one end, at the same R. With ``spread=False`` the ``k``
+    indices are drawn uniformly from all slices (the paper's draw).
 
     Args:
         n_slices: number of slices in the scan.
