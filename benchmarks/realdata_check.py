@@ -82,7 +82,8 @@ def main() -> None:
         print(f"{row['name']:<{w}}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}"
               f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}{timing}")
         out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "image_label": pred.image_label,
-                    "n_slices": pred.n_slices, "vote_fractions": pred.vote_fractions,
+                    "n_slices": pred.n_slices, "n_sampled": len(pred.sampled_indices), "n_used": len(pred.used_indices),
+                    "vote_fractions": pred.vote_fractions,
                     "mean_probabilities": pred.mean_probabilities, "correct_draws": correct,
                     "image_correct_draws": image_correct, "draws": args.draws,
                     "true_vote_share_min": min(shares), "true_vote_share_mean": sum(shares) / len(shares),

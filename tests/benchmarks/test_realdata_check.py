@@ -25,3 +25,27 @@ def test_summary_counts_seed0_draws_images_and_shares(capsys: pytest.CaptureFixt
     assert second.startswith("1/2 allowed, 27/40 over the other draws;")
     assert "1/2 and 25/40; 1 with a true share >= 0.6" in second
 
+
+
+@pytest.mark.parametrize("early_stop", [True, False])
+def test_no_early_stop_votes_every_drawn_slice(tmp_path, small_checkpoint, early_stop: bool) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+    from benchmark_scripts import BENCHMARKS
+    from dicom_factory import write_series
+
+    hu = np.zeros((40, 32, 32), np.float32)  # one value: a random model votes every slice alike
+    write_series(tmp_path / "s1", n=40, hu=hu)
+    (tmp_path / "labels.csv").write_text("folder,name,phase,patient\ns1,s1,venous,p1\n")
+    out = tmp_path / "out.json"
+    cmd = [sys.executable, str(BENCHMARKS / "realdata_check.py"), "--realdata", str(tmp_path), "--model",
+           str(small_checkpoint), "--draws", "1", "--json", str(out)] + ([] if early_stop else ["--no-early-stop"])
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["n_sampled"] == 12  # 30% of 40
+    # every slice alike: early stopping stops once 7 of the 12 agree, without it all 12 are voted
+    assert row["n_used"] == (7 if early_stop else 12)
