@@ -43,7 +43,6 @@ Timings = Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]]
 """Seconds per scan: ``{"read": [...], "preprocess": [...], "model": [...]}`` or one dict per scan."""
 
 
-
 def summarize_timings(timings: Timings, n_scans: int | None = None) -> Timing:
     """Per-stage summary of seconds per scan.
 
