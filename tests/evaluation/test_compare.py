@@ -108,6 +108,21 @@ def test_slice_level_pairs_each_slice(pair) -> None:
         "slice_predicted"]
 
 
+def test_repeated_draws_are_paired_draw_by_draw(pair) -> None:
+    a, b, *_ = pair
+    c = compare_results(a, b, n_resamples=200)
+    d, macro = c.draws, c.metrics[0]
+    # every slice of a scan votes alike here, so each draw gives the reported labels
+    assert d.n_draws == 20 and d.b_better == 20 and d.a_mean == pytest.approx(macro.a) and d.b_mean == pytest.approx(macro.b)
+    assert d.difference_min == pytest.approx(d.difference_max) == pytest.approx(macro.difference.estimate)
+    other_seed = json.loads(json.dumps(b))
+    other_seed["protocol"]["seed"] = 1  # other draws: not paired
+    no_draws = json.loads(json.dumps(b))
+    del no_draws["draws"]  # a run written before --draws
+    assert compare_results(a, other_seed, n_resamples=200).draws is None
+    assert compare_results(a, no_draws, n_resamples=200).draws is None
+
+
 def test_runs_without_patients_fall_back_to_scans(pair) -> None:
     a, b, *_ = pair
     old = json.loads(json.dumps(b))
@@ -133,6 +148,7 @@ def test_cli_compares_two_evaluation_folders(tmp_path: Path) -> None:
                                  "--json", str(out)])
     assert r.exit_code == 0, r.output
     assert "120 scans of 30 patients" in r.output and "slice level (600 slices)" in r.output
+    assert "scan macro F1 over the same 20 draws of the slices" in r.output and "B higher in 20 of 20" in r.output
     line = next(ln for ln in r.output.splitlines() if ln.startswith("accuracy"))
     assert float(line.split()[2]) == 1.0 and float(line.split()[1]) == pytest.approx(right_a.mean(), abs=1e-3)
     saved = json.loads(out.read_text())

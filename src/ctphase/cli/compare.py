@@ -65,6 +65,10 @@ def compare(
             typer.echo(f"{m.name:<22}{m.a:>8.3f}{m.b:>8.3f}{d.estimate:>+9.3f}  {ci}")
     typer.echo(f"scans only A gets right: {result.only_a_right}; only B: {result.only_b_right}; "
                f"exact McNemar p = {result.mcnemar_p:.3g} (scans as independent)")
+    if (d := result.draws) is not None:
+        typer.echo(f"scan macro F1 over the same {d.n_draws} draws of the slices: A {d.a_mean:.3f}, B {d.b_mean:.3f}, "
+                   f"B - A {d.difference_mean:+.3f} (draw by draw {d.difference_min:+.3f} to {d.difference_max:+.3f}; "
+                   f"B higher in {d.b_better} of {d.n_draws})")
     if result.clusters == "scans":
         say("note: a run does not record its patients (an evaluation older than this field); "
             "scans were resampled as if independent, which narrows the interval when patients have several scans", quiet)

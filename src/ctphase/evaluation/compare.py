@@ -66,6 +66,34 @@ class Comparison:
     n_resamples: int
     confidence: float
     seed: int
+    draws: DrawsDifference | None = None
+    """The scan macro F1 of both over the same repeated draws; None when a run has none, or not the same ones."""
+
+
+@dataclass(frozen=True)
+class DrawsDifference:
+    """Scan macro F1 of A and B over the same seeded draws of the slices (``ctphase evaluate --draws``), draw by draw."""
+
+    n_draws: int
+    a_mean: float
+    b_mean: float
+    difference_mean: float
+    difference_min: float
+    difference_max: float
+    b_better: int
+    """Draws in which B's macro F1 is higher than A's (ties count for neither)."""
+
+
+def _draws(a: Mapping[str, Any], b: Mapping[str, Any]) -> DrawsDifference | None:
+    """Both runs' ``draws`` paired draw by draw, where they drew the same way (R, minimum, seed, draw)."""
+    da, db = (a.get("draws") or {}).get("values"), (b.get("draws") or {}).get("values")
+    pa, pb = a.get("protocol") or {}, b.get("protocol") or {}
+    if not da or not db or len(da) != len(db) or any(pa.get(k) != pb.get(k) for k in ("sample_rate", "min_slices", "seed", "draw")):
+        return None
+    fa, fb = np.asarray(da, np.float64), np.asarray(db, np.float64)
+    d = fb - fa
+    return DrawsDifference(len(d), float(fa.mean()), float(fb.mean()), float(d.mean()), float(d.min()), float(d.max()),
+                           int(np.sum(d > 0)))
 
 
 def _scan_rows(results: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
@@ -119,7 +147,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any], *, names: tuple[
     right_a, right_b = pa_ == y_, pb_ == y_
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
     return Comparison(len(pairs), n_clusters, clusters, scan_diffs, slice_diffs, 0 if slices is None else len(slices[0]),
-                      only_a, only_b, _mcnemar(only_a, only_b), n_resamples, confidence, seed)
+                      only_a, only_b, _mcnemar(only_a, only_b), n_resamples, confidence, seed, _draws(a, b))
 
 
 def _paired(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, codes: np.ndarray, n_clusters: int, classes: list[str],
