@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctphase.errors import ConfigError
 from ctphase.sampling import classification_order, n_samples, sample_slices, series_seed
@@ -107,3 +109,17 @@ def test_an_early_stopped_prefix_reads_both_ends_of_the_stack():
     shuffled = [np.sum(np.random.default_rng(s).permutation(drawn)[:8] < 9) for s in range(400)]
     assert abs(np.mean(spread) - 2.4) < 0.2 and abs(np.mean(shuffled) - 2.4) < 0.25
     assert np.std(spread) < 0.6 < 0.9 < np.std(shuffled)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(n=st.integers(1, 3000), rate=st.floats(0.001, 1.0), min_slices=st.integers(1, 64), seed=st.integers(0, 2**32 - 1))
+def test_spread_draw_properties(n, rate, min_slices, seed):
+    idx = sample_slices(n, rate, min_slices, seed=seed)
+    k = n_samples(n, rate, min_slices)
+    longest = -(-n // k)
+    assert idx.dtype == np.int64 and len(idx) == k and np.all(np.diff(idx) > 0) and 0 <= idx[0] and idx[-1] < n
+    assert idx[0] < longest and idx[-1] >= n - longest
+    if k > 1:
+        assert np.diff(idx).max() <= 2 * longest - 1
+    order = classification_order(idx, seed, "s")
+    assert np.array_equal(np.sort(order), idx)
