@@ -112,3 +112,30 @@ def test_train_config_shuffle_buffer_reaches_the_synthetic_stream() -> None:
     summary: dict = {}
     loader, _, (stream,) = _synth_loader(cfg, Preprocessing(size=24), None, {"batch_size": 4}, summary)
     assert stream.shuffle_buffer == 1024 and summary["shuffle_buffer"] == 1024
+
+
+def test_a_resumed_synth_stream_starts_at_another_pass_of_the_engine() -> None:
+    """A fresh run's stream is the engine's from pass 0 (unchanged); one resumed at epoch 3 starts at
+    pass 3: other patients first and other series, not a replay of epoch 1's."""
+    from ctphase.synth import iter_training_slices
+
+    def patients_of(stream: SynthSliceStream) -> list[int]:
+        seen: list[int] = []
+
+        def source(*args, **kw):
+            for hu, label, patient, *rest in iter_training_slices(*args, **kw):
+                seen.append(int(patient))
+                yield hu, label, patient, *rest
+
+        stream._source = source
+        list(itertools.islice(stream._slices(0, 1), 8))
+        return seen[:8]
+
+    fresh = SynthSliceStream(Preprocessing(size=24), range(100, 140), slices_per_series=2, shuffle_buffer=4)
+    engine = [int(p) for _, _, p in itertools.islice(iter_training_slices(0, 24, range(100, 140), slices_per_series=2), 8)]
+    assert patients_of(fresh) == engine  # pass 0, as before resuming existed
+    resumed = SynthSliceStream(Preprocessing(size=24), range(100, 140), slices_per_series=2, shuffle_buffer=4)
+    resumed.set_epoch(3)
+    pass3 = [int(p) for _, _, p in itertools.islice(
+        iter_training_slices(0, 24, range(100, 140), slices_per_series=2, first_pass=3), 8)]
+    assert patients_of(resumed) == pass3 != engine

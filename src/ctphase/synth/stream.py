@@ -95,6 +95,7 @@ def iter_training_slices(
     organs: Sequence[str] = (),
     force: Sequence[str] = (),
     extra: Mapping[str, float] | None = None,
+    first_pass: int = 0,
 ) -> Iterator[tuple[Any, ...]]:
     """Endless stream of ``(hu (size, size) float32, label, patient_index)`` for training.
 
@@ -115,6 +116,8 @@ def iter_training_slices(
     series on top of those drawn (the robustness benchmark). ``extra`` maps condition names to a
     probability that a series also gets that condition forced on top of its drawn rate (training
     on more of an uncommon scan); its draws are separate, so every other series stays as it was.
+    ``first_pass`` starts the stream at that pass (its own patient order and series), so that a
+    resumed training run goes on with series it has not seen instead of those of pass 0.
     """
     if size < 16 or size > 1024:
         raise ConfigError(f"size must be between 16 and 1024 pixels, got {size}")
@@ -127,7 +130,7 @@ def iter_training_slices(
     force = check_conditions(force)
     extra_rates = check_extra_rates(extra or {})
     tissues = organ_tissues(organs)
-    epoch = 0
+    epoch = int(first_pass)
     while True:
         rng = np.random.default_rng([int(seed), 1_000_003, epoch])
         for idx in rng.permutation(len(plist)):

@@ -297,7 +297,8 @@ class SynthSliceStream(IterableDataset):
     DataLoader workers (worker ``w`` of ``n`` takes ``patients[w::n]``), so workers never
     duplicate each other. The underlying stream is endless and kept alive across epochs (per
     process; use ``persistent_workers=True``), so each epoch continues with new series of the
-    same patients; a resumed run restarts it (with new augmentation draws). Slices are mixed in a shuffle buffer of
+    same patients; a run resumed at epoch ``e`` starts it at the engine's pass ``e`` (other series,
+    new augmentation draws). Slices are mixed in a shuffle buffer of
     ``shuffle_buffer`` because the engine yields the slices of one series consecutively.
 
     Args:
@@ -371,8 +372,9 @@ class SynthSliceStream(IterableDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Record the epoch; only the first one matters (it seeds the augmentation and shuffling
-        of a stream that then simply continues), so a resumed run does not replay the
-        augmentations of epoch 1 (the engine's series restart from its first pass, though)."""
+        of a stream that then simply continues, and a run resumed at epoch ``e`` starts the
+        engine at pass ``e``), so a resumed run replays neither the augmentations nor the series
+        of epoch 1."""
         self.epoch = int(epoch)
 
     def _slices(self, wid: int, nworkers: int) -> Iterator[tuple[np.ndarray, int, tuple[Any, ...]]]:
@@ -389,6 +391,8 @@ class SynthSliceStream(IterableDataset):
             kw["organs"] = self.organs
         if self.extra_conditions:
             kw["extra"] = self.extra_conditions
+        if self.epoch:  # a resumed run: the engine goes on at another pass (a fresh run's stream is unchanged)
+            kw["first_pass"] = self.epoch
         for p in itertools.count():  # the engine's stream is endless; a finite stand-in restarts
             n = 0
             for hu, label, _patient, *extra in source(self.seed if p == 0 else derive_seed(self.seed, p), self.render_size, mine, **kw):
