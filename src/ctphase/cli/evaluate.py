@@ -69,9 +69,8 @@ def evaluate(
         quiet,
     )
     if results.draws is not None:
-        d = results.draws
-        say(f"scan macro F1 over {len(d.values)} draws of the slices: mean {d.mean:.3f}, sd {d.std:.3f}, "
-            f"range {d.min:.3f}-{d.max:.3f} (the figures above are draw 0's)", quiet)
+        say(f"scan macro F1 over {len(results.draws.values)} draws of the slices: {results.draws.format()} "
+            "(the figures above are draw 0's)", quiet)
     cal = results.calibration
     if cal is not None:
         after = cal.scan_calibrated

@@ -170,19 +170,21 @@ def evaluate_predictions(
     return EvaluationResults(
         RESULTS_SCHEMA, __version__, model_sha256, dataset, dict(arguments) if arguments is not None else {},
         list(names), counts, protocol, slice_level, scan_level, sweep, sweep_skipped, timing, calibration=calib,
-        draws=_repeated_draws(probs, y, keys, draws if all_slices else 0, rate, seed, min_slices, len(names)),
+        draws=_repeated_draws(probs, y, votes.labels, keys, draws if all_slices else 0, rate, seed, min_slices, len(names)),
     )
 
 
-def _repeated_draws(probs: list[np.ndarray], y: np.ndarray, keys: list[str], draws: int, rate: float, seed: int,
-                    min_slices: int, k: int) -> Spread | None:
-    """Scan macro F1 over ``draws`` seeded draws (repeat indices 0..draws-1), or None for none."""
+def _repeated_draws(probs: list[np.ndarray], y: np.ndarray, first: np.ndarray, keys: list[str], draws: int, rate: float,
+                    seed: int, min_slices: int, k: int) -> Spread | None:
+    """Scan macro F1 over ``draws`` seeded draws (repeat indices 0..draws-1; ``first``: the labels of draw 0,
+    already voted), or None for none."""
     if draws < 0:
         raise ConfigError(f"draws must be >= 0, got {draws}")
     if not draws:
         return None
-    return spread_of(np.array([macro_f1(y, vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys,
-                                                      repeat=j).labels, k) for j in range(draws)]))
+    labels = [first] + [vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys, repeat=j).labels
+                        for j in range(1, draws)]
+    return spread_of(np.array([macro_f1(y, lab, k) for lab in labels]))
 
 
 def _sweep(probs: list[np.ndarray], y: np.ndarray, groups: list[int], keys: list[str], all_slices: bool,

@@ -164,9 +164,8 @@ def _header(results: EvaluationResults) -> list[str]:
     ]
     lines[-1] += f": {proto.bootstrap}, {proto.n_resamples} resamples" if proto.n_resamples else ": not computed"
     if results.draws is not None:
-        d = results.draws
-        lines.append(f"- scan macro F1 over {len(d.values)} seeded draws of the slices: mean {d.mean:.3f}, sd {d.std:.3f}, "
-                     f"range {d.min:.3f}-{d.max:.3f}; the tables below are draw 0's (the intervals hold the draw fixed)")
+        lines.append(f"- scan macro F1 over {len(results.draws.values)} seeded draws of the slices: {results.draws.format()}; "
+                     "the tables below are draw 0's (the intervals hold the draw fixed)")
     if counts.scans_per_class:
         lines.append("- scans per class: " + ", ".join(f"{k} {v}" for k, v in counts.scans_per_class.items()))
     return lines

@@ -185,6 +185,10 @@ class Spread:
     max: float
     values: list[float]
 
+    def format(self, digits: int = 3) -> str:
+        """``"mean 0.853, sd 0.010, range 0.835-0.872"``."""
+        return f"mean {self.mean:.{digits}f}, sd {self.std:.{digits}f}, range {self.min:.{digits}f}-{self.max:.{digits}f}"
+
 
 @dataclass(frozen=True)
 class SweepPoint:
