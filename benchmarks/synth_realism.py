@@ -67,13 +67,18 @@ REAL_ROIS: dict[str, dict[str, tuple[float, int, int, int]]] = {
     "hcc005_s1_recon2_arterial": {
         "aorta": (-125, 263, 292, 6), "portal_vein": (-125, 200, 210, 3), "liver": (-125, 120, 230, 12),
         "spleen": (-125, 360, 320, 10), "kidney_cortex": (-170, 363, 305, 2), "renal_pelvis": (-170, 330, 300, 3),
-        "oral_contrast": (-80, 340, 240, 15),
+        "oral_contrast": (-80, 340, 240, 15), "kidney_medulla": (-170, 343, 322, 2), "ivc": (-215, 218, 229, 5),
     },
     "hcc005_s1_s103_venous": {
         "aorta": (-125, 263, 292, 6), "portal_vein": (-125, 200, 210, 3), "liver": (-125, 120, 230, 12),
         "spleen": (-125, 360, 320, 10), "kidney_cortex": (-170, 363, 305, 2), "renal_pelvis": (-170, 330, 300, 3),
-        "oral_contrast": (-80, 340, 240, 15),
+        "oral_contrast": (-80, 340, 240, 15), "kidney_medulla": (-170, 343, 322, 2), "ivc": (-215, 218, 229, 5),
     },
+    # kidney only (cortex and a medullary pyramid of the left kidney, on one line of the stack's two series)
+    "hcc009_19980215_s4_recon2_arterial": {"kidney_cortex": (-394, 329, 300, 2), "kidney_medulla": (-394, 340, 300, 2)},
+    "hcc009_19980215_s103_venous": {"kidney_cortex": (-394, 329, 300, 2), "kidney_medulla": (-394, 340, 300, 2)},
+    "hcc009_19980320_s105_arterial": {"kidney_cortex": (-379, 377, 306, 2), "kidney_medulla": (-379, 366, 306, 2)},
+    "hcc009_19980320_s107_venous": {"kidney_cortex": (-379, 377, 306, 2), "kidney_medulla": (-379, 366, 306, 2)},
     "rctt2022_ap_arterial": {
         "aorta": (-135, 278, 268, 6), "portal_vein": (-135, 200, 222, 2), "liver": (-135, 120, 240, 12),
         "spleen": (-135, 385, 305, 8), "kidney_cortex": (-185, 340, 270, 3),
@@ -84,7 +89,9 @@ REAL_ROIS: dict[str, dict[str, tuple[float, int, int, int]]] = {
     },
 }
 REAL_PHASE = {"hcc005_s1_pre_noncontrast": "non_contrast", "hcc005_s1_recon2_arterial": "arterial",
-              "hcc005_s1_s103_venous": "venous", "rctt2022_ap_arterial": "arterial", "rctt2022_eqp_other": "other"}
+              "hcc005_s1_s103_venous": "venous", "rctt2022_ap_arterial": "arterial", "rctt2022_eqp_other": "other",
+              "hcc009_19980215_s4_recon2_arterial": "arterial", "hcc009_19980215_s103_venous": "venous",
+              "hcc009_19980320_s105_arterial": "arterial", "hcc009_19980320_s107_venous": "venous"}
 PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg (CC BY 4.0)")],
             "arterial": [("hcc005_s1_recon2_arterial", -125.0, "HCC-TACE-Seg (CC BY 4.0)")],
             "venous": [("hcc005_s1_s103_venous", -125.0, "HCC-TACE-Seg (CC BY 4.0)"),
@@ -118,18 +125,38 @@ def roi_median(im: np.ndarray, roi: tuple[float, int, int, int]) -> float:
     return float(np.median(im[(yy - r) ** 2 + (xx - c) ** 2 <= rad * rad]))
 
 
-def real_table() -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, list[float]]] = {}
+def real_series() -> dict[str, dict[str, float]]:
+    """ROI median HU per real series (folder) and tissue."""
+    out: dict[str, dict[str, float]] = {}
     for folder, rois in REAL_ROIS.items():
         vol, z, _ = load_real(REALDATA / folder)
-        for tissue, roi in rois.items():
-            out.setdefault(REAL_PHASE[folder], {}).setdefault(tissue, []).append(roi_median(vol[roi_slice(z, roi)], roi))
+        out[folder] = {tissue: roi_median(vol[roi_slice(z, roi)], roi) for tissue, roi in rois.items()}
+    return out
+
+
+def real_table(series: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean over the real series of each phase of their ROI medians, per tissue."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for folder, rois in series.items():
+        for tissue, v in rois.items():
+            out.setdefault(REAL_PHASE[folder], {}).setdefault(tissue, []).append(v)
     return {ph: {t: float(np.mean(v)) for t, v in d.items()} for ph, d in out.items()}
 
 
 def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool = False) -> dict[str, dict[str, float]]:
     """Median HU per tissue and phase (or subphase) over ``n_patients`` synthetic patients."""
-    res: dict[str, dict[str, list[float]]] = {}
+    return phase_medians(synth_patients(n_patients, seed, size, by_subphase))
+
+
+def phase_medians(per_patient: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Median over patients of each tissue's HU, per phase (or subphase)."""
+    return {ph: {t: float(np.median([p[t] for p in pats if t in p])) for t in {t for p in pats for t in p}}
+            for ph, pats in per_patient.items()}
+
+
+def synth_patients(n_patients: int, seed: int, size: int = 256, by_subphase: bool = False) -> dict[str, list[dict[str, float]]]:
+    """Per phase (or subphase), one ``{tissue: median HU}`` per synthetic patient (tissues it shows)."""
+    res: dict[str, list[dict[str, float]]] = {}
     groups = SUBPHASE_NAMES if by_subphase else PHASE_NAMES
     for i in range(n_patients):
         p = patient_params(seed, 900_000 + i)
@@ -137,14 +164,16 @@ def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool =
             kw = {"subphase": ph} if by_subphase else {"phase": ph}
             s = SeriesParams.draw(np.random.default_rng([seed, i, k]), p, **kw)
             s.streaks = False
+            row: dict[str, float] = {}
             for name, (tissue, zs) in TISSUES.items():
                 hu, m = render_slices(p, s, np.asarray(zs, float) * p.height, size, return_masks=True)
                 k = np.ones((1, 1) if tissue == Tissue.URINE_CONTRAST else (3, 3), np.uint8)  # a crescent, too thin to erode
                 vals = [hu[j][cv2.erode((m[j] == tissue).astype(np.uint8), k).astype(bool)] for j in range(len(zs))]
                 v = np.concatenate(vals)
                 if v.size > 3:
-                    res.setdefault(ph, {}).setdefault(name, []).append(float(np.median(v)))
-    return {ph: {t: float(np.median(v)) for t, v in d.items()} for ph, d in res.items()}
+                    row[name] = float(np.median(v))
+            res.setdefault(ph, []).append(row)
+    return res
 
 
 def bright_open(hu: np.ndarray, threshold: float = 180.0) -> np.ndarray:
@@ -237,6 +266,20 @@ def _cue(table: dict[str, float] | None, cue: str) -> float | None:
     return table[a] - (table[b] if b is not None else 0.0)
 
 
+def print_cue_spread(per_patient: dict[str, list[dict[str, float]]], series: dict[str, dict[str, float]] | None) -> None:
+    """Each cue's spread per phase: synthetic patients' 10th / 50th / 90th percentiles, and every
+    real series that holds both of its ROIs (a phase's pooled medians can mix series)."""
+    print("\ncue spread per phase: synthetic patients p10 / p50 / p90 | each real series with both ROIs")
+    for c in CUES:
+        for ph in PHASE_NAMES:
+            sv = [v for p in per_patient.get(ph, []) if (v := _cue(p, c)) is not None]
+            rv = [] if series is None else [f"{f}: {v:.0f}" for f, s in series.items()
+                                           if REAL_PHASE[f] == ph and (v := _cue(s, c)) is not None]
+            if sv or rv:
+                q = "-" if not sv else " / ".join(f"{x:.0f}" for x in np.percentile(sv, [10, 50, 90]))
+                print(f"{c:<15}{ph:<13}{q:>18} | {', '.join(rv) or '-'}")
+
+
 def print_cues(by_sub: dict[str, dict[str, float]], by_phase: dict[str, dict[str, float]],
                real: dict[str, dict[str, float]] | None) -> None:
     """The cues (HU differences) per synthetic subphase, then per phase synthetic | real."""
@@ -269,8 +312,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--png", type=Path, default=None)
     args = ap.parse_args()
-    syn = synth_table(args.patients, args.seed)
-    real = real_table() if has_labels(REALDATA) else None
+    per_patient = synth_patients(args.patients, args.seed)
+    syn = phase_medians(per_patient)
+    series = real_series() if has_labels(REALDATA) else None
+    real = None if series is None else real_table(series)
     if real is None:
         print(f"(real data not found at {REALDATA}: synthetic columns only)")
     print(f"median HU: synthetic ({args.patients} patients, engine masks) | real (hand-placed ROIs)")
@@ -285,6 +330,7 @@ def main() -> None:
             cells.append(f"{a + b:>22}")
         print(f"{ph:<13}" + "".join(cells))
     print_cues(synth_table(args.patients, args.seed, by_subphase=True), syn, real)
+    print_cue_spread(per_patient, series)
     print_stomach_pools(synth_stomach_pools(max(args.patients, 40), args.seed), None if real is None else real_stomach_pools())
     if args.png:
         write_png(args.png, args.seed)

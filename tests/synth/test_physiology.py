@@ -13,6 +13,7 @@ from ctphase.synth import (
     patient_params,
     render_slices,
 )
+from ctphase.synth.patient import MEDULLA_LAG_MAX_S
 from ctphase.synth.physiology import REF_ARRIVAL_S, tissue_tables
 
 
@@ -56,6 +57,7 @@ def test_arterial_aorta_far_above_portal_vein(index: int) -> None:
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_venous_portal_vein_and_homogeneous_nephrogram(index: int) -> None:
     p = patient_params(12, index)
+    p.medulla_lag_s = 0.0  # a medulla that catches up as in the bolus-tracked reference study
     s = _series(p, "portal_venous", 75.0)
     aorta = _median(p, s, Tissue.AORTA, AORTA_Z)
     portal = _median(p, s, Tissue.PORTAL_VEIN, PORTAL_Z)
@@ -65,6 +67,20 @@ def test_venous_portal_vein_and_homogeneous_nephrogram(index: int) -> None:
     assert abs(cortex - medulla) < 40, (cortex, medulla)
     liver = _median(p, s, Tissue.LIVER, PORTAL_Z)
     assert liver > p.liver_base_hu + 30
+
+
+def test_medullary_lag_keeps_portal_venous_kidneys_corticomedullary() -> None:
+    p = patient_params(12, 0)
+    diffs = {}
+    for lag in (0.0, MEDULLA_LAG_MAX_S):
+        p.medulla_lag_s = lag
+        for tau in (65.0, 300.0):
+            s = _series(p, "portal_venous" if tau < 95 else "equilibrium", tau)
+            diffs[lag, tau] = _median(p, s, Tissue.KIDNEY_CORTEX, KIDNEY_Z) - _median(p, s, Tissue.KIDNEY_MEDULLA, KIDNEY_Z)
+    assert diffs[0.0, 65.0] < 40 < 80 < diffs[MEDULLA_LAG_MAX_S, 65.0], diffs  # homogeneous vs corticomedullary
+    assert abs(diffs[0.0, 300.0]) < 15 and abs(diffs[MEDULLA_LAG_MAX_S, 300.0]) < 15, diffs  # delayed: homogeneous either way
+    lags = [patient_params(12, i).medulla_lag_s for i in range(40)]
+    assert 0.0 <= min(lags) < 10 and MEDULLA_LAG_MAX_S - 10 < max(lags) <= MEDULLA_LAG_MAX_S
 
 
 def _pelvis_pixels(p: PatientParams, s: SeriesParams, tissue: Tissue) -> np.ndarray:

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 # implants a patient may carry, each drawn independently by :meth:`PatientParams.draw`
+MEDULLA_LAG_MAX_S = 45.0
+"""Patients' medullary lag is drawn uniformly in [0, this] seconds (:mod:`ctphase.synth.physiology`)."""
 METAL_KINDS = ("clips", "aortic_stent", "hip_prosthesis", "spine_screws", "biliary_stent")
 
 
@@ -54,6 +56,7 @@ class PatientParams:
     dose_factor: float = 1.0
     cardiac_output: float = 1.0
     excretion_factor: float = 1.0
+    medulla_lag_s: float = 0.0
     table_offset_mm: float = -600.0
     conditions: list[str] = field(default_factory=list)
 
@@ -128,6 +131,9 @@ class PatientParams:
         # contrast, 15% of the others (water); drawn last so every earlier draw stays as it was
         u, v = rng.random(), rng.uniform(0.3, 1.0)
         p.stomach_distension = float(v) if u < (0.5 if p.oral_contrast else 0.15) else 0.0
+        # how late the renal medulla catches up with the cortex (injection rate, renal function; see
+        # ctphase.synth.physiology): drawn after every other draw, so the rest of the patient is unchanged
+        p.medulla_lag_s = float(rng.uniform(0.0, MEDULLA_LAG_MAX_S))
         return p
 
     def to_dict(self) -> dict[str, Any]:
