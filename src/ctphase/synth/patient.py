@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-# implants a patient may carry, each drawn independently by :meth:`PatientParams.draw`
 MEDULLA_LAG_MAX_S = 45.0
 """Patients' medullary lag is drawn uniformly in [0, this] seconds (:mod:`ctphase.synth.physiology`)."""
+# implants a patient may carry, each drawn independently by :meth:`PatientParams.draw`
 METAL_KINDS = ("clips", "aortic_stent", "hip_prosthesis", "spine_screws", "biliary_stent")
 
 

@@ -28,7 +28,7 @@ medulla 110 and 135 HU, the third 29 HU; arterial series 99-151 HU; ``benchmarks
 where the engine's portal venous kidneys had at most 25 HU (90th percentile of 40 patients). Each
 patient's medulla curve is therefore read ``medulla_lag_s`` (uniform 0-45 s) later than the
 cortex's, which spans a homogeneous kidney to a corticomedullary one at portal venous times while
-the delayed phases stay homogeneous (the curves meet from ~90 s).
+the delayed phases stay homogeneous (the curves meet by 75-120 s, with the lag).
 Targets at the reference dose, unenhanced 34 HU: renal parenchyma 120-150 HU at 3-5 min and
 100-130 HU at 5-15 min, against an aorta of 100-130 and 90-110 HU, liver 75-90 and spleen 80-90 HU
 in the excretory phase. Until model v2's engine work (v14) the late curves fell below these
