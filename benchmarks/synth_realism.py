@@ -143,11 +143,6 @@ def real_table(series: dict[str, dict[str, float]]) -> dict[str, dict[str, float
     return {ph: {t: float(np.mean(v)) for t, v in d.items()} for ph, d in out.items()}
 
 
-def synth_table(n_patients: int, seed: int, size: int = 256, by_subphase: bool = False) -> dict[str, dict[str, float]]:
-    """Median HU per tissue and phase (or subphase) over ``n_patients`` synthetic patients."""
-    return phase_medians(synth_patients(n_patients, seed, size, by_subphase))
-
-
 def phase_medians(per_patient: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Median over patients of each tissue's HU, per phase (or subphase)."""
     return {ph: {t: float(np.median([p[t] for p in pats if t in p])) for t in {t for p in pats for t in p}}
@@ -329,7 +324,7 @@ def main() -> None:
             b = "" if real is None else (" | -" if rv is None else f" | {rv:.0f}")
             cells.append(f"{a + b:>22}")
         print(f"{ph:<13}" + "".join(cells))
-    print_cues(synth_table(args.patients, args.seed, by_subphase=True), syn, real)
+    print_cues(phase_medians(synth_patients(args.patients, args.seed, by_subphase=True)), syn, real)
     print_cue_spread(per_patient, series)
     print_stomach_pools(synth_stomach_pools(max(args.patients, 40), args.seed), None if real is None else real_stomach_pools())
     if args.png:
