@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "src/c
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
-def anchors(path: Path) -> set[str]:
+@cache
+def anchors(path: Path) -> frozenset[str]:
     """GitHub's anchors of a markdown file's headings (fenced code blocks skipped) and its ``<a id=...>`` tags."""
     out, fence = set(), False
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -21,7 +23,7 @@ def anchors(path: Path) -> set[str]:
             fence = not fence
         elif not fence and line.startswith("#"):
             out.add(re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-"))
-    return out
+    return frozenset(out)
 
 
 def broken_links(path: Path) -> list[str]:
