@@ -16,7 +16,7 @@ from ctphase.errors import ConfigError
 from ctphase.models.checkpoint import load_checkpoint
 from ctphase.paper.data import SCALES, get_scale
 from ctphase.paper.experiments import ARCHS, EXPERIMENTS, run_experiment
-from ctphase.paper.models import preprocessing_for
+from ctphase.paper.models import bundled_description, preprocessing_for
 from ctphase.paper.report import FIGURES, KEEP_MARKER, render, write_results_page
 from ctphase.paper.workspace import Workspace
 
@@ -108,6 +108,10 @@ def test_per_class_and_sampling_use_the_chosen_model(tiny_run):
     # the shipped model is evaluated on the same test series as a reference
     assert pc["bundled"]["model"] == "bundled"
     assert np.array(pc["bundled"]["scan_level"]["metrics"]["confusion_matrix"]).sum() == 4
+    # named by what the shipped checkpoint holds, not by a hand-written string
+    ckpt = load_checkpoint(ws.bundled_path())
+    desc = pc["bundled"]["description"]
+    assert desc.endswith(f"/{ckpt.preprocessing.size}, {len(ckpt.preprocessing.windows)} windows") and desc in md
     sw, md = out["sampling"]
     assert "figures/sampling_sweep_efficientnet_b2_48.png" in md
     assert len(sw["bundled"]["sweep"].per_rate) == len(sw["sweep"].per_rate)
@@ -120,11 +124,13 @@ def test_per_class_and_sampling_use_the_chosen_model(tiny_run):
 
 @pytest.mark.slow
 def test_baselines_time_every_method_in_the_same_run(tiny_run):
-    _, _, out = tiny_run
+    _, ws, out = tiny_run
     res, md = out["baselines"]
     methods = res["methods"]
     # the three methods of the paper's Table 6, plus the shipped model as a reference row
     assert {m["model"] for m in methods.values()} == {"efficientnet_b2@48", "cdgan@128", "3dse", "bundled default"}
+    shipped = next(label for label, m in methods.items() if m["model"] == "bundled default")
+    assert bundled_description(ws.bundled_path()) in shipped
     for m in methods.values():
         t = m["timing"]
         assert t["total"] > 0 and t["read"] > 0 and t["model"] > 0

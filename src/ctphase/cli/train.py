@@ -142,8 +142,8 @@ def train(
     """Train a slice classifier from scratch into a run folder: best.safetensors, last.safetensors, config.json, metrics.json.
 
     Examples: ctphase train --train synth --arch efficientnet_b0 --size 128 --epochs 15 --out runs/b0;
-    ctphase train --resume runs/b0 --epochs 20; fine-tune the bundled model:
-    ctphase train --init src/ctphase/weights/default.safetensors --arch mobilenetv3_small --size 160
+    ctphase train --resume runs/b0 --epochs 20; fine-tune the bundled model: ctphase train --init
+    src/ctphase/weights/default.safetensors --heads --organ-head --loss ce --arch mobilenetv3_small --size 224
     --window 50,400 --window 100,200 --window 300,1500 --lr 3e-4 --epochs 4 --out runs/ft.
     """
     need_extra("ctphase train", "torch", "timm", "sklearn")

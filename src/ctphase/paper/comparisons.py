@@ -20,11 +20,12 @@ from ..data import read_manifest
 from ..errors import ConfigError
 from ..evaluation import EvaluationResults, Interval
 from ..phases import PHASE_NAMES
-from .models import BUNDLED, CDGAN_KEY, SE3D
+from .models import BUNDLED, CDGAN_KEY, SE3D, bundled_description
 from .tables import ci, num, table
 from .workspace import SAMPLE_RATE, TimedMethod, Workspace
 
-SHIPPED = "ctphase bundled model (MobileNetV3-small/160, ONNX Runtime), R=30%"
+SHIPPED = "ctphase bundled model ({}, ONNX Runtime), R=30%"
+"""Row label of the shipped model; ``{}`` takes :func:`~ctphase.paper.models.bundled_description`."""
 TIMING_BATCH = 16
 """Slices per forward pass when timing (16 is fastest on CPU)."""
 
@@ -75,9 +76,10 @@ def baselines(ws: Workspace) -> tuple[dict[str, Any], str]:
         scores[label] = (ev.scan_level.ci.macro.f1, ev.scan_level.metrics.accuracy)
     methods = {label: _timed(ws.classifier(key, batch_size=TIMING_BATCH)) for label, key in keys.items()}
     if ws.bundled_path() is not None:
-        scores[SHIPPED] = _shipped_scan_f1(ws)
-        keys[SHIPPED] = "bundled default"
-        methods[SHIPPED] = _timed(ws.classifier(BUNDLED))
+        shipped = SHIPPED.format(bundled_description(ws.bundled_path()))
+        scores[shipped] = _shipped_scan_f1(ws)
+        keys[shipped] = "bundled default"
+        methods[shipped] = _timed(ws.classifier(BUNDLED))
     timing = ws.time_methods(methods)
     ref = timing[next(iter(methods))]["total"]
     rows, res = [], {}
@@ -130,7 +132,7 @@ def header(ws: Workspace) -> tuple[dict[str, Any], str]:
     note = ""
     if ws.bundled_path() is not None:
         shipped = r30(BUNDLED)
-        score.add("shipped image model (MobileNetV3-small/160, R=30%)", shipped, everything)
+        score.add(f"shipped image model ({bundled_description(ws.bundled_path())}, R=30%)", shipped, everything)
         agree = (hdr >= 0) & (hdr == shipped)
         score.add("header and shipped model agree (others flagged)", np.where(agree, hdr, -1), agree)
         note = (" The last row keeps a label only where the header rules and the shipped image model agree, "

@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
 from . import comparisons
-from .models import BUNDLED, CDGAN_KEY
+from .models import BUNDLED, CDGAN_KEY, bundled_description
 from .tables import ci, num, table
 from .workspace import CHOSEN_ARCH, Workspace, machine
 
@@ -40,8 +40,7 @@ PAPER = {
     "speedup_vs_3dse": 30.0,
 }
 """The paper's headline figures as stated in its abstract/results (EfficientNet-B2, 224 px)."""
-SHIPPED_NOTE = ("MobileNetV3-small, 160 px, 3 windows, trained for 78 min on other synthetic patients; not trained "
-                "under this experiment's budget")
+SHIPPED_NOTE = "trained on other synthetic patients, not under this experiment's budget"
 Experiment = Callable[[Workspace], tuple[dict[str, Any], str]]
 
 
@@ -98,8 +97,10 @@ def per_class(ws: Workspace) -> tuple[dict[str, Any], str]:
     res, md = _per_class_block(ws, ws.chosen)
     if ws.bundled_path() is not None:
         ref, ref_md = _per_class_block(ws, BUNDLED)
+        ref["description"] = bundled_description(ws.bundled_path())
         res["bundled"] = ref
-        md += f"\n\n**Reference: ctphase's shipped model** ({SHIPPED_NOTE}), same test series:\n\n" + ref_md
+        md += (f"\n\n**Reference: ctphase's shipped model** ({ref['description']}, {SHIPPED_NOTE}), same test "
+               "series:\n\n" + ref_md)
     return res, md
 
 

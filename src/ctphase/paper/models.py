@@ -108,6 +108,16 @@ def train_model(
     return new_checkpoint(arch, pp, classifier, meta, output_activation=trainers.ACTIVATION)
 
 
+def bundled_description(path: str | Path) -> str:
+    """Architecture, input size and windows of the shipped model, e.g. ``"MobileNetV3-small/224, 3 windows"``."""
+    from ..models.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    names = {"mobilenetv3_small": "MobileNetV3-small", "efficientnet_b2": "EfficientNet-B2", "efficientnet_b0": "EfficientNet-B0"}
+    n = len(ckpt.preprocessing.windows)
+    return f"{names.get(ckpt.arch, ckpt.arch)}/{ckpt.preprocessing.size}, {n} window{'s' if n > 1 else ''}"
+
+
 def classifier_for(checkpoint: Checkpoint | str | Path, batch_size: int = SCORE_BATCH) -> Any:
     """The product's :class:`~ctphase.inference.Classifier` for a paper model (PyTorch on the CPU)."""
     from ..inference import Classifier

@@ -53,7 +53,7 @@ def _summary(res: dict[str, dict[str, Any]]) -> list[str]:
         if ref:
             for level, label, paper in (("slice_level", "slice-level", "slice_f1"), ("scan_level", "scan-level", "scan_f1_r30")):
                 rows.append((f"{label} macro F1, shipped model", f"{PAPER[paper]:.2f}", _f1(ref, level).format(),
-                             "MobileNetV3-small/160, 3 windows, trained longer"))
+                             ref.get("description", "shipped model") + ", trained longer"))
     bl = res.get("baselines", {}).get("json")
     if bl:
         m = bl["methods"]
