@@ -8,12 +8,16 @@ output that prediction ignores). This benchmark reads that output back:
   per series at random z; per organ, the mean absolute error against the engine's value on the
   slices that show the organ, and the mean read and true HU per phase for the vessels;
 * real: the hand-placed ROIs of ``benchmarks/synth_realism.py`` on the series of
-  ../shared/realdata; per ROI, the ROI's median HU against what the head reads on that slice.
+  ../shared/realdata; per ROI, the ROI's median HU against what the head reads on that slice;
+* ``--whole NAME``: the median read of every organ over 24 slices spread along a whole real series
+  (for series without ROIs, such as the PET/CT one; reads of organs a slice does not show are the
+  network's extrapolation, see :func:`organ_reads`).
 
 Where the head reads a real organ far from its ROI, the network sees that organ differently from
 the engine's: a concrete place where synthetic and real CT part.
 
     python benchmarks/organ_readout.py --model runs/x/best.safetensors --patients 50
+    python benchmarks/organ_readout.py --model M --patients 0 --whole ts_petct_dicom_venous --whole rctt2022_eqp_other
 """
 
 from __future__ import annotations
@@ -100,6 +104,15 @@ def real(model: torch.nn.Module, ckpt, realdata: Path) -> None:
         print(f"{folder} ({REAL_PHASE[folder]}): " + ", ".join(cells))
 
 
+def whole(model: torch.nn.Module, ckpt, folder: Path, slices: int = 24) -> None:
+    """Median read of each organ over ``slices`` slices spread evenly along a real series."""
+    vol, _, _ = load_real(folder)
+    idx = np.unique(np.linspace(0, len(vol) - 1, min(slices, len(vol))).round().astype(int))
+    reads = np.concatenate([organ_reads(model, ckpt, vol[chunk]) for chunk in np.array_split(idx, -(-len(idx) // 8))])
+    cells = ", ".join(f"{o} {v:.0f}" for o, v in zip(ckpt.heads.organs, np.median(reads, axis=0)))
+    print(f"{folder.name} ({len(idx)} of {len(vol)} slices, median read): {cells}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a checkpoint trained with --heads --organ-head")
@@ -107,17 +120,27 @@ def main() -> None:
     ap.add_argument("--patient-offset", type=int, default=110000)
     ap.add_argument("--slices", type=int, default=8, help="slices per synthetic series")
     ap.add_argument("--realdata", type=Path, default=REALDATA)
+    ap.add_argument("--whole", action="append", default=[], metavar="NAME",
+                    help="a series folder of --realdata: median read per organ over its whole stack (repeatable)")
     a = ap.parse_args()
     ckpt = load_checkpoint(a.model)
     if ckpt.heads is None or not ckpt.heads.organs:
         sys.exit(f"{a.model}: this network has no organ enhancement head (train with --heads --organ-head)")
     torch.manual_seed(0)
     model = build_model(ckpt).eval()
-    synthetic(model, ckpt, range(a.patient_offset, a.patient_offset + a.patients), a.slices)
-    if a.realdata.is_dir():
-        real(model, ckpt, a.realdata)
-    else:
+    if a.patients > 0:
+        synthetic(model, ckpt, range(a.patient_offset, a.patient_offset + a.patients), a.slices)
+    if not a.realdata.is_dir():
         print(f"\nreal: {a.realdata} not found, skipped")
+    elif a.whole:
+        print(f"\nwhole real series of {a.realdata}:")
+        for name in a.whole:
+            if (a.realdata / name).is_dir():
+                whole(model, ckpt, a.realdata / name)
+            else:
+                print(f"{name}: not found in {a.realdata}, skipped")
+    else:
+        real(model, ckpt, a.realdata)
 
 
 if __name__ == "__main__":
