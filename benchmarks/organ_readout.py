@@ -108,8 +108,8 @@ def whole(model: torch.nn.Module, ckpt, folder: Path, slices: int = 24) -> None:
     """Median read of each organ over ``slices`` slices spread evenly along a real series."""
     vol, _, _ = load_real(folder)
     idx = np.unique(np.linspace(0, len(vol) - 1, min(slices, len(vol))).round().astype(int))
-    reads = np.concatenate([organ_reads(model, ckpt, vol[chunk]) for chunk in np.array_split(idx, -(-len(idx) // 8))])
-    cells = ", ".join(f"{o} {v:.0f}" for o, v in zip(ckpt.heads.organs, np.median(reads, axis=0)))
+    reads = np.median(organ_reads(model, ckpt, vol[idx]), axis=0)
+    cells = ", ".join(f"{o} {v:.0f}" for o, v in zip(ckpt.heads.organs, reads))
     print(f"{folder.name} ({len(idx)} of {len(vol)} slices, median read): {cells}")
 
 
@@ -121,7 +121,7 @@ def main() -> None:
     ap.add_argument("--slices", type=int, default=8, help="slices per synthetic series")
     ap.add_argument("--realdata", type=Path, default=REALDATA)
     ap.add_argument("--whole", action="append", default=[], metavar="NAME",
-                    help="a series folder of --realdata: median read per organ over its whole stack (repeatable)")
+                    help="a series folder of --realdata: median read per organ over its whole stack, instead of the ROI table (repeatable)")
     a = ap.parse_args()
     ckpt = load_checkpoint(a.model)
     if ckpt.heads is None or not ckpt.heads.organs:
