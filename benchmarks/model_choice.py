@@ -1,0 +1,110 @@
+"""The model-choice rule of the model card, checked on the outputs of ``scripts/score_candidate.sh``.
+
+A candidate replaces the baseline (the bundled default) only if, scored in the same run on the same data:
+
+1. paired on the synthetic selection patients (110000..110099), its scan and slice macro F1 differences
+   B - A are >= -0.010 (non-inferiority; ``compare.sel.json``);
+2. the real series allowed for model choice (``for_model_choice`` in ``realdata_check.py --json``; not
+   rctt2022) are all right at draw seed 0;
+3. its right draws of them, with the study step and by the images alone, are at least the baseline's;
+4. its mean true vote share over them is at least the baseline's;
+5. its ONNX Runtime cost is <= 3.5 ms per slice (``benchmarks/model_latency.py``, same run);
+
+and only then, with ``--test``: its paired test-set differences (patients 200000..200049) are >= -0.010.
+Prints each criterion with both models' figures; exits 0 when all hold, 1 when one fails.
+
+Usage::
+
+    python benchmarks/model_choice.py runs/v27/score            # criteria 1-5
+    python benchmarks/model_choice.py runs/v27/score --test     # the test set (after 1-5 hold)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+MARGIN = -0.010
+"""Smallest paired macro F1 difference (candidate - baseline) that still counts as no worse."""
+MAX_MS_PER_SLICE = 3.5
+"""Issue 12's inference budget, ONNX Runtime on the 2-core CPU."""
+
+
+def paired(path: Path) -> dict[str, float]:
+    """Scan and slice macro F1 differences B - A of a ``ctphase compare --json`` file."""
+    data = json.loads(path.read_text())
+    out = {"scan": _macro(data["metrics"])}
+    if data.get("slice_metrics"):
+        out["slice"] = _macro(data["slice_metrics"])
+    return out
+
+
+def _macro(metrics: list[dict]) -> float:
+    (m,) = [m for m in metrics if m["name"] == "macro F1"]
+    return m["difference"]["estimate"]
+
+
+def real_figures(path: Path) -> dict[str, float]:
+    """The allowed series' figures of a ``realdata_check.py --json`` file."""
+    rows = [r for r in json.loads(path.read_text()) if r["for_model_choice"]]
+    return {"n": len(rows), "right_seed0": sum(r["predicted"] == r["truth"] for r in rows),
+            "draws": sum(r["draws"] for r in rows), "right_draws": sum(r["correct_draws"] for r in rows),
+            "image_right_draws": sum(r["image_correct_draws"] for r in rows),
+            "mean_share": sum(r["true_vote_share_mean"] for r in rows) / len(rows),
+            "shares_06": sum(r["true_vote_share_min"] >= 0.6 for r in rows)}
+
+
+def latency(path: Path) -> dict[str, float]:
+    """ms per slice of ``old`` and ``new`` from ``model_latency.py``'s printout."""
+    found = dict(re.findall(r"^(old|new): .*?  ([0-9.]+) ms/slice", path.read_text(), flags=re.M))
+    return {k: float(v) for k, v in found.items()}
+
+
+def check(folder: Path, test: bool = False) -> list[tuple[str, str, bool]]:
+    """Each criterion: (what, the figures, holds)."""
+    if test:
+        d = paired(folder / "compare.test.json")
+        return [("test set: scan and slice macro F1 differences >= -0.010",
+                 f"scan {d['scan']:+.3f}, slice {d.get('slice', float('nan')):+.3f}",
+                 d["scan"] >= MARGIN and d.get("slice", MARGIN) >= MARGIN)]
+    d = paired(folder / "compare.sel.json")
+    a, b = real_figures(folder / "base.real.json"), real_figures(folder / "cand.real.json")
+    ms = latency(folder / "latency.txt")
+    return [
+        ("1 selection set: scan and slice macro F1 differences >= -0.010",
+         f"scan {d['scan']:+.3f}, slice {d.get('slice', float('nan')):+.3f}",
+         d["scan"] >= MARGIN and d.get("slice", MARGIN) >= MARGIN),
+        ("2 allowed real series right at seed 0", f"{b['right_seed0']}/{b['n']} (baseline {a['right_seed0']})",
+         b["right_seed0"] == b["n"]),
+        ("3 allowed right draws, study step (images alone) >= baseline's",
+         f"{b['right_draws']} ({b['image_right_draws']}) of {b['draws']}; baseline {a['right_draws']} "
+         f"({a['image_right_draws']})",
+         b["right_draws"] >= a["right_draws"] and b["image_right_draws"] >= a["image_right_draws"]),
+        ("4 mean allowed true share >= baseline's",
+         f"{b['mean_share']:.3f} (baseline {a['mean_share']:.3f}); shares >= 0.6 in every draw {b['shares_06']} "
+         f"(baseline {a['shares_06']})", b["mean_share"] >= a["mean_share"]),
+        ("5 ONNX Runtime ms per slice <= 3.5", f"{ms['new']:.2f} (baseline {ms['old']:.2f})",
+         ms["new"] <= MAX_MS_PER_SLICE),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path, help="the OUT folder of scripts/score_candidate.sh")
+    ap.add_argument("--test", action="store_true", help="check the test-set criterion (compare.test.json)")
+    args = ap.parse_args()
+    try:
+        results = check(args.folder, args.test)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise SystemExit(f"{args.folder}: not a complete scoring folder ({exc})") from None
+    for what, figures, holds in results:
+        print(f"{'holds' if holds else 'FAILS'}  {what}: {figures}")
+    ok = all(h for _, _, h in results)
+    print("the rule holds" if ok else "the rule fails")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""benchmarks/model_choice.py: each criterion of the model-choice rule, on the files scripts/score_candidate.sh writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmark_scripts import BENCHMARKS, load
+
+from ctphase.evaluation.compare import MetricDifference
+from ctphase.evaluation.results import Interval
+
+mc = load("model_choice")
+
+
+def _diffs(macro: float) -> list[dict]:
+    return [asdict(MetricDifference("macro F1", 0.9, 0.9 + macro, Interval(macro, macro - 0.02, macro + 0.02, 100))),
+            asdict(MetricDifference("accuracy", 0.9, 0.95, Interval(0.05, 0.0, 0.1, 100)))]
+
+
+def _real(shares: list[float], right: list[bool], draws: int = 20) -> list[dict]:
+    rows = [{"truth": "venous", "predicted": "venous" if ok else "arterial", "image_label": "venous" if ok else "arterial",
+             "correct_draws": draws if ok else 3, "image_correct_draws": draws if ok else 2, "draws": draws,
+             "true_vote_share_min": s - 0.1, "true_vote_share_mean": s, "for_model_choice": True}
+            for s, ok in zip(shares, right)]
+    # a series not allowed for model choice counts for nothing, however it does
+    rows.append({**rows[0], "predicted": "other", "correct_draws": 0, "true_vote_share_mean": 0.0, "for_model_choice": False})
+    return rows
+
+
+def _folder(tmp: Path, scan: float, sl: float, cand_shares: list[float], cand_right: list[bool], new_ms: float) -> Path:
+    (tmp / "compare.sel.json").write_text(json.dumps({"metrics": _diffs(scan), "slice_metrics": _diffs(sl)}))
+    (tmp / "base.real.json").write_text(json.dumps(_real([0.8, 0.9], [True, True])))
+    (tmp / "cand.real.json").write_text(json.dumps(_real(cand_shares, cand_right)))
+    (tmp / "latency.txt").write_text(
+        f"old: base.safetensors  (mobilenetv3_small, 224 px, sha 0123)  1.15 ms/slice median of 7 (min 1.1, max 1.2)\n"
+        f"new: cand.safetensors  (mobilenetv3_small, 224 px, sha 4567)  {new_ms:.2f} ms/slice median of 7 (min 1, max 2)\n"
+        "new / old: 1.00\n")
+    return tmp
+
+
+def test_a_candidate_no_worse_everywhere_passes(tmp_path: Path) -> None:
+    results = mc.check(_folder(tmp_path, -0.005, 0.02, [0.85, 0.9], [True, True], 1.2))
+    assert [h for _, _, h in results] == [True] * 5
+    assert "scan -0.005, slice +0.020" in results[0][1]
+    assert results[3][1].startswith("0.875 (baseline 0.850)")
+
+
+def test_each_criterion_fails_on_its_own(tmp_path: Path) -> None:
+    cases = {0: dict(scan=-0.011, sl=0.0, cand_shares=[0.85, 0.9], cand_right=[True, True], new_ms=1.0),
+             1: dict(scan=0.0, sl=0.0, cand_shares=[0.95, 0.95], cand_right=[True, False], new_ms=1.0),
+             3: dict(scan=0.0, sl=0.0, cand_shares=[0.8, 0.89], cand_right=[True, True], new_ms=1.0),
+             4: dict(scan=0.0, sl=0.0, cand_shares=[0.85, 0.9], cand_right=[True, True], new_ms=3.6)}
+    for i, (failing, kw) in enumerate(cases.items()):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        holds = [h for _, _, h in mc.check(_folder(folder, **kw))]
+        assert holds[failing] is False, (failing, holds)
+        # a series wrong at seed 0 also loses draws (criterion 3); every other case fails only its own
+        assert sum(not h for h in holds) == (2 if failing == 1 else 1), (failing, holds)
+
+
+def test_script_exit_codes_and_the_test_set(tmp_path: Path) -> None:
+    script = [sys.executable, str(BENCHMARKS / "model_choice.py")]
+    good = _folder(tmp_path, 0.01, 0.01, [0.85, 0.9], [True, True], 1.0)
+    run = subprocess.run([*script, str(good)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip().endswith("the rule holds"), run.stdout + run.stderr
+    (good / "compare.test.json").write_text(json.dumps({"metrics": _diffs(-0.02), "slice_metrics": _diffs(0.01)}))
+    run = subprocess.run([*script, str(good), "--test"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "FAILS  test set" in run.stdout and "scan -0.020" in run.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = subprocess.run([*script, str(empty)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "not a complete scoring folder" in run.stderr and "Traceback" not in run.stderr
