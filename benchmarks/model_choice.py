@@ -8,7 +8,7 @@ A candidate replaces the baseline (the bundled default) only if, scored in the s
    rctt2022) are all right at draw seed 0;
 3. its right draws of them, with the study step and by the images alone, are at least the baseline's;
 4. its mean true vote share over them is at least the baseline's;
-5. its ONNX Runtime cost is <= 3.5 ms per slice (``benchmarks/model_latency.py``, same run);
+5. its ONNX Runtime cost is <= 3.5 ms per slice (``benchmarks/model_latency.py --json``, same run);
 
 and only then, with ``--test``: its paired test-set differences (patients 200000..200049) are >= -0.010.
 Prints each criterion with both models' figures; exits 0 when all hold, 1 when one fails.
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
+
+from realdata_check import summary_figures
 
 MARGIN = -0.010
 """Smallest paired macro F1 difference (candidate - baseline) that still counts as no worse."""
@@ -32,13 +33,14 @@ MAX_MS_PER_SLICE = 3.5
 """Issue 12's inference budget, ONNX Runtime on the 2-core CPU."""
 
 
-def paired(path: Path) -> dict[str, float]:
-    """Scan and slice macro F1 differences B - A of a ``ctphase compare --json`` file."""
+def paired(path: Path, what: str) -> tuple[str, str, bool]:
+    """The non-inferiority criterion on a ``ctphase compare --json`` file: scan and slice macro F1 differences B - A."""
     data = json.loads(path.read_text())
-    out = {"scan": _macro(data["metrics"])}
-    if data.get("slice_metrics"):
-        out["slice"] = _macro(data["slice_metrics"])
-    return out
+    scan = _macro(data["metrics"])
+    sl = _macro(data["slice_metrics"]) if data.get("slice_metrics") else None
+    figures = f"scan {scan:+.3f}, slice " + ("n/a (no slice predictions)" if sl is None else f"{sl:+.3f}")
+    return (f"{what}: scan and slice macro F1 differences >= {MARGIN:.3f}", figures,
+            scan >= MARGIN and (sl is None or sl >= MARGIN))
 
 
 def _macro(metrics: list[dict]) -> float:
@@ -47,35 +49,19 @@ def _macro(metrics: list[dict]) -> float:
 
 
 def real_figures(path: Path) -> dict[str, float]:
-    """The allowed series' figures of a ``realdata_check.py --json`` file."""
+    """The allowed series' figures of a ``realdata_check.py --json`` file (its summary counts and the mean true share)."""
     rows = [r for r in json.loads(path.read_text()) if r["for_model_choice"]]
-    return {"n": len(rows), "right_seed0": sum(r["predicted"] == r["truth"] for r in rows),
-            "draws": sum(r["draws"] for r in rows), "right_draws": sum(r["correct_draws"] for r in rows),
-            "image_right_draws": sum(r["image_correct_draws"] for r in rows),
-            "mean_share": sum(r["true_vote_share_mean"] for r in rows) / len(rows),
-            "shares_06": sum(r["true_vote_share_min"] >= 0.6 for r in rows)}
-
-
-def latency(path: Path) -> dict[str, float]:
-    """ms per slice of ``old`` and ``new`` from ``model_latency.py``'s printout."""
-    found = dict(re.findall(r"^(old|new): .*?  ([0-9.]+) ms/slice", path.read_text(), flags=re.M))
-    return {k: float(v) for k, v in found.items()}
+    return {**summary_figures(rows), "mean_share": sum(r["true_vote_share_mean"] for r in rows) / len(rows)}
 
 
 def check(folder: Path, test: bool = False) -> list[tuple[str, str, bool]]:
     """Each criterion: (what, the figures, holds)."""
     if test:
-        d = paired(folder / "compare.test.json")
-        return [("test set: scan and slice macro F1 differences >= -0.010",
-                 f"scan {d['scan']:+.3f}, slice {d.get('slice', float('nan')):+.3f}",
-                 d["scan"] >= MARGIN and d.get("slice", MARGIN) >= MARGIN)]
-    d = paired(folder / "compare.sel.json")
+        return [paired(folder / "compare.test.json", "test set")]
     a, b = real_figures(folder / "base.real.json"), real_figures(folder / "cand.real.json")
-    ms = latency(folder / "latency.txt")
+    ms = {k: v["ms_per_slice"] for k, v in json.loads((folder / "latency.json").read_text()).items()}
     return [
-        ("1 selection set: scan and slice macro F1 differences >= -0.010",
-         f"scan {d['scan']:+.3f}, slice {d.get('slice', float('nan')):+.3f}",
-         d["scan"] >= MARGIN and d.get("slice", MARGIN) >= MARGIN),
+        paired(folder / "compare.sel.json", "1 selection set"),
         ("2 allowed real series right at seed 0", f"{b['right_seed0']}/{b['n']} (baseline {a['right_seed0']})",
          b["right_seed0"] == b["n"]),
         ("3 allowed right draws, study step (images alone) >= baseline's",
@@ -85,7 +71,7 @@ def check(folder: Path, test: bool = False) -> list[tuple[str, str, bool]]:
         ("4 mean allowed true share >= baseline's",
          f"{b['mean_share']:.3f} (baseline {a['mean_share']:.3f}); shares >= 0.6 in every draw {b['shares_06']} "
          f"(baseline {a['shares_06']})", b["mean_share"] >= a["mean_share"]),
-        ("5 ONNX Runtime ms per slice <= 3.5", f"{ms['new']:.2f} (baseline {ms['old']:.2f})",
+        (f"5 ONNX Runtime ms per slice <= {MAX_MS_PER_SLICE}", f"{ms['new']:.2f} (baseline {ms['old']:.2f})",
          ms["new"] <= MAX_MS_PER_SLICE),
     ]
 

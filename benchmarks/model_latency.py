@@ -9,11 +9,13 @@ Usage::
 
     python benchmarks/model_latency.py --new runs/x/best_with_onnx.safetensors   # against the bundled model
     python benchmarks/model_latency.py --old A.safetensors --new B.safetensors --threads 1
+    python benchmarks/model_latency.py --old A.safetensors --new B.safetensors --json latency.json   # also as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write each model's path and ms per slice (median) here")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     hu = rng.normal(0, 300, size=(args.slices, 512, 512)).astype(np.float32)
@@ -56,6 +59,9 @@ def main() -> None:
               f"  {ms:.2f} ms/slice median of {args.rounds} (min {min(times[k]):.2f}, max {max(times[k]):.2f})")
     ratio = statistics.median(times["new"]) / statistics.median(times["old"])
     print(f"new / old: {ratio:.2f}  ({args.slices} slices of 512x512, batch {args.batch}, preprocessing included)")
+    if args.json:
+        args.json.write_text(json.dumps({k: {"model": str(models[k]), "ms_per_slice": statistics.median(times[k])}
+                                         for k in clfs}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -96,15 +96,22 @@ def main() -> None:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
+def summary_figures(out: list[dict]) -> dict[str, int]:
+    """Counts over result rows (``--json``'s): series, right at seed 0 with and without the study step, draws,
+    right draws both ways, and series whose true share is >= 0.6 in every draw."""
+    return {"n": len(out), "right_seed0": sum(r["truth"] == r["predicted"] for r in out),
+            "image_right_seed0": sum(r["truth"] == r["image_label"] for r in out),
+            "draws": sum(r["draws"] for r in out), "right_draws": sum(r["correct_draws"] for r in out),
+            "image_right_draws": sum(r["image_correct_draws"] for r in out),
+            "shares_06": sum(r["true_vote_share_min"] >= 0.6 for r in out)}
+
+
 def _summary(out: list[dict], what: str) -> None:
     """One line: right at seed 0, right draws, with and without the study step, and shares >= 0.6."""
-    n_ok = sum(r["truth"] == r["predicted"] for r in out)
-    n_img = sum(r["truth"] == r["image_label"] for r in out)
-    n_draws = sum(r["draws"] for r in out)
-    print(f"{n_ok}/{len(out)} {what}, {sum(r['correct_draws'] for r in out)}/{n_draws} over the other draws; "
-          f"by the images alone (image_label, before the study step): {n_img}/{len(out)} and "
-          f"{sum(r['image_correct_draws'] for r in out)}/{n_draws}; "
-          f"{sum(r['true_vote_share_min'] >= 0.6 for r in out)} with a true share >= 0.6 in every draw")
+    f = summary_figures(out)
+    print(f"{f['right_seed0']}/{f['n']} {what}, {f['right_draws']}/{f['draws']} over the other draws; "
+          f"by the images alone (image_label, before the study step): {f['image_right_seed0']}/{f['n']} and "
+          f"{f['image_right_draws']}/{f['draws']}; {f['shares_06']} with a true share >= 0.6 in every draw")
 
 
 def _of(predictions, folder: Path):

@@ -11,7 +11,7 @@
 # calibrated). CAND is exported with --exporter legacy and calibrated on synthetic patients 300000..300149 (the
 # recipe's commands) unless it already holds a calibration. Writes into OUT: {base,cand}.safetensors,
 # {base,cand}.real.json (realdata_check.py, each folder alone, 20 draws, rctt2022 not for choice), {base,cand}.sel/
-# (ctphase evaluate on the selection patients 110000..110099), compare.sel.json, latency.txt, rule.txt; with TEST=1
+# (ctphase evaluate on the selection patients 110000..110099), compare.sel.json, latency.json (and .txt), rule.txt; with TEST=1
 # also {base,cand}.test/ (patients 200000..200049), compare.test.json, rule.test.txt. The sizes are the rule's;
 # the variables below exist so that tests/scripts/test_score_candidate.py can run the plumbing at a toy size.
 set -euo pipefail
@@ -29,12 +29,18 @@ if [ -e "$OUT/base.safetensors" ]; then
 else
   cp "$BASE" "$OUT/base.safetensors"
 fi
+evaluate_on() {  # model $1 (base or cand) on synthetic set $2 (sel or test): $3 patients from patient $4
+  [ -e "$OUT/$1.$2/metrics.json" ] || "${CT[@]}" evaluate --manifest synth --patients "$3" --patient-offset "$4" \
+    --slices-per-scan "$SLICES" --bootstrap "$BOOT" --draws "$DRAWS" --model "$OUT/$1.safetensors" --out "$OUT/$1.$2" -q
+}
+compare_on() {  # the paired comparison of base and cand on set $1
+  [ -e "$OUT/compare.$1.json" ] || "${CT[@]}" compare "$OUT/base.$1" "$OUT/cand.$1" --bootstrap "$BOOT" \
+    --json "$OUT/compare.$1.json" > "$OUT/compare.$1.txt"
+}
 score() {  # the real series and the selection set for model $1 (base or cand)
   [ -e "$OUT/$1.real.json" ] || "$PY" benchmarks/realdata_check.py --model "$OUT/$1.safetensors" "${REAL[@]}" \
     --draws "$DRAWS" --json "$OUT/$1.real.json" > "$OUT/$1.real.txt"
-  [ -e "$OUT/$1.sel/metrics.json" ] || "${CT[@]}" evaluate --manifest synth --patients "$SEL_PATIENTS" \
-    --patient-offset 110000 --slices-per-scan "$SLICES" --bootstrap "$BOOT" --draws "$DRAWS" \
-    --model "$OUT/$1.safetensors" --out "$OUT/$1.sel" -q
+  evaluate_on "$1" sel "$SEL_PATIENTS" 110000
 }
 score base
 [ -n "$CAND" ] || { echo "baseline scored in $OUT; give the candidate as the third argument"; exit 0; }
@@ -48,21 +54,17 @@ if [ ! -e "$OUT/cand.safetensors" ]; then
   fi
 fi
 score cand
-[ -e "$OUT/compare.sel.json" ] || "${CT[@]}" compare "$OUT/base.sel" "$OUT/cand.sel" --bootstrap "$BOOT" \
-  --json "$OUT/compare.sel.json" > "$OUT/compare.sel.txt"
-[ -e "$OUT/latency.txt" ] || "$PY" benchmarks/model_latency.py --old "$OUT/base.safetensors" \
-  --new "$OUT/cand.safetensors" > "$OUT/latency.txt"
+compare_on sel
+[ -e "$OUT/latency.json" ] || "$PY" benchmarks/model_latency.py --old "$OUT/base.safetensors" \
+  --new "$OUT/cand.safetensors" --json "$OUT/latency.json" > "$OUT/latency.txt"
 set +e
 "$PY" benchmarks/model_choice.py "$OUT" | tee "$OUT/rule.txt"
 passed=${PIPESTATUS[0]}
 set -e
 [ "${TEST:-0}" = 1 ] || exit "$passed"
 [ "$passed" = 0 ] || { echo "the rule fails before the test set: the test set is not scored" >&2; exit 1; }
-for m in base cand; do
-  [ -e "$OUT/$m.test/metrics.json" ] || "${CT[@]}" evaluate --manifest synth --patients "$TEST_PATIENTS" \
-    --slices-per-scan "$SLICES" --bootstrap "$BOOT" --draws "$DRAWS" --model "$OUT/$m.safetensors" --out "$OUT/$m.test" -q
-done
-[ -e "$OUT/compare.test.json" ] || "${CT[@]}" compare "$OUT/base.test" "$OUT/cand.test" --bootstrap "$BOOT" \
-  --json "$OUT/compare.test.json" > "$OUT/compare.test.txt"
+evaluate_on base test "$TEST_PATIENTS" 200000
+evaluate_on cand test "$TEST_PATIENTS" 200000
+compare_on test
 "$PY" benchmarks/model_choice.py "$OUT" --test | tee "$OUT/rule.test.txt"
 exit "${PIPESTATUS[0]}"

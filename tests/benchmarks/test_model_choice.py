@@ -35,10 +35,8 @@ def _folder(tmp: Path, scan: float, sl: float, cand_shares: list[float], cand_ri
     (tmp / "compare.sel.json").write_text(json.dumps({"metrics": _diffs(scan), "slice_metrics": _diffs(sl)}))
     (tmp / "base.real.json").write_text(json.dumps(_real([0.8, 0.9], [True, True])))
     (tmp / "cand.real.json").write_text(json.dumps(_real(cand_shares, cand_right)))
-    (tmp / "latency.txt").write_text(
-        f"old: base.safetensors  (mobilenetv3_small, 224 px, sha 0123)  1.15 ms/slice median of 7 (min 1.1, max 1.2)\n"
-        f"new: cand.safetensors  (mobilenetv3_small, 224 px, sha 4567)  {new_ms:.2f} ms/slice median of 7 (min 1, max 2)\n"
-        "new / old: 1.00\n")
+    (tmp / "latency.json").write_text(json.dumps({"old": {"model": "base.safetensors", "ms_per_slice": 1.15},
+                                                  "new": {"model": "cand.safetensors", "ms_per_slice": new_ms}}))
     return tmp
 
 

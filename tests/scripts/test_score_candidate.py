@@ -54,9 +54,11 @@ def test_same_weights_pass_the_rule_then_the_test_set(tmp_path: Path, small_chec
     assert "holds  test set: scan and slice macro F1 differences >= -0.010: scan +0.000, slice +0.000" in second.stdout
     cand, base_real = json.loads((out / "cand.real.json").read_text()), json.loads((out / "base.real.json").read_text())
     assert [r["true_vote_share_mean"] for r in cand] == [r["true_vote_share_mean"] for r in base_real]
+    latency = json.loads((out / "latency.json").read_text())
+    assert latency["old"]["model"].endswith("base.safetensors") and latency["new"]["ms_per_slice"] > 0
     comparison = json.loads((out / "compare.sel.json").read_text())
     assert comparison["n_scans"] == 4 and comparison["only_a_right"] == comparison["only_b_right"] == 0
-    for f in ("exported.safetensors", "cand.safetensors", "latency.txt", "compare.test.json", "rule.test.txt"):
+    for f in ("exported.safetensors", "cand.safetensors", "latency.txt", "latency.json", "compare.test.json", "rule.test.txt"):
         assert (out / f).is_file(), f
 
     # a folder scored against one baseline refuses another
