@@ -1,6 +1,6 @@
 """Robustness by condition: scan accuracy of one or more models on synthetic series that all carry
-one uncommon body or scan (paediatric, obese, thin, arms down, metal, oral contrast, a distended stomach, PET/CT,
-small field of view, pelvis only; :mod:`ctphase.synth.conditions`), next to the same patients
+one uncommon body or scan (paediatric, obese, thin, arms down, metal, oral contrast, a distended stomach, food in the
+stomach, PET/CT, small field of view, pelvis only; :mod:`ctphase.synth.conditions`), next to the same patients
 without it (``none``, the plain generator).
 
 Each condition renders the same held-out patients (default 12 from 600000, 4 phases each: 48

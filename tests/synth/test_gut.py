@@ -38,3 +38,30 @@ def test_a_distended_stomach_holds_more_contrast_higher_up() -> None:
     assert full[1] > 1.2 * resting[1]
     top = np.array([-12.0])  # just under the highest resting fundus: the distended one rises above it
     assert _stomach_content(dataclasses.replace(p, stomach_distension=1.0), top)[1] > _stomach_content(p, top)[1]
+
+
+def test_food_is_drawn_for_some_patients_without_a_distended_stomach() -> None:
+    ps = [patient_params(0, i) for i in range(400)]
+    f = np.array([p.gastric_food for p in ps])
+    d = np.array([p.stomach_distension for p in ps])
+    assert ((f == 0) | ((f >= 0.4) & (f <= 1.0))).all()
+    assert not ((f > 0) & (d > 0)).any()
+    assert 0.2 < (f[d == 0] > 0).mean() < 0.4
+
+
+def test_food_fills_the_stomach_mottled_with_gas_and_dense_flecks() -> None:
+    p = next(p for p in (patient_params(0, i) for i in range(200)) if not p.oral_contrast and p.gastric_food == 0)
+    z = np.array([-30.0, -45, -60]) * p.height
+    s = SeriesParams.draw(np.random.default_rng(0), p, phase=Phase.VENOUS)
+    _, lab0 = render_slices(p, s, z, 192, fov_mm=400.0, return_masks=True, noise=False)
+    hu, lab = render_slices(dataclasses.replace(p, gastric_food=1.0), s, z, 192, fov_mm=400.0, return_masks=True, noise=False)
+    food = lab == T.GASTRIC_FOOD
+    assert not (lab0 == T.GASTRIC_FOOD).any() and food.sum() > 0
+    # the meal takes the place of the stomach's fluid and fills at least 95% of its lumen (no more air)
+    assert (lab == T.BOWEL_FLUID).sum() < (lab0 == T.BOWEL_FLUID).sum()
+    assert (lab == T.BOWEL_AIR).sum() <= (lab0 == T.BOWEL_AIR).sum()
+    vals = hu[food]
+    assert 0 < np.median(vals) < 60
+    assert (vals < -500).mean() > 0.005  # gas bubbles inside the meal
+    assert (vals > 120).mean() > 0.002  # a few dense flecks
+    assert np.percentile(vals[(vals > -200) & (vals < 100)], 90) - np.percentile(vals[(vals > -200) & (vals < 100)], 10) > 25

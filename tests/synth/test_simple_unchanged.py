@@ -26,7 +26,10 @@ retaken, the ``four_phases`` and ``nifti`` digests stayed the same. The medullar
 after v20 (``medulla_lag_s``, drawn after every other patient draw) is dropped from the records: the
 header digests stayed the same, which shows every other draw did; it changes the kidneys' pixels, so
 the full digests were retaken then, with the library versions of that day (:data:`VERSIONS`; the
-old digests still held under OpenCV 5.1.0, so only the engine moved them).
+old digests still held under OpenCV 5.1.0, so only the engine moved them). Food in the stomach
+(``gastric_food``, drawn after every other patient draw) is dropped from the records where it is 0;
+of the fixtures' patients only one of the stream drew it (:data:`FOOD`), and only the stream's
+digest was retaken; the header digests and the other full digests stayed the same.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ FULL = {
     "dicom_ds": "a73fb8731c00de4377711d288682e071105f2708d85ea4e33edb494b8f6ce697",
     "four_phases": "839f97ff657fed9dc6cd31ee6c6e1d124999e7646fa02791ffa431faaddd5b18",
     "nifti": "26988abcc335be04bb6c20c0dd808f1ed4bba93d36229260d73451631b7d02c7",
-    "stream": "c22495e0002005e8f1ad2e837157f97e6705bdec5dc08ba553cd5df1bd86f4ac",
+    "stream": "97b4f873597f5bb38afbac2c023a16da620f01b9a5235c36b801355b07d31bea",
 }
 CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient conditions) of each record with any
     "dicom_ds": [("SYNTH000001/study/01_non_contrast", ["small_fov"], [])],
@@ -62,6 +65,7 @@ DISTENDED = {  # (population seed, patient indices) of each fixture -> the patie
     "nifti": ((2, range(0, 1)), []),
     "stream": ((3, range(10, 14)), [12]),
 }
+FOOD = {"dicom_ds": [], "four_phases": [], "nifti": [], "stream": [11]}  # fixture -> patients with food in the stomach
 HEADERS = {
     "dicom_ds": "e00647cb7eb1e751e7e361181822096ef42a1fc6181f06ba600c0f9191302d5f",
     "four_phases": "5acfec1f4351162cd89f9971f394e96dd36bad18a7f04d2f372f0995278d0714",
@@ -76,8 +80,9 @@ def _drop_empty_conditions(record: dict) -> dict:
         part.pop("medulla_lag_s", None)
         if part.get("conditions") == []:
             del part["conditions"]
-        if part.get("stomach_distension") == 0.0:
-            del part["stomach_distension"]
+        for key in ("stomach_distension", "gastric_food"):
+            if part.get(key) == 0.0:
+                del part[key]
     return record
 
 
@@ -149,6 +154,11 @@ def test_fixtures_draw_the_listed_conditions(dicom_ds: Path, four_phases: Path, 
 def test_fixtures_draw_the_listed_distended_stomachs() -> None:
     for (seed, patients), distended in DISTENDED.values():
         assert [i for i in patients if patient_params(seed, i).stomach_distension > 0] == distended
+
+
+def test_fixtures_draw_the_listed_stomachs_with_food() -> None:
+    for name, ((seed, patients), _) in DISTENDED.items():
+        assert [i for i in patients if patient_params(seed, i).gastric_food > 0] == FOOD[name]
 
 
 def test_simple_headers_unchanged(dicom_ds: Path, four_phases: Path) -> None:

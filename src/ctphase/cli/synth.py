@@ -40,8 +40,8 @@ def synth(
     condition: list[str] = typer.Option(
         [], "--condition", metavar="<name>",
         help="Give every patient and series this uncommon body or scan (repeatable; simple studies): paediatric, obese, "
-        "thin, arms_down, metal, oral_contrast, distended_stomach, pet_ct, small_fov, pelvis_only. Without it they are drawn "
-        "at low rates.",
+        "thin, arms_down, metal, oral_contrast, distended_stomach, gastric_food, pet_ct, small_fov, pelvis_only. Without "
+        "it they are drawn at low rates.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous ctphase synth output in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),

@@ -5,7 +5,8 @@ A *patient* condition changes a drawn :class:`~ctphase.synth.patient.PatientPara
 series are drawn); a *series* condition changes a drawn :class:`~ctphase.synth.series.SeriesParams`.
 Each applied condition is named in the record's ``conditions`` list. Conditions whose rate is
 ``None`` are already drawn by the base generator (arms down, metal, oral contrast, a stomach
-distended by a last drink, with oral contrast when forced); forcing them only makes them certain.
+distended by a last drink, with oral contrast when forced, food in the stomach); forcing them only
+makes them certain.
 
 Values and where they come from (the rest are assumptions, marked as such):
 
@@ -98,6 +99,10 @@ def _distended_stomach(rng: np.random.Generator, p: Any, s: Any) -> None:
     p.stomach_distension = float(rng.uniform(0.3, 1.0))
 
 
+def _gastric_food(rng: np.random.Generator, p: Any, _: Any) -> None:
+    p.gastric_food = float(rng.uniform(0.4, 1.0))
+
+
 def _pet_ct(rng: np.random.Generator, p: Any, s: Any) -> None:
     s.slice_thickness = float(rng.choice([3.0, 3.75, 4.0, 5.0]))
     s.slice_spacing = s.slice_thickness if rng.random() < 0.7 else float(s.slice_thickness * rng.choice([0.5, 0.8]))
@@ -138,6 +143,7 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
     Condition("metal", "patient", None, _metal),
     Condition("oral_contrast", "patient", None, _oral_contrast),
     Condition("distended_stomach", "patient", None, _distended_stomach),
+    Condition("gastric_food", "patient", None, _gastric_food),
     Condition("pet_ct", "series", 0.03, _pet_ct),
     Condition("small_fov", "series", 0.03, _small_fov),
     Condition("pelvis_only", "series", 0.03, _pelvis_only),

@@ -1,5 +1,5 @@
 """Gastrointestinal tract: stomach and duodenum, pancreas, colon (with haustra) and small-bowel
-loops, as hollow tubes with a wall, air and a dependent fluid, contrast or stool level."""
+loops, as hollow tubes with a wall, air and a dependent fluid, contrast, food or stool level."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ _COLON_RADII = [30, 27, 25, 24, 23, 23, 23, 22, 20, 20, 18, 16, 15, 20, 18]
 STOMACH_GROWTH = 0.35
 STOMACH_RISE_MM = 12.0
 _STOMACH_GROWTH_ALONG = np.array([1, 1, 1, 0.7, 0.4, 0, 0, 0, 0, 0, 0])
+
+# Food in the stomach (``PatientParams.gastric_food`` f in 0..1; 0 = none): fasting before contrast CT
+# is asked for but not always kept, and PET/CT patients fast for the tracer, not for the CT. The meal
+# fills at least 50-95% of the lumen; it is rendered mottled (lumps of +-20 HU around 30 HU), with
+# gas bubbles and a few dense flecks (:func:`ctphase.synth.render`'s special textures). Seen on the
+# real PET/CT series of the realdata check (a stomach with air and mottled contents, small dense
+# spots), which models trained without food read as excreted contrast; the rate (30% of patients
+# without a distended stomach) and the densities are assumptions.
 
 
 @dataclass
@@ -86,6 +94,9 @@ def build_gut(d: ShapeDraws, p: PatientParams) -> Gut:
         pts[:2, 2] += STOMACH_RISE_MM * p.stomach_distension  # the fundus lifts the left hemidiaphragm
         radii *= 1 + STOMACH_GROWTH * p.stomach_distension * _STOMACH_GROWTH_ALONG
         fill = max(fill, 0.7 + 0.28 * p.stomach_distension)
+    if p.gastric_food:  # no further draws; food takes the place of the fluid or contrast
+        content = int(T.GASTRIC_FOOD)
+        fill = max(fill, 0.5 + 0.45 * p.gastric_food)
     stomach = Lumen(Chain(pts, radii), wall=4.0, content=content, fill=fill)
     pancreas = Chain(d.points([(-40, -5, -140), (-25, -20, -125), (5, -38, -112), (40, -20, -102), (70, 10, -95), (85, 25, -88)], 3),
                      np.array([18, 15, 13, 12, 11, 9]) * s)

@@ -13,6 +13,8 @@ import numpy as np
 
 MEDULLA_LAG_MAX_S = 45.0
 """Patients' medullary lag is drawn uniformly in [0, this] seconds (:mod:`ctphase.synth.physiology`)."""
+GASTRIC_FOOD_RATE = 0.3
+"""Share of patients (of those without a distended stomach) drawn with food in the stomach (assumption)."""
 # implants a patient may carry, each drawn independently by :meth:`PatientParams.draw`
 METAL_KINDS = ("clips", "aortic_stent", "hip_prosthesis", "spine_screws", "biliary_stent")
 
@@ -47,6 +49,7 @@ class PatientParams:
     oral_contrast: bool = False
     oral_contrast_hu: float = 0.0
     stomach_distension: float = 0.0
+    gastric_food: float = 0.0
     bowel_gas: float = 0.5
     metal: list[str] = field(default_factory=list)
     gallbladder: bool = True
@@ -134,6 +137,10 @@ class PatientParams:
         # how late the renal medulla catches up with the cortex (injection rate, renal function; see
         # ctphase.synth.physiology): drawn after every other draw, so the rest of the patient is unchanged
         p.medulla_lag_s = float(rng.uniform(0.0, MEDULLA_LAG_MAX_S))
+        # food left in a stomach not distended by a drink (share of the lumen's content that is food;
+        # see ctphase.synth.gut): drawn last, so every earlier draw stays as it was
+        w, f = rng.random(), rng.uniform(0.4, 1.0)
+        p.gastric_food = float(f) if w < GASTRIC_FOOD_RATE and p.stomach_distension == 0 else 0.0
         return p
 
     def to_dict(self) -> dict[str, Any]:

@@ -176,7 +176,7 @@ def _add_noise(hu: np.ndarray, lab: np.ndarray, plan: _Plan, patient: PatientPar
 
 def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict, tx: np.ndarray, lut: np.ndarray,
              anat: Anatomy) -> None:
-    """Tissue-specific texture effects: spleen arciform enhancement, IVC mixing, stool, liver perfusion,
+    """Tissue-specific texture effects: spleen arciform enhancement, IVC mixing, stool, food, liver perfusion,
     fat septa, mesenteric vessels."""
     if extra["spleen_het"] > 1:
         m = lab == T.SPLEEN
@@ -191,6 +191,13 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
         v = F32(0.6) * tx[..., 0] + tx[..., 1] - F32(0.5) * tx[..., 2]  # irregular gas bubbles of mixed size
         bub = m & (v > 1.6)
         hu[bub] = F32(-900) + F32(80) * tx[..., 0][bub]
+    m = lab == T.GASTRIC_FOOD
+    if m.any():  # a meal: lumps, fewer and smaller bubbles than stool, a few dense flecks
+        hu[m] += F32(20) * tx[..., 2][m]
+        bub = m & (F32(0.7) * tx[..., 0] + tx[..., 1] > 2.2)
+        hu[bub] = F32(-850) + F32(100) * tx[..., 0][bub]
+        fleck = m & ~bub & (F32(0.8) * tx[..., 0] - tx[..., 1] > 2.7)
+        hu[fleck] += F32(160)
     m = lab == T.LIVER
     if m.any():
         hu[m] += F32(3.0) * tx[..., 2][m]

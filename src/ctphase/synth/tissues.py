@@ -63,6 +63,7 @@ class Tissue(IntEnum):
     LIVER_PORTAL_BRANCH = 48
     LIVER_HEPATIC_BRANCH = 49
     URINE_CONTRAST = 50  # excreted contrast layering in the dependent renal pelvis (calyces first)
+    GASTRIC_FOOD = 51  # a meal in the stomach: mottled, with gas bubbles and dense flecks
 
 
 N_TISSUES: int = 64
