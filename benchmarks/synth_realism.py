@@ -8,7 +8,9 @@ and per phase, synthetic | real where the real ROIs allow (hepatic veins, IVC an
 no hand-placed real ROI yet: "-"). A last block gives the size of the pool of positive oral
 contrast in the stomach (the largest cross-section, cm2), which looks the same in every phase:
 synthetic patients with a resting and with a distended stomach, against the real series that hold
-one (the oral contrast row of the first table is its density).
+one (the oral contrast row of the first table is its density). The very last block gives the
+spread of a meal left in the stomach (HU percentiles): synthetic patients given food against a
+hand-placed box in the real PET/CT series' stomach (TotalSegmentator test data).
 
 Synthetic numbers come from the engine's own tissue masks (eroded by one pixel, except the thin
 dependent renal pelvis where excreted contrast collects first, ``URINE_CONTRAST``); real numbers
@@ -24,6 +26,7 @@ test series, Apache-2.0, Wasserthal et al.; never from the rctt2022 series).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 from pathlib import Path
 
@@ -222,6 +225,44 @@ def print_stomach_pools(syn: dict[str, list[float]], real: dict[str, float] | No
         print(f"  real {folder}: {area:.0f}")
 
 
+# a box inside the stomach's contents on the real PET/CT series: (folder, slice z in mm, rows, columns)
+REAL_FOOD = ("ts_petct_dicom_venous", (-788.5, -784.5, -780.5), (245, 290), (300, 345))
+FOOD_PERCENTILES = (10, 25, 50, 75, 90)
+
+
+def synth_food(n_patients: int, seed: int, size: int = 256) -> np.ndarray:
+    """HU percentiles (:data:`FOOD_PERCENTILES`) of the meal pixels (eroded by one pixel) at the
+    stomach's levels, pooled over ``n_patients`` synthetic patients each given food, venous, with noise."""
+    vals = []
+    for i in range(n_patients):
+        p = patient_params(seed, 900_000 + i)
+        p = dataclasses.replace(p, gastric_food=max(p.gastric_food, 0.7))
+        s = SeriesParams.draw(np.random.default_rng([seed, i, 2]), p, phase="venous")
+        s.streaks = False
+        hu, m = render_slices(p, s, STOMACH_Z[1:6] * p.height, size, return_masks=True)
+        k = np.ones((3, 3), np.uint8)
+        vals += [hu[j][cv2.erode((m[j] == Tissue.GASTRIC_FOOD).astype(np.uint8), k).astype(bool)] for j in range(len(hu))]
+    return np.percentile(np.concatenate(vals), FOOD_PERCENTILES)
+
+
+def real_food() -> np.ndarray | None:
+    """HU percentiles of :data:`REAL_FOOD`'s box over its slices (None when the series is absent)."""
+    folder, zs, (r0, r1), (c0, c1) = REAL_FOOD
+    if not (REALDATA / folder).is_dir():
+        return None
+    vol, z, _ = load_real(REALDATA / folder)
+    vals = [vol[int(np.argmin(np.abs(z - zz))), r0:r1, c0:c1].ravel() for zz in zs]
+    return np.percentile(np.concatenate(vals), FOOD_PERCENTILES)
+
+
+def print_food(syn: np.ndarray, real: np.ndarray | None, n_patients: int) -> None:
+    """A meal in the stomach: HU percentiles, synthetic then real."""
+    print(f"\nfood in the stomach, HU percentiles {' / '.join(f'p{q}' for q in FOOD_PERCENTILES)}")
+    print(f"  synthetic ({n_patients} patients given food, venous): {' / '.join(f'{v:.0f}' for v in syn)}")
+    if real is not None:
+        print(f"  real {REAL_FOOD[0]} (box in the stomach, 3 slices): {' / '.join(f'{v:.0f}' for v in real)}")
+
+
 def write_png(path: Path, seed: int) -> None:
     """One row per phase: three synthetic patients (liver/kidney levels), then the real slices."""
     tiles = []
@@ -327,6 +368,7 @@ def main() -> None:
     print_cues(phase_medians(synth_patients(args.patients, args.seed, by_subphase=True)), syn, real)
     print_cue_spread(per_patient, series)
     print_stomach_pools(synth_stomach_pools(max(args.patients, 40), args.seed), None if real is None else real_stomach_pools())
+    print_food(synth_food(args.patients, args.seed), None if real is None else real_food(), args.patients)
     if args.png:
         write_png(args.png, args.seed)
         print(f"wrote {args.png}")

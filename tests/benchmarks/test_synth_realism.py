@@ -40,3 +40,16 @@ def test_real_stomach_pools_measure_hcc005() -> None:
     assert pools and all(k.startswith("hcc005") for k in pools)
     # measured 81-89 cm2 (251-261 HU) when the ROI was placed: a distended stomach, not a resting one
     assert all(70 < a < 100 for a in pools.values()), pools
+
+
+def test_synthetic_food_spreads_from_fat_to_dense_like_the_real_meal() -> None:
+    p10, p25, p50, p75, p90 = realism.synth_food(4, seed=0, size=128)
+    assert p10 < -30 < 20 < p50 < 90 < p90  # fat patches and gas below, lumps above the water-like middle
+    assert p10 < p25 < p50 < p75 < p90
+
+
+def test_real_food_box_reads_the_petct_stomach() -> None:
+    real = realism.real_food()
+    if real is None:
+        pytest.skip("real data not present")
+    assert 40 < real[2] < 90 and real[0] < 0 < real[-1] - 80  # mottled: fat and denser parts around ~60 HU

@@ -51,7 +51,7 @@ FULL = {
     "dicom_ds": "a73fb8731c00de4377711d288682e071105f2708d85ea4e33edb494b8f6ce697",
     "four_phases": "839f97ff657fed9dc6cd31ee6c6e1d124999e7646fa02791ffa431faaddd5b18",
     "nifti": "26988abcc335be04bb6c20c0dd808f1ed4bba93d36229260d73451631b7d02c7",
-    "stream": "97b4f873597f5bb38afbac2c023a16da620f01b9a5235c36b801355b07d31bea",
+    "stream": "398442bce858a4e41cce9b331990e12213ba179c9e00d4a3d718af3d4dce6a27",
 }
 CONDITIONS_DRAWN = {  # fixture -> (record path, series conditions, patient conditions) of each record with any
     "dicom_ds": [("SYNTH000001/study/01_non_contrast", ["small_fov"], [])],

@@ -192,8 +192,10 @@ def _special(hu: np.ndarray, lab: np.ndarray, cv: Canvas, z: float, extra: dict,
         bub = m & (v > 1.6)
         hu[bub] = F32(-900) + F32(80) * tx[..., 0][bub]
     m = lab == T.GASTRIC_FOOD
-    if m.any():  # a meal: lumps, fewer and smaller bubbles than stool, a few dense flecks
-        hu[m] += F32(20) * tx[..., 2][m]
+    if m.any():  # a meal: lumps, fat, fewer and smaller bubbles than stool, a few dense flecks
+        hu[m] += F32(35) * tx[..., 2][m]
+        fat = m & (tx[..., 2] < F32(-1.15))
+        hu[fat] = F32(-75) + F32(15) * tx[..., 0][fat]
         bub = m & (F32(0.7) * tx[..., 0] + tx[..., 1] > 2.2)
         hu[bub] = F32(-850) + F32(100) * tx[..., 0][bub]
         fleck = m & ~bub & (F32(0.8) * tx[..., 0] - tx[..., 1] > 2.7)
