@@ -90,11 +90,15 @@ REAL_ROIS: dict[str, dict[str, tuple[float, int, int, int]]] = {
         "aorta": (-135, 278, 268, 6), "portal_vein": (-135, 200, 222, 2), "liver": (-135, 120, 240, 12),
         "spleen": (-135, 385, 305, 8), "kidney_cortex": (-185, 340, 270, 3), "renal_pelvis": (-185, 367, 285, 2),
     },
+    # the PET/CT series' slab of upper abdomen (low dose): aorta, liver and spleen only (its portal vein is not
+    # told apart from the IVC with confidence on these slices)
+    "ts_petct_dicom_venous": {"aorta": (-796.5, 257, 293, 5), "liver": (-796.5, 130, 300, 12), "spleen": (-796.5, 385, 320, 10)},
 }
 REAL_PHASE = {"hcc005_s1_pre_noncontrast": "non_contrast", "hcc005_s1_recon2_arterial": "arterial",
               "hcc005_s1_s103_venous": "venous", "rctt2022_ap_arterial": "arterial", "rctt2022_eqp_other": "other",
               "hcc009_19980215_s4_recon2_arterial": "arterial", "hcc009_19980215_s103_venous": "venous",
-              "hcc009_19980320_s105_arterial": "arterial", "hcc009_19980320_s107_venous": "venous"}
+              "hcc009_19980320_s105_arterial": "arterial", "hcc009_19980320_s107_venous": "venous",
+              "ts_petct_dicom_venous": "venous"}
 PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg (CC BY 4.0)")],
             "arterial": [("hcc005_s1_recon2_arterial", -125.0, "HCC-TACE-Seg (CC BY 4.0)")],
             "venous": [("hcc005_s1_s103_venous", -125.0, "HCC-TACE-Seg (CC BY 4.0)"),

@@ -36,6 +36,7 @@ _STOMACH_GROWTH_ALONG = np.array([1, 1, 1, 0.7, 0.4, 0, 0, 0, 0, 0, 0])
 
 # Food in the stomach (``PatientParams.gastric_food`` f in 0..1; 0 = none): fasting before contrast CT
 # is asked for but not always kept, and PET/CT patients fast for the tracer, not for the CT. The meal
+# takes the place of the stomach's fluid (a stomach holding positive oral contrast keeps it) and
 # fills at least 50-95% of the lumen; it is rendered mottled (lumps of +-35 HU around 60 HU, patches of
 # fat near -75 HU), with gas bubbles and a few dense flecks (the special textures of
 # :mod:`ctphase.synth.render`). Seen on the real PET/CT series of the realdata check (a stomach with air
@@ -95,7 +96,7 @@ def build_gut(d: ShapeDraws, p: PatientParams) -> Gut:
         pts[:2, 2] += STOMACH_RISE_MM * p.stomach_distension  # the fundus lifts the left hemidiaphragm
         radii *= 1 + STOMACH_GROWTH * p.stomach_distension * _STOMACH_GROWTH_ALONG
         fill = max(fill, 0.7 + 0.28 * p.stomach_distension)
-    if p.gastric_food:  # no further draws; food takes the place of the fluid or contrast
+    if p.gastric_food and content == T.BOWEL_FLUID:  # no further draws; food takes the place of the fluid
         content = int(T.GASTRIC_FOOD)
         fill = max(fill, 0.5 + 0.45 * p.gastric_food)
     stomach = Lumen(Chain(pts, radii), wall=4.0, content=content, fill=fill)
