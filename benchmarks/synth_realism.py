@@ -238,13 +238,13 @@ def synth_food(n_patients: int, seed: int, size: int = 256) -> np.ndarray:
     """HU percentiles (:data:`FOOD_PERCENTILES`) of the meal pixels (eroded by one pixel) at the
     stomach's levels, pooled over ``n_patients`` synthetic patients each given food, venous, with noise."""
     vals = []
+    k = np.ones((3, 3), np.uint8)
     for i in range(n_patients):
         p = patient_params(seed, 900_000 + i)
         p = dataclasses.replace(p, gastric_food=max(p.gastric_food, 0.7))
         s = SeriesParams.draw(np.random.default_rng([seed, i, 2]), p, phase="venous")
         s.streaks = False
         hu, m = render_slices(p, s, STOMACH_Z[1:6] * p.height, size, return_masks=True)
-        k = np.ones((3, 3), np.uint8)
         vals += [hu[j][cv2.erode((m[j] == Tissue.GASTRIC_FOOD).astype(np.uint8), k).astype(bool)] for j in range(len(hu))]
     return np.percentile(np.concatenate(vals), FOOD_PERCENTILES)
 

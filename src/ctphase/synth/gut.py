@@ -45,6 +45,7 @@ _STOMACH_GROWTH_ALONG = np.array([1, 1, 1, 0.7, 0.4, 0, 0, 0, 0, 0, 0])
 # percentiles p10 / p50 / p90 of -58 / 63 / 112. The rate (30% of patients without a distended
 # stomach) is an assumption.
 
+
 @dataclass
 class Lumen:
     """A hollow viscus: centre line, wall thickness (mm), content label and level."""
