@@ -25,8 +25,8 @@ MIN_REAL_CORRECT = 10  # v4, v16, v20, v23, v26 and v30 measured: 12/12 each fol
 # called venous, a portal venous one at 47 s called arterial), v24 14/16 (the same late arterial series and a transitional
 # one at 135 s called venous), v23 15/16 (the late arterial series); on engine v18 v20 15/16, v16 14/16, v4 15/16 on its own
 # engine. One series of slack
-MIN_SYNTH_CORRECT = 13
-MIN_SYNTH_SUBPHASE = 10  # v30 measured: 13/16 subphases right (v26 11, v24 13, v23 14, v20 13, v16 12, v4 14 on their engines); one of slack
+MIN_SYNTH_CORRECT = 14
+MIN_SYNTH_SUBPHASE = 12  # v30 measured: 13/16 subphases right (v26 11, v24 13, v23 14, v20 13, v16 12, v4 14 on their engines); one of slack
 # the 80% seconds interval holds the true time for v30, v26 and v24 11 of 12 contrast series and v23 10 and v20 10 on engine v23
 # (v20 9 and v16 7 on engine v18; v4 10 on its own engine); one of slack
 MIN_SYNTH_COVERED = 10
