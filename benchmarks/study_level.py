@@ -7,6 +7,8 @@ copies of the same series-alone answers, in one run:
 
 * ``series alone``            each series' own vote (``--no-study``);
 * ``study``                   joint assignment, header channel off (the default of ``ctphase predict``);
+* ``study, order taken as certain``  the study model without its doubt about each acquisition's place
+  (``order_doubt`` 0, the step before that doubt);
 * ``study + headers``         ``--use-headers``;
 * ordering ablations of ``study``: ``times only``, ``no times`` (AcquisitionNumber and
   SeriesNumber, as de-identified archives keep them), ``AcquisitionNumber only``,
@@ -14,8 +16,8 @@ copies of the same series-alone answers, in one run:
 
 For each: accuracy, macro F1 (95% CI by bootstrap over patients), per-class F1; ECE of the
 series-alone probabilities before and after the checkpoint's calibration; accuracy at
-100/95/90/80% coverage by final confidence; the study step's time against the time of
-classifying. ``--realdata DIR`` adds the real series (labels from DIR/labels.csv), per series.
+100/95/90/80% coverage by final confidence; the answers wrong at confidence >= 0.95; the study
+step's time against the time of classifying. ``--realdata DIR`` adds the real series (labels from DIR/labels.csv), per series.
 
 Usage::
 
@@ -44,11 +46,14 @@ from ctphase.models.calibration import softmax
 from ctphase.models.checkpoint import resolve_checkpoint
 from ctphase.phases import PHASE_NAMES
 from ctphase.pipeline import iter_classify, study_step
+from ctphase.study.params import load_params
 
 from real_labels import real_rows
 
 TIME_KEYS = ("AcquisitionTime", "AcquisitionDateTime", "SeriesTime", "ContentTime", "AcquisitionDate",
              "SeriesDate", "ContentDate", "ContrastBolusStartTime")
+SURE = 0.95
+"""Confidence at or above which a wrong answer counts as confidently wrong."""
 ABLATIONS = {
     "times only": ("AcquisitionNumber", "SeriesNumber"),
     "no times (AcquisitionNumber + SeriesNumber)": TIME_KEYS,
@@ -86,7 +91,7 @@ def classify_once(root: Path, model: Path | None = None) -> tuple[list, list, Re
     return found.series, preds, rec, time.perf_counter() - t0
 
 
-def run_variant(series, preds, *, joint=True, use_headers=False, drop=()):  # noqa: ANN001, ANN201
+def run_variant(series, preds, *, joint=True, use_headers=False, drop=(), params=None):  # noqa: ANN001, ANN201
     preds = copy.deepcopy(preds)
     ser = copy.copy(series)
     if drop:
@@ -94,7 +99,7 @@ def run_variant(series, preds, *, joint=True, use_headers=False, drop=()):  # no
         for s in ser:
             s.meta = {k: v for k, v in s.meta.items() if k not in drop}
     t0 = time.perf_counter()
-    study_step(ser, preds, joint=joint, use_headers=use_headers)
+    study_step(ser, preds, joint=joint, use_headers=use_headers, **({"params": params} if params is not None else {}))
     return preds, time.perf_counter() - t0
 
 
@@ -109,13 +114,16 @@ def score(preds, truth) -> dict:  # noqa: ANN001
     conf = np.array([p.confidence or 0.0 for _, p in rows])
     rc = risk_coverage(conf, yp == y)
     ece = expected_calibration_error(conf, yp == y)
-    return {"n": len(y), "acc": float(np.mean(yp == y)), "f1": ci, "per_class": m.per_class, "rc": rc, "ece": ece}
+    sure_wrong = int(np.sum((conf >= SURE) & (yp != y)))
+    return {"n": len(y), "acc": float(np.mean(yp == y)), "f1": ci, "per_class": m.per_class, "rc": rc, "ece": ece,
+            "sure_wrong": sure_wrong}
 
 
 def fmt_row(name: str, s: dict, seconds: float) -> str:
     pc = " ".join(f"{s['per_class'][n].f1:.3f}" for n in PHASE_NAMES)
     rc = " ".join(f"{pt.accuracy:.3f}" for pt in s["rc"].points)
-    return f"| {name} | {s['n']} | {s['acc']:.3f} | {s['f1'].format(3)} | {pc} | {rc} | {s['ece']:.3f} | {seconds:.3f} |"
+    return (f"| {name} | {s['n']} | {s['acc']:.3f} | {s['f1'].format(3)} | {pc} | {rc} | {s['ece']:.3f} "
+            f"| {s['sure_wrong']} | {seconds:.3f} |")
 
 
 def main() -> None:
@@ -149,9 +157,13 @@ def main() -> None:
 def report(series, preds, rec, truth, t_cls) -> None:  # noqa: ANN001
     ok = [p for p in preds if p.status == "ok" and p.series_uid in truth]
     print(f"\n{len(ok)} labelled axial series classified in {t_cls:.1f} s ({len(preds)} series found)\n")
-    print("| variant | series | accuracy | macro F1 [95% CI] | F1 nc art ven oth | acc at 100/95/90/80% | ECE of confidence | study step s |")
-    print("|---|---|---|---|---|---|---|---|")
-    variants = {"series alone": {"joint": False}, "study": {}, "study + headers": {"use_headers": True}}
+    print("| variant | series | accuracy | macro F1 [95% CI] | F1 nc art ven oth | acc at 100/95/90/80% | ECE of confidence "
+          f"| wrong at confidence >= {SURE} | study step s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    certain = load_params()
+    certain.order_doubt = 0.0
+    variants = {"series alone": {"joint": False}, "study": {}, "study, order taken as certain": {"params": certain},
+                "study + headers": {"use_headers": True}}
     variants.update({f"study, {k}": {"drop": v} for k, v in ABLATIONS.items()})
     for name, kw in variants.items():
         out, secs = run_variant(series, preds, **kw)

@@ -31,6 +31,7 @@ from .voting import majority_vote, votes_until_decided
 if TYPE_CHECKING:  # pragma: no cover
     from .io.dicomweb import DicomWebQuery
     from .preprocessing import Preprocessing
+    from .study.params import StudyParams
 
 logger = logging.getLogger(__name__)
 
@@ -475,19 +476,19 @@ def study_step(
     min_confidence: float | None = None,
     reformats: Sequence[tuple[dict[str, Any], ScanPrediction]] = (),
     seconds_factor: Callable[[str | None], float] | None = None,
+    params: StudyParams | None = None,
 ) -> None:
     """Run :func:`ctphase.study.assign_studies` on classified series (``predictions[i]`` is ``series[i]``'s).
 
-    ``reformats``: the header values and records of non-axial stacks, which get the phase of
-    the acquisition they were made from when it can be linked. ``seconds_factor``: the seconds
-    interval factor per label (:meth:`Calibration.seconds_scale_for`); a label the step changes gets
-    its own (:func:`ctphase.timing.interval_for_label`).
-    """
+    ``reformats``: the header values and records of non-axial stacks, which get the phase of the acquisition they were
+    made from when it can be linked. ``seconds_factor``: the seconds interval factor per label
+    (:meth:`Calibration.seconds_scale_for`); a label the step changes gets its own (:func:`ctphase.timing.interval_for_label`).
+    ``params``: the study model's terms (default: the shipped ones)."""
     from .study.step import StudyItem, assign_studies
 
     items = [StudyItem(p, s.meta, _z_range(s)) for s, p in zip(series, predictions)]
     items += [StudyItem(p, meta, None, reformat=True) for meta, p in reformats]
-    assign_studies(items, joint=joint, use_headers=use_headers, min_confidence=min_confidence)
+    assign_studies(items, params=params, joint=joint, use_headers=use_headers, min_confidence=min_confidence)
     if seconds_factor is not None:
         for item in items:
             interval_for_label(item.prediction, seconds_factor)
@@ -495,6 +496,4 @@ def study_step(
 
 def _z_range(series: Series) -> tuple[float, float] | None:
     pos = series.slice_positions
-    if pos is None or len(pos) == 0:
-        return None
-    return (float(np.min(pos)), float(np.max(pos)))
+    return None if pos is None or len(pos) == 0 else (float(np.min(pos)), float(np.max(pos)))

@@ -16,8 +16,8 @@ def _log(*rows: list[float]) -> np.ndarray:
     return np.log(a / a.sum(axis=1, keepdims=True))
 
 
-def _brute(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray, np.ndarray]:
-    """Exhaustive scores of every assignment (the reference for Viterbi and forward-backward)."""
+def _scores(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray, list]:
+    """Exhaustive scores of every assignment of the chain (every sequence, backward ones at NEG)."""
     from ctphase.study.assign import NEG, bolus_term, gap_term
 
     k = len(e)
@@ -31,7 +31,13 @@ def _brute(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray,
             s += (lt[a, b] if b >= a else NEG) + gap_term(gaps[i - 1], params)[a, b] + e[i, b] + bolus_term(bolus[i], params)[b]
         scores.append(s)
         seqs.append(seq)
-    scores = np.asarray(scores)
+    return np.asarray(scores), seqs
+
+
+def _brute(e: np.ndarray, params: StudyParams, gaps, bolus) -> tuple[np.ndarray, np.ndarray]:
+    """Most probable assignment and marginals by enumeration (the reference for Viterbi and forward-backward)."""
+    k = len(e)
+    scores, seqs = _scores(e, params, gaps, bolus)
     post = np.zeros((k, 4))
     w = np.exp(scores - scores.max())
     for seq, wi in zip(seqs, w):
@@ -48,6 +54,7 @@ def test_viterbi_and_marginals_match_brute_force(seed: int) -> None:
     bolus = [None, 40.0, None, 300.0]
     params = load_params()
     params.protocol_weight = float(seed % 2)  # off (the default) and fully on
+    params.order_doubt = 0.0  # the order taken as certain: one chain
     d = decode(e, params, gaps, bolus)
     labels, post = _brute(e, params, gaps, bolus)
     np.testing.assert_array_equal(d.labels, labels)
@@ -87,3 +94,88 @@ def test_fit_params_counts_and_lognormals() -> None:
     assert np.exp(p.gaps[1][2][0]) == pytest.approx(40.0, rel=0.1)
     assert np.exp(p.bolus[1][0]) == pytest.approx(35.0, rel=0.05)
     assert StudyParams.from_json(p.to_json()) == p
+
+
+def _brute_log_evidence(e: np.ndarray, params: StudyParams, gaps, bolus) -> float:
+    """log p(images, times | this order) by enumeration: emissions against a flat prior, path prior normalised."""
+    if len(e) == 0:
+        return 0.0
+    en = np.log(np.exp(e) / np.exp(e).sum(axis=1, keepdims=True)) + np.log(4)
+    s, _ = _scores(en, params, gaps, bolus)
+    p, _ = _scores(np.zeros_like(e), params, [None] * len(gaps), [None] * len(e))
+    return float(np.log(np.sum(np.exp(s - s.max()))) + s.max() - np.log(np.sum(np.exp(p - p.max()))) - p.max())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_doubt_about_the_order_matches_enumerated_hypotheses(seed: int) -> None:
+    from ctphase.study.assign import WRONG_CLOCK_SPAN_S
+
+    rng = np.random.default_rng(seed)
+    e = np.log(rng.dirichlet(np.ones(4) * 0.5, size=4))
+    gaps, bolus = [30.0, None, 200.0], [None, 40.0, None, 300.0]
+    params = load_params()
+    params.protocol_weight = float(seed % 2)
+    params.order_doubt = 0.1
+    # acquisition j out of place: the others' gaps (the two around j merged) and bolus times, and how many of
+    # j's time terms become a clock that says nothing (an adjacent known gap, a known bolus time)
+    without = {0: ([None, 200.0], 1), 1: ([None, 200.0], 2), 2: ([30.0, None], 1), 3: ([30.0, None], 2)}
+    own = np.exp(e) / np.exp(e).sum(axis=1, keepdims=True)
+    labels, post = _brute(e, params, gaps, bolus)
+    hyps = [(_brute_log_evidence(e, params, gaps, bolus), labels, post)]
+    for j, (rest_gaps, terms) in without.items():
+        rest, rest_bolus = np.delete(e, j, axis=0), bolus[:j] + bolus[j + 1:]
+        rl, rp = _brute(rest, params, rest_gaps, rest_bolus)
+        labels, post = np.argmax(own, axis=1), own.copy()
+        keep = np.arange(4) != j
+        labels[keep], post[keep] = rl, rp
+        log_h = np.log(0.1 / 0.9) + _brute_log_evidence(rest, params, rest_gaps, rest_bolus) - terms * np.log(WRONG_CLOCK_SPAN_S)
+        log_h += np.log(params.number_conflict_lr) * (j == seed)  # acquisition `seed` is a suspect (its number)
+        hyps.append((log_h, labels, post))
+    log_h = np.array([h[0] for h in hyps])
+    w = np.exp(log_h - log_h.max())
+    w /= w.sum()
+    d = decode(e, params, gaps, bolus, suspects=[j == seed for j in range(4)])
+    np.testing.assert_allclose(d.misplaced, w[1:], atol=1e-9)
+    np.testing.assert_allclose(d.posterior, sum(wi * h[2] for wi, h in zip(w, hyps)), atol=1e-9)
+    np.testing.assert_array_equal(d.labels, hyps[int(np.argmax(w))][1])
+
+
+def _late_venous_study() -> tuple[np.ndarray, list[float]]:
+    """Non-contrast, venous, excretory, then a series whose images say venous (0.85) but whose clock puts it last."""
+    e = _log([0.97, 0.01, 0.01, 0.01], [0.01, 0.04, 0.9, 0.05], [0.01, 0.01, 0.08, 0.9], [0.01, 0.02, 0.85, 0.12])
+    return e, [300.0, 240.0, 400.0]
+
+
+def test_an_order_that_overrules_the_images_is_not_given_with_certainty() -> None:
+    e, gaps = _late_venous_study()
+    certain = load_params()
+    certain.order_doubt = 0.0
+    d0 = decode(e, certain, gaps)
+    assert d0.labels[3] == 3 and d0.posterior[3, 3] > 0.999  # the order alone: "other", sure of it
+    d = decode(e, load_params(), gaps)
+    assert d.labels[3] == 3  # still its place's answer (the gap of 400 s fits a later delayed scan)
+    assert d.misplaced[3] > 10 * d.misplaced[:3].max()
+    # the images' venous share comes back in proportion to the doubt about its place
+    assert d.posterior[3, 2] == pytest.approx(d.misplaced[3] * np.exp(e[3, 2]), rel=0.05)
+    assert d.posterior[3, 3] < d0.posterior[3, 3] - 0.01
+    np.testing.assert_array_equal(d.labels[:3], d0.labels[:3])
+
+
+def test_doubt_leaves_a_study_that_follows_its_order_as_it_was() -> None:
+    e = _log([0.97, 0.01, 0.01, 0.01], [0.02, 0.9, 0.07, 0.01], [0.01, 0.04, 0.9, 0.05], [0.01, 0.01, 0.1, 0.88])
+    gaps = [240.0, 40.0, 180.0]
+    certain = load_params()
+    certain.order_doubt = 0.0
+    d0, d = decode(e, certain, gaps), decode(e, load_params(), gaps)
+    np.testing.assert_array_equal(d.labels, d0.labels)
+    assert list(d.labels) == [0, 1, 2, 3]
+    assert np.max(np.abs(d.posterior - d0.posterior)) < 0.02
+    assert d.misplaced.max() < 0.01
+
+
+def test_strong_images_against_their_place_keep_their_own_answer() -> None:
+    # venous images (0.99) placed after the excretory acquisition: out of place is the better explanation
+    e = _log([0.97, 0.01, 0.01, 0.01], [0.01, 0.04, 0.9, 0.05], [0.01, 0.01, 0.08, 0.9], [0.002, 0.003, 0.99, 0.005])
+    d = decode(e, load_params(), [300.0, 240.0, 2400.0])  # 40 minutes after the excretory scan
+    assert d.misplaced[3] > 0.5
+    assert d.labels[3] == 2 and list(d.labels[:3]) == [0, 2, 3]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctphase.study.order import INJECTION_GAP_S, link, order
+from ctphase.study.order import INJECTION_GAP_S, link, order, out_of_line
 
 
 def _link(metas, times, uids=None, z=None, bolus=None):
@@ -46,6 +46,23 @@ def test_times_contradicting_acquisition_numbers_give_no_order() -> None:
     acqs = _link([{"AcquisitionNumber": "1"}, {"AcquisitionNumber": "2"}], [200.0, 100.0])
     o = order(acqs)
     assert o.chains == [] and "different orders" in o.reason
+
+
+def test_an_acquisition_whose_number_runs_against_its_time_is_a_suspect() -> None:
+    # non-contrast 1, venous 3 (thick), excretory 4, then the venous thin reconstruction (3) with a clock 18 min late
+    metas = [{"AcquisitionNumber": n} for n in ("1", "3", "4", "3")]
+    o = order(_link(metas, [0.0, 300.0, 870.0, 1380.0]))
+    assert o.chains == [[0, 1, 2, 3]]
+    assert o.suspects == {2, 3}  # removing either puts the numbers in line: the images will weigh them
+    assert "run against the times" in o.reason
+
+
+def test_out_of_line() -> None:
+    assert out_of_line([0, 1, 2], [1, 1, 2]) == set()  # repeats are allowed
+    assert out_of_line([0, 1, 2], [1, None, 2]) == set()  # unknown numbers say nothing
+    assert out_of_line([2, 0, 1], [1, 2, 5]) == {2}  # by time 5, 1, 2: only the first is out of line
+    assert out_of_line([0, 1, 2, 3], [4, 3, 2, 1]) is None  # no single acquisition mends it
+    assert out_of_line([1, 0], [1, 2]) is None  # either one would: no way to tell
 
 
 def test_series_numbers_alone_and_nothing() -> None:

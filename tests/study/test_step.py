@@ -186,3 +186,59 @@ def test_hostile_headers_never_break_the_study_step() -> None:
             assert p.evidence  # every answer says how it was reached
 
     check()
+
+
+def _late_copy_study(late_time: str, late_probs: list[float]) -> list[StudyItem]:
+    """Non-contrast, venous and excretory acquisitions, then a series with venous images timed after them all."""
+    t = {"AcquisitionDate": "20240101", "FrameOfReferenceUID": "F"}
+    return [
+        _item("nc", [0.97, 0.01, 0.01, 0.01], AcquisitionTime="100012", **t),
+        _item("ven", [0.01, 0.04, 0.9, 0.05], AcquisitionTime="100507", **t),
+        _item("exc", [0.01, 0.01, 0.08, 0.9], AcquisitionTime="100903", **t),
+        _item("late", late_probs, AcquisitionTime=late_time, **t),
+    ]
+
+
+def test_an_answer_the_order_forces_on_disagreeing_images_is_not_given_confidently() -> None:
+    items = _late_copy_study("102412", [0.002, 0.003, 0.975, 0.02])  # 15 minutes after the excretory scan
+    assign_studies(items)
+    assert _labels(items) == ["non_contrast", "venous", "other", "other"]
+    late = items[3].prediction
+    assert late.acquisition_order == 3
+    assert late.confidence is not None and late.confidence < 0.7
+    assert late.probabilities["venous"] > 0.3
+    assert any("place in the order may be wrong" in e for e in late.evidence)
+    assert not late.findings
+    assert items[1].prediction.confidence > 0.9  # the study's own venous acquisition (images 0.9) is not in doubt
+
+
+def test_strong_images_out_of_line_with_their_clock_keep_their_answer_and_say_so() -> None:
+    items = _late_copy_study("102812", [0.001, 0.002, 0.979, 0.018])  # 19 minutes after the excretory scan
+    assign_studies(items)
+    assert _labels(items) == ["non_contrast", "venous", "other", "venous"]
+    late = items[3].prediction
+    assert any("time or number is probably wrong" in f for f in late.findings)
+    assert late.confidence is not None and late.confidence < 0.7  # its place still argues for "other"
+    assert not items[2].prediction.findings
+
+
+def test_a_reconstruction_restamped_late_is_not_called_other_with_certainty() -> None:
+    # the thin reconstruction of the venous acquisition carries a clock 18 minutes late, after the excretory scan;
+    # its AcquisitionNumber (3, as its thick twin's) runs against that time
+    t = {"AcquisitionDate": "20240101", "FrameOfReferenceUID": "F"}
+    items = [
+        _item("nc", [0.97, 0.01, 0.01, 0.01], AcquisitionTime="081132.59", AcquisitionNumber="2", **t),
+        _item("ven thick", [0.001, 0.008, 0.862, 0.129], AcquisitionTime="081641.75", AcquisitionNumber="3", **t),
+        _item("exc", [0.001, 0.001, 0.003, 0.995], AcquisitionTime="082610.41", AcquisitionNumber="4", **t),
+        _item("ven thin", [0.001, 0.001, 0.868, 0.13], AcquisitionTime="083442.36", AcquisitionNumber="3", **t),
+    ]
+    assign_studies(items)
+    thin = items[3].prediction
+    assert thin.acquisition_order == 3
+    assert thin.confidence is not None and thin.confidence < 0.9
+    assert thin.probabilities["venous"] > 0.1
+    assert any("place in the order may be wrong" in e for e in thin.evidence)
+    # the same study with the thin series' number in line with its time: no suspect, a surer answer
+    items[3] = _item("ven thin", [0.001, 0.001, 0.868, 0.13], AcquisitionTime="083442.36", AcquisitionNumber="5", **t)
+    assign_studies(items)
+    assert items[3].prediction.confidence > thin.confidence

@@ -15,6 +15,17 @@ pair / phase (non-contrast before the bolus: a flat density). The terms are fitt
 studies (:mod:`ctphase.study.params`). :func:`decode` returns the most probable assignment
 (Viterbi) and each acquisition's posterior marginals (forward-backward), so that every
 answer keeps a probability.
+
+The order itself may be wrong for one acquisition: a series re-sent and restamped, a clock an
+hour off, a series number out of line. With ``params.order_doubt`` (the prior probability that an
+acquisition's place is wrong) :func:`decode` weighs, besides the chain as ordered, each
+hypothesis "acquisition j is out of place": the others decoded without it (the gap around it
+merged), j answered by its images alone and its times scored as a clock that says nothing
+(:data:`WRONG_CLOCK_SPAN_S`). The hypotheses are compared by their evidence (the marginal
+likelihood of the images and times, every path prior normalised; the emissions are calibrated
+probabilities, i.e. likelihood ratios against a flat prior). The labels are those of the most
+probable hypothesis and the posterior is their mixture, so an order that overrules a series'
+images never leaves it more certain than the doubt about that order allows.
 """
 
 from __future__ import annotations
@@ -27,15 +38,20 @@ from .params import StudyParams
 
 N_PHASES = 4
 NEG = -1e9
+WRONG_CLOCK_SPAN_S = 7200.0
+"""Seconds over which a wrong clock may put an acquisition (an hour either way): a wrong time has
+density ``1 / WRONG_CLOCK_SPAN_S``, whatever its value."""
 
 
 @dataclass
 class Decoded:
-    """The joint assignment: ``labels`` (K,) phase indices, ``posterior`` (K, 4), ``score`` (log)."""
+    """The joint assignment: ``labels`` (K,) phase indices, ``posterior`` (K, 4), ``score`` (log),
+    ``misplaced`` (K,) the probability that each acquisition's place in the order is wrong."""
 
     labels: np.ndarray
     posterior: np.ndarray
     score: float
+    misplaced: np.ndarray
 
 
 def _lognormal(x: float, mu: float, sigma: float) -> float:
@@ -78,6 +94,7 @@ def decode(
     bolus_seconds: list[float | None] | None = None,
     *,
     use_start: bool = True,
+    suspects: list[bool] | None = None,
 ) -> Decoded:
     """Most probable phases of ``K`` time-ordered acquisitions, and their posterior marginals.
 
@@ -88,21 +105,90 @@ def decode(
         bolus_seconds: ``K`` seconds after ContrastBolusStartTime (``None`` where unknown).
         use_start: weigh the first phase by the protocol prior (``False``: flat, e.g. for a
             study of one acquisition, where the prior would only repeat the class balance).
+        suspects: ``K`` flags: acquisitions whose AcquisitionNumber runs against their time
+            (their doubt's odds multiplied by ``params.number_conflict_lr``).
     """
     e = np.asarray(emissions, dtype=np.float64)
     k = e.shape[0]
     gaps = list(gaps) if gaps is not None else [None] * (k - 1)
     bolus_seconds = list(bolus_seconds) if bolus_seconds is not None else [None] * k
-    node = e + np.stack([bolus_term(t, params) for t in bolus_seconds])
-    log_t = params.protocol_weight * np.log(np.maximum(np.asarray(params.transitions, dtype=np.float64), 1e-300))
-    log_t[np.tril_indices(N_PHASES, -1)] = NEG  # never back in time
-    edges = [log_t + gap_term(g, params) for g in gaps]
-    start = params.protocol_weight * np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300))
-    if not use_start:
-        start = np.zeros(N_PHASES)
+    node, edges, start = _terms(e, params, gaps, bolus_seconds, use_start)
     labels, score = _viterbi(node, edges, start)
     posterior = _marginals(node, edges, start)
-    return Decoded(labels=labels, posterior=posterior, score=score)
+    if params.order_doubt <= 0:
+        return Decoded(labels=labels, posterior=posterior, score=score, misplaced=np.zeros(k))
+    odds = np.log(params.order_doubt) - np.log1p(-params.order_doubt)
+    odds = odds + np.log(params.number_conflict_lr) * np.asarray(suspects if suspects is not None else [False] * k, float)
+    labels, posterior, misplaced = _with_doubt(e, params, gaps, bolus_seconds, use_start, (labels, posterior), odds)
+    return Decoded(labels=labels, posterior=posterior, score=score, misplaced=misplaced)
+
+
+def _log_transitions(params: StudyParams) -> np.ndarray:
+    log_t = params.protocol_weight * np.log(np.maximum(np.asarray(params.transitions, dtype=np.float64), 1e-300))
+    log_t[np.tril_indices(N_PHASES, -1)] = NEG  # never back in time
+    return log_t
+
+
+def _terms(e: np.ndarray, params: StudyParams, gaps: list[float | None], bolus_seconds: list[float | None],
+           use_start: bool) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Node scores (K, 4), edge scores (K-1 of (4, 4)) and start scores (4,) of the chain."""
+    node = e + np.stack([bolus_term(t, params) for t in bolus_seconds]) if len(e) else e
+    log_t = _log_transitions(params)
+    edges = [log_t + gap_term(g, params) for g in gaps]
+    start = params.protocol_weight * np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300))
+    return node, edges, (start if use_start else np.zeros(N_PHASES))
+
+
+def _log_evidence(e: np.ndarray, params: StudyParams, gaps: list[float | None], bolus_seconds: list[float | None],
+                  use_start: bool) -> float:
+    """log p(images, times | one injection in this order), relative to images that say nothing.
+
+    The rows of ``e`` are normalised log probabilities (likelihood ratios against a flat prior once
+    ``log 4`` is added); the path prior (start and transitions) is normalised over the monotone paths.
+    """
+    if len(e) == 0:
+        return 0.0
+    e = e - _logsumexp(e, axis=1)[:, None] + np.log(N_PHASES)
+    node, edges, start = _terms(e, params, gaps, bolus_seconds, use_start)
+    flat, prior_edges, _ = _terms(np.zeros_like(e), params, [None] * len(gaps), [None] * len(e), use_start)
+    return float(_logsumexp(_forward(node, edges, start)[-1], 0) - _logsumexp(_forward(flat, prior_edges, start)[-1], 0))
+
+
+def _without(gaps: list[float | None], bolus_seconds: list[float | None], j: int) -> tuple[list, list, int]:
+    """The chain's times without acquisition ``j`` (its two gaps merged) and how many of its time terms it had."""
+    k = len(bolus_seconds)
+    near = [g for g in (gaps[j - 1] if j > 0 else None, gaps[j] if j < k - 1 else None) if g is not None]
+    if 0 < j < k - 1:
+        merged = gaps[j - 1] + gaps[j] if len(near) == 2 else None
+        rest = gaps[: j - 1] + [merged] + gaps[j + 1:]
+    else:
+        rest = gaps[1:] if j == 0 else gaps[:-1]
+    terms = int(bool(near)) + int(bolus_seconds[j] is not None and np.isfinite(bolus_seconds[j]))
+    return rest, bolus_seconds[:j] + bolus_seconds[j + 1:], terms
+
+
+def _with_doubt(e: np.ndarray, params: StudyParams, gaps: list[float | None], bolus_seconds: list[float | None],
+                use_start: bool, ordered: tuple[np.ndarray, np.ndarray], odds: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels of the most probable hypothesis, mixed posterior and P(out of place) per acquisition (prior log ``odds``)."""
+    k = e.shape[0]
+    own = np.exp(e - _logsumexp(e, axis=1)[:, None])
+    log_h = [_log_evidence(e, params, gaps, bolus_seconds, use_start)]
+    answers = [ordered]
+    for j in range(k):
+        rest_gaps, rest_bolus, terms = _without(gaps, bolus_seconds, j)
+        rest = np.delete(e, j, axis=0)
+        labels, post = np.argmax(own, axis=1), own.copy()
+        if k > 1:
+            node, edges, start = _terms(rest, params, rest_gaps, rest_bolus, use_start and k > 2)
+            labels[np.arange(k) != j] = _viterbi(node, edges, start)[0]
+            post[np.arange(k) != j] = _marginals(node, edges, start)
+        log_h.append(odds[j] + _log_evidence(rest, params, rest_gaps, rest_bolus, use_start and k > 2)
+                     - terms * np.log(WRONG_CLOCK_SPAN_S))
+        answers.append((labels, post))
+    w = np.exp(np.asarray(log_h) - _logsumexp(np.asarray(log_h), axis=0))
+    posterior = sum(wi * post for wi, (_, post) in zip(w, answers))
+    return answers[int(np.argmax(w))][0], posterior, w[1:]
 
 
 def _viterbi(node: np.ndarray, edges: list[np.ndarray], start: np.ndarray) -> tuple[np.ndarray, float]:
@@ -125,13 +211,18 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
+def _forward(node: np.ndarray, edges: list[np.ndarray], start: np.ndarray) -> np.ndarray:
+    alpha = np.zeros_like(node)
+    alpha[0] = start + node[0]
+    for i in range(1, node.shape[0]):
+        alpha[i] = _logsumexp(alpha[i - 1][:, None] + edges[i - 1], axis=0) + node[i]
+    return alpha
+
+
 def _marginals(node: np.ndarray, edges: list[np.ndarray], start: np.ndarray) -> np.ndarray:
     k = node.shape[0]
-    alpha = np.zeros((k, N_PHASES))
+    alpha = _forward(node, edges, start)
     beta = np.zeros((k, N_PHASES))
-    alpha[0] = start + node[0]
-    for i in range(1, k):
-        alpha[i] = _logsumexp(alpha[i - 1][:, None] + edges[i - 1], axis=0) + node[i]
     for i in range(k - 2, -1, -1):
         beta[i] = _logsumexp(edges[i] + (node[i + 1] + beta[i + 1])[None, :], axis=1)
     post = alpha + beta
@@ -152,4 +243,4 @@ def order_cost(emissions: np.ndarray) -> float:
     return float(np.sum(np.max(e, axis=1)) - np.max(best))
 
 
-__all__ = ["Decoded", "bolus_term", "decode", "gap_term", "order_cost"]
+__all__ = ["WRONG_CLOCK_SPAN_S", "Decoded", "bolus_term", "decode", "gap_term", "order_cost"]

@@ -16,8 +16,12 @@ linked. Series of one acquisition share one phase: their image evidence is poole
    but keep both; the non-contrast and the arterial acquisition often share number 1).
 3. ``SeriesNumber`` alone (a weak cue: operators renumber).
 
-When none orders every acquisition, or times and AcquisitionNumbers contradict each other,
-there is no order: the study step keeps the series-alone answers and says why.
+When none orders every acquisition there is no order: the study step keeps the series-alone
+answers and says why. Times and AcquisitionNumbers are checked against each other: numbers may
+repeat (the non-contrast and the arterial acquisition often share one) but not run backwards in
+time. Where they do and one acquisition's removal would put them in line, that acquisition (or
+each such one) is a *suspect*: its time is probably wrong, and the study model weighs that
+(``Ordering.suspects``); where no single removal, or every one, would, there is no order.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Ordering:
     source: str | None
     reason: str
     gaps: dict[tuple[int, int], float] = field(default_factory=dict)
+    suspects: set[int] = field(default_factory=set)
 
 
 def _int(v: object) -> int | None:
@@ -126,7 +131,8 @@ def order(acqs: Sequence[Acquisition]) -> Ordering:
         return Ordering([idx], "single", "one acquisition in the study")
     if all(a.time is not None for a in acqs):
         by_time = sorted(idx, key=lambda i: acqs[i].time)  # type: ignore[arg-type, return-value]
-        if _contradicts(by_time, [a.number for a in acqs]):
+        suspects = out_of_line(by_time, [a.number for a in acqs])
+        if suspects is None:
             return Ordering([], None, "acquisition times and AcquisitionNumbers give different orders")
         chains: list[list[int]] = [[by_time[0]]]
         gaps: dict[tuple[int, int], float] = {}
@@ -143,7 +149,9 @@ def order(acqs: Sequence[Acquisition]) -> Ordering:
             reason += " (times rounded to the minute: gaps not used)"
         if len(chains) > 1:
             reason += f"; {len(chains)} chains (gaps over {INJECTION_GAP_S / 60:.0f} min: another injection)"
-        return Ordering(chains, "times", reason, gaps)
+        if suspects:
+            reason += f"; AcquisitionNumbers run against the times at {len(suspects)} acquisition(s)"
+        return Ordering(chains, "times", reason, gaps, suspects)
     if all(a.number is not None for a in acqs):
         keys = [(a.number, a.series_number if a.series_number is not None else -1) for a in acqs]
         if len(set(keys)) == n and (len({a.number for a in acqs}) == n or all(a.series_number is not None for a in acqs)):
@@ -156,14 +164,25 @@ def order(acqs: Sequence[Acquisition]) -> Ordering:
     return Ordering([], None, "no acquisition times, AcquisitionNumbers or SeriesNumbers that order every acquisition")
 
 
-def _contradicts(time_order: list[int], numbers: Sequence[int | None]) -> bool:
-    """Whether distinct AcquisitionNumbers run backwards somewhere along the time order."""
+def _backwards(nums: Sequence[int | None]) -> bool:
+    known = [x for x in nums if x is not None]
+    return any(b < a for a, b in zip(known[:-1], known[1:]))
+
+
+def out_of_line(time_order: list[int], numbers: Sequence[int | None]) -> set[int] | None:
+    """Acquisitions whose removal would put the AcquisitionNumbers in line with the time order.
+
+    Empty when the numbers never run backwards along the times (repeats allowed; unknown numbers
+    say nothing); ``None`` (no order) when they do and no single removal, or every one, mends it.
+    """
     nums = [numbers[i] for i in time_order]
-    if any(x is None for x in nums) or len(set(nums)) < len(nums):
-        return False
-    return any(b < a for a, b in zip(nums[:-1], nums[1:]))  # type: ignore[operator]
+    if not _backwards(nums):
+        return set()
+    mend = {time_order[k] for k in range(len(nums)) if not _backwards(nums[:k] + nums[k + 1:])}
+    return mend if mend and len(mend) < len(nums) else None
 
 
 TimeFn = Callable[[Mapping[str, str]], float | None]
 
-__all__ = ["INJECTION_GAP_S", "LINK_TOLERANCE_S", "Acquisition", "Ordering", "link", "order", "same_frame", "same_time"]
+__all__ = ["INJECTION_GAP_S", "LINK_TOLERANCE_S", "Acquisition", "Ordering", "link", "order", "out_of_line", "same_frame",
+           "same_time"]

@@ -26,6 +26,13 @@ N_PHASES = 4
 DEFAULT_PARAMS_PATH = Path(__file__).with_name("study_params.json")
 MIN_SIGMA = 0.35
 """Floor of every fitted log-normal's width: real protocols vary more than the synthetic ones."""
+ORDER_DOUBT = 0.04
+"""Prior probability that an acquisition's place in its study's order is wrong: the share of axial
+series whose clock the synthetic studies put wrong (re-sent and restamped, an hour off), a guess
+for real archives as that share is; it keeps the study step from being surer of an order than that."""
+NUMBER_CONFLICT_LR = 10.0
+"""Numbers out of line with the times are 10x likelier under a wrong clock than a right one: a
+guess that leaves scanners that number acquisitions their own way a 10% chance of doing so."""
 PRIOR_MIX = 0.1
 """Share of a uniform prior mixed into the fitted start and transition probabilities, so that
 protocols the synthetic population lacks (arterial then delayed, a delayed scan alone) stay possible."""
@@ -45,6 +52,10 @@ class StudyParams:
         log_floor: the lowest log density any timing term gives (a wrong tag cannot veto).
         max_order_cost: nats of image evidence the order may overrule before the study is
             judged not to follow one injection (series-alone answers then).
+        order_doubt: prior probability that one acquisition's place in the order is wrong (its
+            clock restamped or an hour off, its numbers out of line); 0 treats the order as certain.
+        number_conflict_lr: how many times likelier AcquisitionNumbers that run against the time
+            order at an acquisition are when its time is wrong than when it is right.
         protocol_weight: weight of the start and transition log-probabilities (0: only the
             order constraint counts, every protocol is equally likely; 1: the fitted protocol
             frequencies). 0 by default: the frequencies of the synthetic protocols are a guess,
@@ -60,6 +71,8 @@ class StudyParams:
     non_contrast_window: tuple[float, float] = (-3600.0, 10.0)
     log_floor: float = -12.0
     max_order_cost: float = 4.0
+    order_doubt: float = ORDER_DOUBT
+    number_conflict_lr: float = NUMBER_CONFLICT_LR
     protocol_weight: float = 0.0
     fitted_on: str = "prior"
     extra: dict[str, float] = field(default_factory=dict)
@@ -151,4 +164,4 @@ def _fit_lognormal(logs: list[float] | None, fallback: tuple[float, float]) -> t
     return (float(a.mean()), float(max(a.std(), MIN_SIGMA)))
 
 
-__all__ = ["DEFAULT_PARAMS_PATH", "StudyParams", "fit_params", "load_params", "prior_params"]
+__all__ = ["DEFAULT_PARAMS_PATH", "NUMBER_CONFLICT_LR", "ORDER_DOUBT", "StudyParams", "fit_params", "load_params", "prior_params"]

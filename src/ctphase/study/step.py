@@ -9,6 +9,10 @@ prediction: ``study_label``, ``probabilities`` (the posterior), ``acquisition_id
 (the study's answer when the step applied, else the series' own; ``uncertain`` when a quality
 flag says so or the confidence is under ``min_confidence``).
 
+The order is not taken as certain: each acquisition may be out of place (a wrong clock or
+number, ``params.order_doubt``), which lowers the confidence of an answer the order forces on
+images that disagree, and lets strong images keep their own answer (a finding says so).
+
 It falls back to series-alone answers, and says so in ``evidence``, when a series has no
 study (NIfTI), when nothing orders the study's acquisitions, or when the images would have to
 give up more than ``params.max_order_cost`` nats to follow one injection in that order (two
@@ -225,15 +229,30 @@ def _decode_chain(
                 _finish(study[i].prediction, None, None, min_confidence)
         return
     gaps = [ordering.gaps.get((a, b)) for a, b in zip(chain[:-1], chain[1:])]
-    decoded = decode(e, params, gaps, [acqs[a].bolus_seconds for a in chain], use_start=len(chain) > 1)
+    decoded = decode(e, params, gaps, [acqs[a].bolus_seconds for a in chain], use_start=len(chain) > 1,
+                     suspects=[a in ordering.suspects for a in chain])
     for k, a in enumerate(chain):
         phase = PHASE_NAMES[int(decoded.labels[k])]
         note = _order_note(k, chain, acqs, decoded.labels, gaps, ordering)
+        doubt = _doubt_note(float(decoded.misplaced[k]), phase)
         for i in acqs[a].members:
             p = study[i].prediction
             p.acquisition_order = k
             p.evidence.append(note)
+            if doubt:
+                p.evidence.append(doubt)
+                if decoded.misplaced[k] > 0.5:
+                    p.findings.append(f"its place in the study's order does not fit its images: {doubt}")
             _finish(p, phase, decoded.posterior[k], min_confidence)
+
+
+def _doubt_note(misplaced: float, phase: str) -> str | None:
+    """What the step says when an acquisition's place in the order may be wrong (none under 5%)."""
+    if misplaced < 0.05:
+        return None
+    if misplaced > 0.5:
+        return f"answered by its images ({phase}): its time or number is probably wrong (probability {misplaced:.2f})"
+    return f"its place in the order may be wrong (probability {misplaced:.2f}); confidence lowered to match"
 
 
 def _order_note(k: int, chain: list[int], acqs: list[Acquisition], labels: np.ndarray,
