@@ -18,6 +18,16 @@ def test_reconstructions_share_an_acquisition_by_time_and_frame() -> None:
     assert acqs[0].series_number == 3
 
 
+def test_times_rounded_to_the_minute_link_only_series_of_one_acquisition_number() -> None:
+    f = {"FrameOfReferenceUID": "F"}
+    metas = [{"AcquisitionNumber": "2", **f}, {"AcquisitionNumber": "3", **f}, {"AcquisitionNumber": "3", **f}]
+    # arterial and portal venous 40 s apart, both stamped 10:31:00; the venous one reconstructed twice
+    acqs = _link(metas, [37860.0, 37860.0, 37860.0])
+    assert [a.members for a in acqs] == [[0], [1, 2]]
+    # exact times within the tolerance: one acquisition, whatever the numbers say
+    assert len(_link(metas, [37860.4, 37861.1, 37861.0])) == 1
+
+
 def test_no_z_overlap_no_link() -> None:
     acqs = link([{}, {}], [(0.0, 100.0), (200.0, 300.0)], ["a", "b"], [10.0, 10.0], [None, None])
     assert len(acqs) == 2

@@ -2,7 +2,9 @@
 
 **Linking.** Two series of one study are reconstructions of one acquisition (thin/thick,
 soft/bone kernel) when they share their FrameOfReferenceUID (where both have one), their
-acquisition times are within :data:`LINK_TOLERANCE_S` and their z ranges overlap; without
+acquisition times are within :data:`LINK_TOLERANCE_S` and their z ranges overlap; times
+rounded to the whole minute do not tell acquisitions of one minute apart (an arterial and a
+portal venous scan 40 s apart), so there different AcquisitionNumbers keep them apart. Without
 times, only the stacks the reader split out of one Series Instance UID (``/recN``) are
 linked. Series of one acquisition share one phase: their image evidence is pooled.
 
@@ -76,6 +78,16 @@ def same_time(ta: float | None, tb: float | None) -> bool:
     return ta is not None and tb is not None and abs(ta - tb) <= LINK_TOLERANCE_S
 
 
+def whole_minute(t: float) -> bool:
+    """Whether a clock time (seconds) falls on a whole minute: a time rounded to the minute, most likely."""
+    return abs(t - 60.0 * round(t / 60.0)) < 0.5
+
+
+def _numbers_differ(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    na, nb = _int(a.get("AcquisitionNumber")), _int(b.get("AcquisitionNumber"))
+    return na is not None and nb is not None and na != nb
+
+
 def _overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
     if a is None or b is None:
         return True
@@ -95,7 +107,8 @@ def link(
         for a in acqs:
             j = a.members[0]
             if times[i] is not None and times[j] is not None:
-                same = same_time(times[i], times[j])
+                same = same_time(times[i], times[j]) and not (
+                    whole_minute(times[i]) and whole_minute(times[j]) and _numbers_differ(meta, metas[j]))
             else:
                 same = bool(series_uids[i]) and series_uids[i] == series_uids[j] and times[i] is None and times[j] is None
             if same and same_frame(meta, metas[j]) and _overlap(z_ranges[i], z_ranges[j]):
@@ -144,7 +157,7 @@ def order(acqs: Sequence[Acquisition]) -> Ordering:
                 chains[-1].append(b)
                 gaps[(a, b)] = gap
         reason = "ordered by acquisition time"
-        if all(abs(a.time - 60.0 * round(a.time / 60.0)) < 0.5 for a in acqs):  # type: ignore[operator]
+        if all(whole_minute(a.time) for a in acqs):  # type: ignore[arg-type]
             gaps = {}  # a gap of "1 min" may be 1 s or 119 s
             reason += " (times rounded to the minute: gaps not used)"
         if len(chains) > 1:
