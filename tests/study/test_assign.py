@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctphase.study.assign import decode, order_cost
 from ctphase.study.params import StudyParams, fit_params, load_params, prior_params
@@ -179,3 +181,22 @@ def test_strong_images_against_their_place_keep_their_own_answer() -> None:
     d = decode(e, load_params(), [300.0, 240.0, 2400.0])  # 40 minutes after the excretory scan
     assert d.misplaced[3] > 0.5
     assert d.labels[3] == 2 and list(d.labels[:3]) == [0, 2, 3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    probs=st.lists(st.lists(st.floats(0.001, 1.0), min_size=4, max_size=4), min_size=1, max_size=6),
+    gap=st.one_of(st.none(), st.floats(1.0, 3000.0)),
+    doubt=st.floats(1e-4, 0.5),
+)
+def test_doubt_keeps_probabilities_proper_and_vanishes_with_its_prior(probs, gap, doubt) -> None:
+    e = _log(*probs)
+    gaps = [gap] * (len(probs) - 1)
+    params = load_params()
+    params.order_doubt = doubt
+    d = decode(e, params, gaps)
+    np.testing.assert_allclose(d.posterior.sum(axis=1), 1.0, atol=1e-9)
+    assert np.all(d.misplaced >= 0) and d.misplaced.sum() <= 1 + 1e-9  # one hypothesis at a time
+    params.order_doubt = 1e-12
+    near, params.order_doubt = decode(e, params, gaps), 0.0
+    np.testing.assert_allclose(near.posterior, decode(e, params, gaps).posterior, atol=1e-6)
