@@ -99,7 +99,7 @@ def run_variant(series, preds, *, joint=True, use_headers=False, drop=(), params
         for s in ser:
             s.meta = {k: v for k, v in s.meta.items() if k not in drop}
     t0 = time.perf_counter()
-    study_step(ser, preds, joint=joint, use_headers=use_headers, **({"params": params} if params is not None else {}))
+    study_step(ser, preds, joint=joint, use_headers=use_headers, params=params)
     return preds, time.perf_counter() - t0
 
 

@@ -132,7 +132,7 @@ def _log_transitions(params: StudyParams) -> np.ndarray:
 def _terms(e: np.ndarray, params: StudyParams, gaps: list[float | None], bolus_seconds: list[float | None],
            use_start: bool) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Node scores (K, 4), edge scores (K-1 of (4, 4)) and start scores (4,) of the chain."""
-    node = e + np.stack([bolus_term(t, params) for t in bolus_seconds]) if len(e) else e
+    node = e + np.stack([bolus_term(t, params) for t in bolus_seconds])
     log_t = _log_transitions(params)
     edges = [log_t + gap_term(g, params) for g in gaps]
     start = params.protocol_weight * np.log(np.maximum(np.asarray(params.start, dtype=np.float64), 1e-300))

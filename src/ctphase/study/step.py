@@ -234,25 +234,22 @@ def _decode_chain(
     for k, a in enumerate(chain):
         phase = PHASE_NAMES[int(decoded.labels[k])]
         note = _order_note(k, chain, acqs, decoded.labels, gaps, ordering)
-        doubt = _doubt_note(float(decoded.misplaced[k]), phase)
         for i in acqs[a].members:
             p = study[i].prediction
             p.acquisition_order = k
             p.evidence.append(note)
-            if doubt:
-                p.evidence.append(doubt)
-                if decoded.misplaced[k] > 0.5:
-                    p.findings.append(f"its place in the study's order does not fit its images: {doubt}")
+            _note_doubt(p, float(decoded.misplaced[k]), phase)
             _finish(p, phase, decoded.posterior[k], min_confidence)
 
 
-def _doubt_note(misplaced: float, phase: str) -> str | None:
-    """What the step says when an acquisition's place in the order may be wrong (none under 5%)."""
-    if misplaced < 0.05:
-        return None
+def _note_doubt(p: ScanPrediction, misplaced: float, phase: str) -> None:
+    """Evidence (from 5%) that the acquisition's place in the order may be wrong; a finding when it probably is."""
     if misplaced > 0.5:
-        return f"answered by its images ({phase}): its time or number is probably wrong (probability {misplaced:.2f})"
-    return f"its place in the order may be wrong (probability {misplaced:.2f}); confidence lowered to match"
+        doubt = f"answered by its images ({phase}): its time or number is probably wrong (probability {misplaced:.2f})"
+        p.evidence.append(doubt)
+        p.findings.append(f"its place in the study's order does not fit its images: {doubt}")
+    elif misplaced >= 0.05:
+        p.evidence.append(f"its place in the order may be wrong (probability {misplaced:.2f}); confidence lowered to match")
 
 
 def _order_note(k: int, chain: list[int], acqs: list[Acquisition], labels: np.ndarray,
