@@ -11,7 +11,7 @@ fit patients (three draws of each series), and scores reader and vote on the sam
 selection and test patients and on the real series (each series' every slice classified once,
 then 21 draws).
 
-Usage (about 12 minutes on the 2-core CPU)::
+Usage (about 10 minutes on the 2-core CPU)::
 
     python benchmarks/series_reader.py --fit-patients 500 --realdata ../shared/realdata
 """
@@ -23,26 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ctphase.sampling import sample_slices, series_seed
-from ctphase.voting import majority_vote
+from ctphase.models.calibration import mean_log_probs, softmax
+from ctphase.models.heads import LOGVAR_RANGE
+from ctphase.sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, sample_slices, series_seed
+from ctphase.voting import Vote, majority_vote
 
 PARTS = ("z", "frac", "sub", "sec", "org")
 """Feature groups, in order (see :func:`features`)."""
-
-
-def softmax(u: np.ndarray) -> np.ndarray:
-    """Row-wise softmax."""
-    u = u - u.max(-1, keepdims=True)
-    e = np.exp(u)
-    return e / e.sum(-1, keepdims=True)
+REAL_DRAWS = 21
+"""Draws 0..20 of each real series (``realdata_check.py``'s seed 0 and its 20 further draws)."""
 
 
 def features(raw: np.ndarray, n_sub: int, n_org: int, parts: tuple[str, ...] = PARTS) -> np.ndarray:
     """Series features of the ``(N, 4 + n_sub + n_org + 2)`` raw outputs of its drawn slices."""
-    p = softmax(raw[:, :4].astype(np.float64))
+    p = softmax(raw[:, :4])
     org = raw[:, 4 + n_sub:4 + n_sub + n_org]
-    m, lv = raw[:, -2], np.clip(raw[:, -1], -8, 4)
-    f = {"z": np.log(np.maximum(p, 1e-6)).mean(0),
+    m, lv = raw[:, -2], np.clip(raw[:, -1], *LOGVAR_RANGE)
+    f = {"z": mean_log_probs(p),
          "frac": np.bincount(p.argmax(1), minlength=4) / len(p),
          "sub": softmax(raw[:, 4:4 + n_sub]).mean(0),
          "sec": np.array([m.mean(), m.std(), lv.mean()]),
@@ -50,14 +47,16 @@ def features(raw: np.ndarray, n_sub: int, n_org: int, parts: tuple[str, ...] = P
     return np.concatenate([f[k] for k in parts])
 
 
+def drawn(raw: np.ndarray, key: str, draw: int, n_sub: int, n_org: int) -> tuple[np.ndarray, Vote]:
+    """The features and the vote of one series' slices at one draw (``ctphase evaluate``'s draw)."""
+    idx = sample_slices(raw.shape[0], DEFAULT_SAMPLE_RATE, DEFAULT_MIN_SLICES, series_seed(draw, str(key)))
+    return features(raw[idx], n_sub, n_org), majority_vote(softmax(raw[idx, :4]))
+
+
 def draw_table(raws, keys, draw: int, n_sub: int, n_org: int) -> tuple[np.ndarray, np.ndarray]:
     """Features and vote labels of every series at one draw."""
-    x, v = [], []
-    for raw, key in zip(raws, keys):
-        idx = sample_slices(raw.shape[0], 0.3, 8, series_seed(draw, str(key)))
-        x.append(features(raw[idx], n_sub, n_org))
-        v.append(majority_vote(softmax(raw[idx, :4].astype(np.float64))).label)
-    return np.array(x), np.array(v)
+    rows = [drawn(raw, key, draw, n_sub, n_org) for raw, key in zip(raws, keys)]
+    return np.array([x for x, _ in rows]), np.array([v.label for _, v in rows])
 
 
 def raw_outputs(clf, stacks) -> list[np.ndarray]:
@@ -84,6 +83,7 @@ def main() -> None:
     from sklearn.preprocessing import StandardScaler
 
     from ctphase.inference import Classifier
+    from ctphase.models.checkpoint import resolve_checkpoint
     from ctphase.phases import PHASE_NAMES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,8 +93,7 @@ def main() -> None:
     ap.add_argument("--C", type=float, default=0.1, help="inverse L2 strength of the logistic regression")
     ap.add_argument("--realdata", type=Path, default=None)
     args = ap.parse_args()
-    clf = Classifier(args.model or Path(__file__).parents[1] / "src/ctphase/weights/default.safetensors",
-                     engine="onnx", threads=1)
+    clf = Classifier(resolve_checkpoint(args.model), engine="onnx", threads=1)
     heads = clf.checkpoint.heads
     n_sub, n_org = len(heads.subphases), len(heads.organs)
     fit = synthetic(clf, 300000, args.fit_patients)
@@ -117,17 +116,17 @@ def _real(clf, reader, root: Path, n_sub: int, n_org: int, names) -> None:
 
     from ctphase.io.discover import discover
 
-    print(f"{'real series':36s} vote: right of 21, smallest share | reader: right of 21, smallest / mean p(truth)")
+    print(f"{'real series':36s} vote: right of {REAL_DRAWS}, smallest share | reader: right of {REAL_DRAWS}, "
+          "smallest / mean p(truth)")
     for row in real_rows(root):
         (s,) = discover([root / row["folder"]]).series
         (raw,) = raw_outputs(clf, [np.concatenate(list(s.iter_slices(np.arange(s.n_slices), 32)))])
         truth, right, share, p = names.index(row["phase"]), 0, [], []
-        for d in range(21):
-            idx = sample_slices(raw.shape[0], 0.3, 8, series_seed(d, s.series_id))
-            v = majority_vote(softmax(raw[idx, :4].astype(np.float64)))
+        for d in range(REAL_DRAWS):
+            x, v = drawn(raw, s.series_id, d, n_sub, n_org)
             right += v.label == truth
             share.append(v.fractions[truth])
-            p.append(reader.predict_proba(features(raw[idx], n_sub, n_org)[None])[0])
+            p.append(reader.predict_proba(x[None])[0])
         p = np.array(p)
         print(f"{row['name']:36s} {right:2d} {min(share):.2f} | {(p.argmax(1) == truth).sum():2d} "
               f"{p[:, truth].min():.2f} / {p[:, truth].mean():.2f}")
