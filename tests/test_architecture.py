@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "extras": 1,
     "io": 1, "sampling": 1, "preprocessing": 1, "voting": 1, "prediction": 1, "synth": 1, "timing": 1,
     # 2-3: models (checkpoints carry their preprocessing), then the classifier engine
-    "models": 2, "inference": 3, "study": 3, "ray_engine": 3,
+    "models": 2, "inference": 3, "study": 3, "ray_engine": 3, "series_record": 3,
     # 4: what assembles the stages
     "pipeline": 4, "reporting": 4, "data": 4, "journal": 4, "sr": 4,
     # 5-6: evaluation, then training (which validates with evaluation's metrics)

@@ -175,3 +175,42 @@ def test_the_seconds_interval_uses_the_factor_of_the_series_voted_phase(corpus, 
         out, _, _ = Classifier(raw, engine="torch").predict_hu_outputs(series.read_slices(p.used_indices))
         assert p.seconds_after_injection == seconds_estimate(out.log_seconds, factors[p.image_label])
         assert p.seconds_after_injection != seconds_estimate(out.log_seconds, 0.5)
+
+
+def _always(phase_index: int, organs: tuple[str, ...]):
+    """A hand-made series reader that answers ``phase_index`` whatever the slices show."""
+    from ctphase.models.reader import SeriesReader
+    from ctphase.phases import SUBPHASE_NAMES
+
+    n = 4 + 4 + len(SUBPHASE_NAMES) + 3 + 3 * len(organs)
+    intercept = tuple(8.0 if k == phase_index else 0.0 for k in range(4))
+    return SeriesReader(SUBPHASE_NAMES, organs, (0.0,) * n, (1.0,) * n, ((0.0,) * n,) * 4, intercept)
+
+
+def test_a_series_reader_decides_the_series_and_reads_every_drawn_slice(corpus, tmp_path):
+    from model_factory import make_checkpoint
+
+    from ctphase.errors import ConfigError
+    from ctphase.inference import Classifier
+    from ctphase.models import load_checkpoint, save_checkpoint
+    from ctphase.models.calibration import Calibration, with_calibration
+    from ctphase.models.heads import Heads
+
+    organs = ("aorta", "liver")
+    raw = make_checkpoint(tmp_path / "organs.safetensors", arch="resnet10t", size=32, heads=Heads(organs=organs))
+    plain = [p for p in classify([corpus / "study1"], model=raw, seed=3, early_stop=False) if p.status == "ok"]
+    voted = {PHASE_NAMES.index(p.image_label) for p in plain}
+    other = next(k for k in range(4) if k not in voted)  # a phase the vote gives no series
+    cal = Calibration("temperature", 1.0, reader=_always(other, organs))
+    model = save_checkpoint(with_calibration(load_checkpoint(raw), cal), tmp_path / "reader.safetensors")
+    preds = [p for p in classify([corpus / "study1"], model=model, seed=3) if p.status == "ok"]
+    assert len(preds) == len(plain) == 2
+    for p, q in zip(preds, plain):
+        assert p.image_label == PHASE_NAMES[other] != q.image_label
+        assert p.probabilities[PHASE_NAMES[other]] == p.confidence > 0.99
+        # early stop (the default) does not apply to a reader: every drawn slice is read, and the vote is still reported
+        assert p.used_indices == q.used_indices == p.sampled_indices and p.vote_fractions == q.vote_fractions
+        assert p.vote_fractions[p.image_label] == 0.0 and not p.tie
+    no_organs = make_checkpoint(tmp_path / "heads.safetensors", arch="resnet10t", size=32, heads=True)
+    with pytest.raises(ConfigError, match="the network gives"):
+        Classifier(with_calibration(load_checkpoint(no_organs), cal), engine="torch")

@@ -24,6 +24,7 @@ from .errors import ConfigError, MissingExtraError
 from .extras import TRAIN_HINT, importable
 from .models.activation import activate
 from .models.calibration import Calibration, calibration_of, mean_log_probs
+from .models.reader import SeriesReader
 from .models.checkpoint import Checkpoint, build_model, load_checkpoint
 from .models.heads import SliceOutputs, split_heads
 from .phases import PHASE_NAMES
@@ -116,6 +117,7 @@ class Classifier:
         sha256: the checkpoint's model hash.
         calibration: the checkpoint's series-level :class:`~ctphase.models.calibration.Calibration`
             (the identity, T = 1, when it stores none: see :attr:`has_calibration`).
+        series_reader: the calibration's :class:`~ctphase.models.reader.SeriesReader` (None: the vote decides).
         engine: ``"torch"`` or ``"onnx"`` (resolved).
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (resolved).
     """
@@ -149,6 +151,10 @@ class Classifier:
         self.class_names: tuple[str, ...] = PHASE_NAMES
         self.sha256: str = checkpoint.sha256
         self.calibration: Calibration = calibration_of(checkpoint)
+        self.series_reader: SeriesReader | None = self.calibration.reader
+        if self.series_reader is not None:
+            heads = checkpoint.heads
+            self.series_reader.check(heads.subphases if heads else (), heads.organs if heads else ())
         self.batch_size = batch_size
         self.threads = threads
         self.device: str = resolve_device(device)
@@ -255,13 +261,14 @@ class Classifier:
         k, heads = len(self.class_names), self.checkpoint.heads
         if x.shape[0] == 0:
             return SliceOutputs(np.zeros((0, k), dtype=np.float32), *(
-                (None, None) if heads is None else (np.zeros((0, len(heads.subphases)), np.float32), np.zeros((0, 2), np.float32))))
+                (None, None, None) if heads is None else (np.zeros((0, len(heads.subphases)), np.float32), np.zeros((0, 2), np.float32),
+                                                          np.zeros((0, len(heads.organs)), np.float32) if heads.organs else None)))
         x = np.ascontiguousarray(x, dtype=np.float32)
         parts = []
         for start in range(0, x.shape[0], self.batch_size):
-            logits, sub, sec = split_heads(self._raw(x[start : start + self.batch_size]), k, heads)
+            logits, sub, sec, organs = split_heads(self._raw(x[start : start + self.batch_size]), k, heads)
             probs = activate(logits, self.checkpoint.output_activation)
-            parts.append(SliceOutputs(probs if self._identity_order else probs[:, self._perm], sub, sec))
+            parts.append(SliceOutputs(probs if self._identity_order else probs[:, self._perm], sub, sec, organs))
         return SliceOutputs.concatenate(parts)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""End-to-end classification of CT series: discover -> sample -> read -> prepare -> model -> vote.
+"""End-to-end classification of CT series: discover -> sample -> read -> prepare -> model -> series reader or vote.
 
 :func:`classify` is the Python API behind ``ctphase predict``. Every input series yields one
 :class:`~ctphase.prediction.ScanPrediction`, including those that were skipped or failed, so
@@ -20,13 +20,14 @@ from .errors import CTPhaseError, SeriesError
 from .io import Series, Skipped
 from .models.heads import SliceOutputs
 from .phases import PHASE_NAMES
-from .prediction import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, UNCERTAIN, ScanPrediction
-from .qc import PixelCheck, is_untrustworthy
+from .prediction import STATUS_SKIPPED, ScanPrediction
+from .qc import PixelCheck
 from .sampling import (
     DEFAULT_EARLY_STOP, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE, check_sampling, classification_order, sample_slices, series_seed,
 )
+from .series_record import failed, from_skipped, reads_series, scan_prediction
 from .timing import interval_for_label
-from .voting import majority_vote, votes_until_decided
+from .voting import votes_until_decided
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io.dicomweb import DicomWebQuery
@@ -77,18 +78,21 @@ def predict_series(
     chunk: int = READ_CHUNK,
     early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> ScanPrediction:
-    """Classify one series: draw R% of its slices, read, check and classify them in chunks, vote.
+    """Classify one series: draw R% of its slices, read, check and classify them in chunks, decide.
 
     With ``early_stop`` the drawn slices are classified in a seeded random order, a few at a
     time, and classification stops as soon as the vote of the whole draw can no longer change
     (:func:`ctphase.voting.vote_decided`): the label is the one the full draw would give, from
     fewer slices. ``sampled_indices`` is the draw, ``used_indices`` the slices classified (in
     the order classified); votes, mean and calibrated probabilities come from the used slices.
-    Without it every drawn slice is classified, in index order (the paper's fixed R%).
+    Without it every drawn slice is classified, in index order (the paper's fixed R%). A
+    classifier with a series reader (:mod:`ctphase.models.reader`) reads every drawn slice (its
+    answer is not decided until all are in): ``early_stop`` does not apply to it.
 
     A series with fewer than ``min_slices`` slices is classified from all of them and flagged
     ``few_slices``. Quality flags (:mod:`ctphase.qc`) that make the images untrustworthy turn
-    the final ``label`` into ``uncertain``; the vote stays in ``image_label``. A volume model
+    the final ``label`` into ``uncertain``; the series-alone answer (the series reader's, else the
+    vote) stays in ``image_label``. A volume model
     (the paper's 3D baseline) reads the whole stack at once (never stopped early).
 
     Args:
@@ -106,7 +110,7 @@ def predict_series(
     else:
         indices = sample_slices(series.n_slices, sample_rate, min_slices, series_seed(seed, series.series_id))
     check = PixelCheck()
-    if early_stop and not volume:
+    if early_stop and not volume and not reads_series(classifier):
         order = classification_order(indices, seed, series.series_id)
         outputs, n_used, timings = _classify_sequential(series, classifier, order, chunk, check)
         used = order[:n_used]
@@ -114,7 +118,7 @@ def predict_series(
     else:
         outputs, _, timings = _classify_slices(series, classifier, indices, len(indices) if volume else chunk, check)
         used = indices
-    return _scan_prediction(series, classifier, outputs, indices, used, timings, check, min_slices)
+    return scan_prediction(series, classifier, outputs, indices, used, timings, check, min_slices)
 
 
 def _classify_slices(
@@ -170,91 +174,6 @@ def _classify_sequential(
     return SliceOutputs.concatenate(parts), done, timings
 
 
-def _scan_prediction(
-    series: Series, classifier: PhaseClassifier, outputs: SliceOutputs, indices: np.ndarray, used: np.ndarray,
-    timings: dict[str, float], check: PixelCheck, min_slices: int,
-) -> ScanPrediction:
-    """The record of a classified series from the outputs of its used slices."""
-    probs_all = outputs.probs
-    vote = majority_vote(probs_all)
-    timing = getattr(classifier, "series_timing", None)
-    extra = timing(outputs, PHASE_NAMES[vote.label]) if timing is not None else {}
-    calibrated = classifier.series_probabilities(probs_all)
-    identity = _identity(series)
-    qc, warnings = identity["qc"], identity["warnings"]
-    if series.n_slices < min_slices:
-        qc.append("few_slices")
-        warnings.append(f"only {series.n_slices} slice(s), fewer than min_slices={min_slices}: all classified (low evidence)")
-    for name, message in check.flags():
-        qc.append(name)
-        warnings.append(message)
-    names = list(PHASE_NAMES)
-    image_label = names[vote.label]
-    return ScanPrediction(
-        **identity,
-        status=STATUS_OK,
-        sampled_indices=[int(i) for i in indices],
-        used_indices=[int(i) for i in used],
-        slice_labels=_slice_labels(probs_all, used),
-        label=UNCERTAIN if is_untrustworthy(qc) else image_label,
-        image_label=image_label,
-        probabilities={n: round(float(v), 6) for n, v in zip(names, calibrated)},
-        vote_fractions={n: round(float(v), 6) for n, v in zip(names, vote.fractions)},
-        mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
-        confidence=round(float(calibrated[vote.label]), 6),
-        tie=vote.tie,
-        **extra,
-        timings=dict(timings),
-        model_sha256=classifier.sha256,
-    )
-
-
-def _slice_labels(probs: np.ndarray, used: np.ndarray) -> list[str]:
-    """Each used slice's vote, in the order of ``used`` (``probs`` rows are in ascending index order)."""
-    if len(probs) != len(used):  # a volume model: one answer for the stack
-        return []
-    return [PHASE_NAMES[int(k)] for k in probs.argmax(axis=1)[np.argsort(np.argsort(used, kind="stable"))]]
-
-
-def _identity(series: Series) -> dict[str, Any]:
-    """The fields of a ScanPrediction that describe the series itself."""
-    return {
-        "series_id": series.series_id,
-        "path": series.path,
-        "source": series.source,
-        "study_uid": series.study_uid,
-        "series_uid": series.series_uid,
-        "acquisition": series.acquisition,
-        "reconstruction": series.reconstruction,
-        "n_slices": series.n_slices,
-        "qc": list(series.qc),
-        "warnings": list(series.warnings),
-    }
-
-
-def _from_skipped(s: Skipped) -> ScanPrediction:
-    from .io import is_nifti_path
-    from .io.dicomweb import is_dicomweb_url
-
-    source = ("unused" if s.kind == "unused" else "dicom" if s.series_uid else "nifti" if is_nifti_path(s.path)
-              else "dicomweb" if is_dicomweb_url(s.path) else "file")
-    return ScanPrediction(
-        series_id=s.series_id,
-        path=s.path,
-        source=source,
-        status=STATUS_ERROR if s.kind == "error" else STATUS_SKIPPED,
-        study_uid=s.study_uid,
-        series_uid=s.series_uid,
-        error=s.reason,
-        n_files=s.n_files,
-    )
-
-
-def _failed(series: Series, exc: BaseException, sha: str | None) -> ScanPrediction:
-    reason = str(exc) if isinstance(exc, CTPhaseError) else f"unexpected error: {type(exc).__name__}: {exc}"
-    return ScanPrediction(**_identity(series), status=STATUS_ERROR, model_sha256=sha, error=reason)
-
-
 def iter_classify(
     series: Sequence[Series],
     classifier: PhaseClassifier,
@@ -291,7 +210,7 @@ def iter_classify(
                     raise
                 raise SeriesError(f"unexpected error: {type(exc).__name__}: {exc}", s.path) from exc
             logger.debug("series %s failed", s.series_id, exc_info=True)
-            yield _failed(s, exc, classifier.sha256)
+            yield failed(s, exc, classifier.sha256)
 
 
 def _classify_alone(classifier: PhaseClassifier, series: Series, options: dict[str, Any]) -> ScanPrediction:
@@ -383,7 +302,7 @@ def classify(
     results = _classify_found(found.series, classifier, known, journal, on_progress, strict=strict,
                               sample_rate=sample_rate, min_slices=min_slices, seed=seed, early_stop=early_stop,
                               executor=executor, ray_address=ray_address)
-    skipped = [(s, _from_skipped(s)) for s in found.skipped]
+    skipped = [(s, from_skipped(s)) for s in found.skipped]
     reformats = [(s.meta, p) for s, p in skipped if s.plane]
     study_step(found.series, results, joint=study, use_headers=use_headers, min_confidence=min_confidence,
                reformats=reformats, seconds_factor=classifier.calibration.seconds_scale_for)

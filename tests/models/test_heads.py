@@ -41,7 +41,8 @@ def test_split_heads_columns() -> None:
     raw[0, 4 + 3] = 10.0  # portal_venous
     raw[:, -2] = [4.0, 5.0]
     raw[:, -1] = [-20.0, 0.5]  # clamped below
-    logits, sub, sec = split_heads(raw, 4, h)
+    logits, sub, sec, organs = split_heads(raw, 4, h)
+    assert organs is None
     np.testing.assert_array_equal(logits, raw[:, :4])
     np.testing.assert_allclose(sub.sum(axis=1), 1.0, rtol=1e-6)
     assert sub[0].argmax() == SUBPHASE_NAMES.index("portal_venous")
@@ -50,13 +51,14 @@ def test_split_heads_columns() -> None:
     with pytest.raises(ConfigError, match="gave 6 outputs"):
         split_heads(raw[:, :6], 4, h)
     assert split_heads(raw[:, :4], 4, None)[1] is None
-    # organ columns sit between the subphases and the seconds, and prediction leaves them out
+    # organ columns sit between the subphases and the seconds, and come out apart
     o = Heads(organs=("aorta", "liver"))
-    wide = np.concatenate([raw[:, :12], np.full((2, 2), 99.0, np.float32), raw[:, -2:]], axis=1)
-    w_logits, w_sub, w_sec = split_heads(wide, 4, o)
+    wide = np.concatenate([raw[:, :12], np.array([[99.0, 7.0], [98.0, 6.0]], np.float32), raw[:, -2:]], axis=1)
+    w_logits, w_sub, w_sec, w_org = split_heads(wide, 4, o)
     np.testing.assert_array_equal(w_logits, logits)
     np.testing.assert_allclose(w_sub, sub)
     np.testing.assert_allclose(w_sec, sec)
+    np.testing.assert_array_equal(w_org, [[99.0, 7.0], [98.0, 6.0]])
 
 
 def test_slice_outputs_concatenate_and_take() -> None:
@@ -65,8 +67,12 @@ def test_slice_outputs_concatenate_and_take() -> None:
     c = SliceOutputs.concatenate([a, b])
     assert c.probs.shape == (3, 4) and c.subphase.shape == (3, 8)
     np.testing.assert_array_equal(c.take(np.array([2, 0])).log_seconds[:, 0], [3.0, 1.0])
+    assert c.organs is None
     plain = SliceOutputs.concatenate([SliceOutputs(np.eye(4)), SliceOutputs(np.eye(4))])
     assert plain.subphase is None and plain.log_seconds is None and plain.probs.shape == (8, 4)
+    org = SliceOutputs.concatenate([SliceOutputs(np.eye(4)[:1], organs=np.array([[1.0, 2.0]])),
+                                    SliceOutputs(np.eye(4)[1:2], organs=np.array([[3.0, 4.0]]))])
+    np.testing.assert_array_equal(org.take(np.array([1])).organs, [[3.0, 4.0]])
 
 
 def test_checkpoint_with_heads_keeps_them_in_its_hashed_config(tmp_path) -> None:

@@ -33,6 +33,7 @@ def calibrate(
     min_slices: int = typer.Option(DEFAULT_MIN_SLICES, "--min-slices", help="Vote at least N slices per scan (as predict)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the slice draws and folds; with synth also the population (use the training --seed)."),
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds (by patient) that choose the method."),
+    reader_draws: int = typer.Option(3, "--reader-draws", min=0, help="With a network with organ heads: also fit a series reader on this many draws of each scan, kept when it beats the vote and the calibration cross-validated by patient (0: no reader)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Slices per forward pass."),
     device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads of the model engine (default: the engine's)."),
@@ -43,7 +44,9 @@ def calibrate(
 
     Each scan votes a seeded random R of its slices as predict does; its series score is the mean
     log slice probability over them. Prints NLL and ECE before (T = 1) and after, and writes a copy
-    of the checkpoint (same weights and sha256) with the calibration and what it was fitted on.
+    of the checkpoint (same weights and sha256) with the calibration and what it was fitted on. A
+    network with organ heads also gets a series reader (one decision from all its outputs on the
+    drawn slices, instead of the vote) when it beats the vote, cross-validated by patient.
     """
     need_extra("ctphase calibrate", "sklearn")
     from ..evaluation.calibrate import fit_calibration, overlapping, reserved_patients
@@ -70,7 +73,8 @@ def calibrate(
         clf = Classifier(ckpt, device=device.value, batch_size=batch_size, threads=threads)
         with Tracker(quiet) as tracker:
             fit = fit_calibration(scans, clf, method=method.value, sample_rate=sample_rate, min_slices=min_slices,
-                                  seed=seed, folds=folds, data=data, on_progress=tracker.callback("classify", "scans"))
+                                  seed=seed, folds=folds, data=data, on_progress=tracker.callback("classify", "scans"),
+                                  reader_draws=reader_draws)
         previous = calibration_of(ckpt)
         save_checkpoint(with_calibration(ckpt, fit.calibration), out)
     except (CTPhaseError, OSError) as exc:
@@ -98,6 +102,11 @@ def _summary(fit, previous, dataset: str, out: Path, quiet: bool) -> None:  # no
             f"coverage {sec['coverage_before']:.3f} -> {sec['coverage_after']:.3f} (in-sample)", quiet)
         for ph, f in sec.get("scale_by_phase", {}).items():
             say(f"  voted {ph}: scale {f:.3f}, coverage {sec['coverage_by_voted_phase'].get(ph, float('nan')):.3f}", quiet)
+    if "reader" in info:
+        r = info["reader"]
+        say(f"series reader ({r['features']} features, C = {r['C']:g}, {r['draws']} draws of each scan): cross-validated "
+            f"macro F1 {r['cv_macro_f1']:.3f} (vote {r['vote_macro_f1']:.3f}), NLL {r['cv_nll']:.4f} (calibration "
+            f"{r['calibration_cv_nll']:.4f}): {'kept' if r['kept'] else 'not kept'}", quiet)
     if fit.existing is not None:
         say(f"the checkpoint's previous calibration ({previous.describe()}): NLL {fit.existing.nll:.4f}, "
             f"ECE {fit.existing.ece:.4f}; replaced", quiet)

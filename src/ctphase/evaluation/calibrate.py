@@ -6,6 +6,11 @@ each scan votes a seeded random R of its slices exactly as ``ctphase predict`` d
 probability over those slices. :func:`ctphase.models.calibration.select_calibration` chooses and
 fits the calibration (patient-grouped cross-validated NLL); the NLL and ECE before (T = 1) and
 after are measured on the same scans (in-sample: report held-out numbers from ``ctphase evaluate``).
+
+A network with organ heads also gets a series reader (:mod:`ctphase.models.reader`), fitted on
+the same scans over several draws each (:func:`fit_series_reader`); it is kept only when, cross-
+validated by patient, its NLL is below the chosen calibration's and its macro F1 not below the
+vote's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from ..data import LabelledScan
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
 from ..models.calibration import IDENTITY, Calibration, mean_log_probs, select_calibration
+from ..models.heads import Heads, SliceOutputs
+from ..models.reader import SeriesReader
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from .calibration import DEFAULT_N_BINS, calibration_scores
 from .results import CalibrationScores
@@ -75,6 +82,7 @@ def fit_calibration(
     engine: str = "auto",
     threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    reader_draws: int = 3,
 ) -> CalibrationFit:
     """Classify ``scans``, then choose and fit a series calibration on them.
 
@@ -87,6 +95,7 @@ def fit_calibration(
         sample_rate, min_slices, seed: the slice draw of prediction (R, minimum, run seed).
         folds: cross-validation folds (by patient) of the method choice.
         data: what the scans are (recorded in ``fitted_on["data"]``).
+        reader_draws: draws of each scan the series reader is fitted on (0: fit no reader).
     Returns:
         :class:`CalibrationFit`.
     """
@@ -108,11 +117,47 @@ def fit_calibration(
     existing = None if done.calibration.is_identity else calibration_scores(done.calibration.apply(z), y, voted)
     fitted_on = _provenance(scans, data, selection, before, after, sample_rate, min_slices, seed)
     fitted_on["model_sha256"] = done.model_sha256
-    seconds: dict[str, Any] = {}
+    fitted: dict[str, Any] = {}
     if done.outputs is not None and sum(s.seconds is not None for s in scans) >= 10:
-        seconds, fitted_on["seconds"] = _fit_seconds(done.outputs, scans, cal, sample_rate, min_slices, seed)
-    cal = replace(cal, **seconds, fitted_on=fitted_on)
+        fitted, fitted_on["seconds"] = _fit_seconds(done.outputs, scans, cal, sample_rate, min_slices, seed)
+    if reader_draws and done.outputs is not None and done.heads is not None and done.heads.organs:
+        reader = fit_series_reader(done.outputs, scans, done.heads, selection["cv_nll"][cal.method], draws=reader_draws,
+                                   sample_rate=sample_rate, min_slices=min_slices, seed=seed, folds=folds)
+        fitted_on["reader"] = reader.fitted_on
+        fitted["reader"] = reader if reader.fitted_on["kept"] else None
+    cal = replace(cal, **fitted, fitted_on=fitted_on)
     return CalibrationFit(cal, before, after, existing, done.model_sha256)
+
+
+def fit_series_reader(outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], heads: Heads,
+                      calibration_cv_nll: float, *,
+                      draws: int = 3, sample_rate: float = DEFAULT_SAMPLE_RATE, min_slices: int = DEFAULT_MIN_SLICES,
+                      seed: int = 0, folds: int = 5) -> SeriesReader:
+    """Fit a series reader on ``draws`` draws of each scan (draw j as ``ctphase evaluate``'s repeat j) and
+    record in its ``fitted_on`` whether it beats the vote and the calibration, cross-validated by patient
+    (``"kept"``: its NLL below ``calibration_cv_nll`` and its macro F1 not below the vote's)."""
+    from ..models.reader import fit_reader, series_features
+    from .metrics import macro_f1
+
+    ids, y1 = [s.scan_id for s in scans], np.array([int(s.label) for s in scans], dtype=np.int64)
+    probs = [o.probs for o in outputs]
+    x, voted = [], []
+    for j in range(draws):
+        votes = vote_scans(probs, sample_rate, seed=seed, min_slices=min_slices, scan_ids=ids, repeat=j)
+        x += [series_features(o.take(idx)) for o, idx in zip(outputs, votes.sampled)]
+        voted.append(votes.labels)
+    y, groups = np.tile(y1, draws), [s.group for s in scans] * draws
+    reader, info = fit_reader(np.array(x), y, groups, heads.subphases, heads.organs, folds=folds)
+    k = len(PHASE_NAMES)
+    f1_reader = float(np.mean([macro_f1(y1, p, k) for p in info["cv_probs"].argmax(1).reshape(draws, -1)]))
+    f1_vote = float(np.mean([macro_f1(y1, v, k) for v in voted]))
+    cv_nll = min(info["cv_nll"].values())
+    record = {"draws": draws, "rows": len(y), "features": len(reader.mean), "C": reader.C, "cv_nll_by_C": info["cv_nll"],
+              "cv_nll": cv_nll, "calibration_cv_nll": round(calibration_cv_nll, 6),
+              "cv_macro_f1": round(f1_reader, 6), "vote_macro_f1": round(f1_vote, 6),
+              "kept": bool(cv_nll < calibration_cv_nll and f1_reader >= f1_vote),
+              "criterion": f"{folds}-fold cross-validated by patient: NLL below the calibration's and macro F1 not below the vote's"}
+    return replace(reader, fitted_on=record)
 
 
 def _fit_seconds(outputs: Sequence[Any], scans: Sequence[LabelledScan], cal: Calibration, sample_rate: float,

@@ -141,6 +141,7 @@ def scan_calibration(
     *,
     n_bins: int = DEFAULT_N_BINS,
     coverages: Sequence[float] = DEFAULT_COVERAGES,
+    series_probs: np.ndarray | None = None,
 ) -> CalibrationResults:
     """Calibration before/after ``calibration`` at scan level, slice-level ECE and the risk-coverage table.
 
@@ -150,14 +151,16 @@ def scan_calibration(
         y: ``(S,)`` true scan classes; predicted: ``(S,)`` voted labels.
         calibration: the checkpoint's calibration (None or the identity: none stored; the
             risk-coverage table then ranks by the uncalibrated confidence).
+        series_probs: ``(S, K)`` the series reader's probabilities of the scans (``calibration.reader``):
+            the calibrated side when given.
     """
     cal = calibration or IDENTITY
     y = np.asarray(y, dtype=np.int64)
     pred = np.asarray(predicted, dtype=np.int64)
     z = np.stack([mean_log_probs(np.asarray(p)[idx]) for p, idx in zip(slice_probs, sampled)])
     before = calibration_scores(IDENTITY.apply(z), y, pred, n_bins)
-    after = None if cal.is_identity else calibration_scores(cal.apply(z), y, pred, n_bins)
-    probs = (cal if after is not None else IDENTITY).apply(z)
+    probs = cal.apply(z) if series_probs is None else np.asarray(series_probs, dtype=np.float64)
+    after = None if cal.is_identity else calibration_scores(probs, y, pred, n_bins)
     conf = probs[np.arange(y.size), pred]
     ranking = ("calibrated" if after is not None else "uncalibrated (no calibration stored)") + " scan confidence"
     slices = np.concatenate([np.asarray(p, dtype=np.float64) for p in slice_probs])

@@ -33,7 +33,7 @@ from .results import (
     Timing,
     TimingStats,
 )
-from .scan_level import ScanVotes, check_slice_probs, scan_keys, vote_scans
+from .scan_level import ScanVotes, SeriesReading, check_slice_probs, scan_keys, vote_scans
 from .sweep import DEFAULT_SWEEP_RATES, DEFAULT_SWEEP_REPEATS, sampling_sweep, spread_of
 
 RESULTS_SCHEMA = "ctphase.evaluation/1"
@@ -109,10 +109,8 @@ def evaluate_predictions(
     draws: int = DEFAULT_EVAL_DRAWS,
     timings: Timings | None = None,
     class_names: Sequence[str] = PHASE_NAMES,
-    dataset: str | None = None,
-    model_sha256: str | None = None,
-    arguments: Mapping[str, Any] | None = None,
-    calibration: Calibration | None = None,
+    dataset: str | None = None, model_sha256: str | None = None, arguments: Mapping[str, Any] | None = None,
+    calibration: Calibration | None = None, reader: SeriesReading | None = None,
 ) -> EvaluationResults:
     """Slice- and scan-level metrics with patient-bootstrap CIs, the R sweep, timings and calibration.
 
@@ -127,18 +125,17 @@ def evaluate_predictions(
         all_slices: whether ``slice_probs`` covers all slices. If so, the scan label votes a
             random ``sample_rate`` of them (seeded) and the sweep runs; if not, it votes all
             given slices and the sweep is skipped.
-        sample_rate, min_slices: R and the minimum number of voted slices per scan.
-        seed: seed of slice draws and bootstrap.
+        sample_rate, min_slices, seed: R, the minimum number of voted slices per scan, seed of draws and bootstrap.
         n_resamples, confidence: bootstrap resamples (0 skips the CIs) and interval level.
         sweep_rates, sweep_repeats: R values and draws per R of the sweep (``None`` skips it).
         draws: also the scan macro F1 over this many seeded draws at R, draw 0 the reported one (0: none).
         timings: seconds per scan per stage (see :func:`summarize_timings`).
         class_names: the K class names in index order.
         dataset: name of the evaluation set (e.g. "synthetic", "realdata"); report separately, never pool.
-        model_sha256: checkpoint hash, recorded.
-        arguments: the run's arguments (CLI options), recorded as given.
+        model_sha256, arguments: checkpoint hash and the run's arguments (CLI options), recorded as given.
         calibration: the checkpoint's series calibration (None: none stored, T = 1), for the
             ECE before/after and the risk-coverage table.
+        reader: a series reader (:func:`vote_scans`): it, not the vote, labels the scans (all draws, sweep).
     Returns:
         :class:`~ctphase.evaluation.results.EvaluationResults`.
     """
@@ -155,58 +152,66 @@ def evaluate_predictions(
     scan_groups = [codes[g] for g in groups]
     slice_groups, slice_y = np.repeat(np.array(scan_groups), n_per_scan), np.repeat(y, n_per_scan)
     rate = sample_rate if all_slices else 1.0
-    votes = vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys)
+    votes = vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys, reader=reader)
     boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "names": names}
     slice_level = _level(slice_y, slice_p.argmax(axis=1), slice_p, slice_groups, **boot)
     scan_level = _level(y, votes.labels, votes.scores, scan_groups, **boot)
     scan_level = LevelResults(scan_level.metrics, scan_level.ci,
                               _scan_results(votes, probs, y, keys, n_per_scan, names, scan_groups))
-    calib = scan_calibration(probs, votes.sampled, y, votes.labels, calibration) if names == PHASE_NAMES else None
+    calib = scan_calibration(probs, votes.sampled, y, votes.labels, calibration,
+                             series_probs=None if reader is None else votes.scores) if names == PHASE_NAMES else None
     sweep, sweep_skipped = _sweep(probs, y, scan_groups, keys, all_slices, sweep_rates, sweep_repeats, seed, names,
-                                  n_resamples, confidence)
+                                  n_resamples, confidence, reader)
     per_class = {names[c]: int(np.sum(y == c)) for c in range(len(names))}
     counts = Counts(len(probs), len(codes), int(n_per_scan.sum()), per_class, patient_ids is not None)
-    protocol = _protocol(all_slices, rate, min_slices, seed, n_resamples, confidence)
+    protocol = _protocol(all_slices, rate, min_slices, seed, n_resamples, confidence, reader is not None)
     return EvaluationResults(
         RESULTS_SCHEMA, __version__, model_sha256, dataset, dict(arguments) if arguments is not None else {},
         list(names), counts, protocol, slice_level, scan_level, sweep, sweep_skipped, timing, calibration=calib,
-        draws=_repeated_draws(probs, y, votes.labels, keys, draws if all_slices else 0, rate, seed, min_slices, len(names)),
+        draws=_repeated_draws(probs, y, votes.labels, keys, draws if all_slices else 0, rate, seed, min_slices, len(names),
+                              reader),
     )
 
 
 def _repeated_draws(probs: list[np.ndarray], y: np.ndarray, first: np.ndarray, keys: list[str], draws: int, rate: float,
-                    seed: int, min_slices: int, k: int) -> Spread | None:
+                    seed: int, min_slices: int, k: int, reader: SeriesReading | None = None) -> Spread | None:
     """Scan macro F1 over ``draws`` seeded draws (repeat indices 0..draws-1; ``first``: the labels of draw 0,
     already voted), or None for none."""
     if draws < 0:
         raise ConfigError(f"draws must be >= 0, got {draws}")
     if not draws:
         return None
-    labels = [first] + [vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys, repeat=j).labels
+    labels = [first] + [vote_scans(probs, rate, seed=seed, min_slices=min_slices, scan_ids=keys, repeat=j, reader=reader).labels
                         for j in range(1, draws)]
     return spread_of(np.array([macro_f1(y, lab, k) for lab in labels]))
 
 
 def _sweep(probs: list[np.ndarray], y: np.ndarray, groups: list[int], keys: list[str], all_slices: bool,
            rates: Sequence[float] | None, repeats: int, seed: int, names: tuple[str, ...], n_resamples: int,
-           confidence: float) -> tuple[Any, str | None]:
+           confidence: float, reader: SeriesReading | None = None) -> tuple[Any, str | None]:
     """The sampling sweep, or why it was skipped."""
     if rates is None:
         return None, "disabled"
     if not all_slices:
         return None, "needs the probabilities of all slices of each scan (all_slices=False)"
     return sampling_sweep(probs, y, groups, rates=rates, repeats=repeats, seed=seed, scan_ids=keys, min_slices=1,
-                          class_names=names, n_resamples=n_resamples, confidence=confidence), None
+                          class_names=names, n_resamples=n_resamples, confidence=confidence, reader=reader), None
 
 
 def _protocol(all_slices: bool, rate: float, min_slices: int, seed: int, n_resamples: int,
-              confidence: float) -> EvaluationProtocol:
+              confidence: float, reader: bool = False) -> EvaluationProtocol:
+    if reader:
+        vote = "the checkpoint's series reader over all outputs of the drawn slices (the majority vote reported beside it)"
+        score = "the series reader's probabilities (used for scan-level ROC AUC)"
+    else:
+        vote = "majority (tie: highest mean probability, then lowest class index)"
+        score = "mean slice probability over the voted slices (used for scan-level ROC AUC)"
     return EvaluationProtocol(
         all_slices=bool(all_slices),
         sample_rate=float(rate),
         min_slices=int(min_slices),
-        vote="majority (tie: highest mean probability, then lowest class index)",
-        scan_score="mean slice probability over the voted slices (used for scan-level ROC AUC)",
+        vote=vote,
+        scan_score=score,
         slice_labels="each slice carries its scan's label",
         seed=seed,
         n_resamples=int(n_resamples),
@@ -258,7 +263,7 @@ def _scan_results(votes: ScanVotes, probs: Sequence[np.ndarray], y: np.ndarray, 
             n_slices=int(n_per_scan[i]),
             n_voted=len(votes.sampled[i]),
             vote_fractions=[float(v) for v in votes.fractions[i]],
-            mean_probs=[float(v) for v in votes.scores[i]],
+            mean_probs=[float(v) for v in np.asarray(probs[i])[votes.sampled[i]].mean(axis=0)],
             confidence=float(votes.confidence[i]),
             tie=bool(votes.ties[i]),
             voted_indices=[int(j) for j in votes.sampled[i]],

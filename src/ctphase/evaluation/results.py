@@ -144,7 +144,8 @@ class ClassificationIntervals:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """The vote of one scan (``vote_fractions`` and ``mean_probs`` in class order)."""
+    """The decision on one scan (``vote_fractions`` and ``mean_probs`` in class order): the vote's, or the
+    series reader's when the checkpoint has one (``predicted`` and ``confidence`` are then the reader's)."""
 
     scan_id: str
     label: str

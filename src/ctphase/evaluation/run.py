@@ -1,7 +1,8 @@
 """Evaluation orchestration behind ``ctphase evaluate``: load scans, classify all their slices, report.
 
 Every slice of every scan is classified once (:func:`classify_scans`), so the scan-level vote
-at R and the whole R sweep reuse the same slice probabilities; then
+(or the checkpoint's series reader, when it stores one: :func:`series_reading`) at R and the
+whole R sweep reuse the same slice outputs; then
 :func:`ctphase.evaluation.evaluate_predictions` computes metrics, patient-clustered bootstrap
 CIs and the sweep, and :func:`ctphase.evaluation.write_report` writes metrics.json, report.md
 and the figures.
@@ -27,8 +28,9 @@ import numpy as np
 from ..data import LabelledScan
 from ..errors import ConfigError, CTPhaseError, InputError
 from ..models.calibration import IDENTITY, Calibration
-from ..models.heads import SliceOutputs
+from ..models.heads import Heads, SliceOutputs
 from ..sampling import DEFAULT_EVAL_DRAWS, DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
+from .scan_level import SeriesReading
 
 DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
 """First synthetic test patient: far from the training (0..) and validation (100000..) defaults."""
@@ -37,7 +39,7 @@ DEFAULT_SYNTH_PATIENT_OFFSET = 200_000
 @dataclass
 class ClassifiedScans:
     """Slice probabilities of all slices of each scan, with per-scan timings and the model's calibration;
-    for a model with heads, every slice's outputs (subphase and seconds too) in ``outputs``."""
+    for a model with heads (``heads``), every slice's outputs (subphase and seconds too) in ``outputs``."""
 
     scans: list[LabelledScan]
     slice_probs: list[np.ndarray]
@@ -45,6 +47,17 @@ class ClassifiedScans:
     model_sha256: str
     calibration: Calibration = IDENTITY
     outputs: list[SliceOutputs] | None = None
+    heads: Heads | None = None
+
+
+def series_reading(done: ClassifiedScans) -> SeriesReading | None:
+    """The checkpoint's series reader over the classified scans (``reader(i, idx)``), or None when it stores none."""
+    reader, outputs = done.calibration.reader, done.outputs
+    if reader is None:
+        return None
+    if outputs is None:
+        raise ConfigError("the checkpoint stores a series reader but its network gives no head outputs")
+    return lambda i, idx: reader.read(outputs[i].take(idx))
 
 
 def evaluation_scans(
@@ -123,8 +136,8 @@ def classify_scans(
         timings.append({"read": t_read, "preprocess": float(t_pre), "model": float(t_model)})
         if on_progress:
             on_progress(i + 1, len(scans))
-    heads = clf.checkpoint.heads is not None
-    return ClassifiedScans(list(scans), probs, timings, clf.sha256, clf.calibration, outputs if heads else None)
+    heads = clf.checkpoint.heads
+    return ClassifiedScans(list(scans), probs, timings, clf.sha256, clf.calibration, outputs if heads else None, heads)
 
 
 def run_evaluation(
@@ -188,6 +201,7 @@ def run_evaluation(
         model_sha256=done.model_sha256,
         arguments=args,
         calibration=done.calibration,
+        reader=series_reading(done),
     )
     if done.outputs is not None:
         from .heads import heads_metrics

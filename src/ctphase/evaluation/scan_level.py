@@ -7,7 +7,7 @@ exact slices a prediction run with the same seed, R and ``min_slices`` classifie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,10 @@ import numpy as np
 from ..errors import ConfigError
 from ..sampling import DEFAULT_MIN_SLICES, check_sampling, sample_slices, series_seed
 from ..voting import majority_vote
+
+
+SeriesReading = Callable[[int, np.ndarray], np.ndarray]
+"""``reader(i, idx)``: the ``(K,)`` series probabilities of scan ``i`` from its slices ``idx`` (a series reader)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ def vote_scans(
     min_slices: int = DEFAULT_MIN_SLICES,
     scan_ids: Sequence[str] | None = None,
     repeat: int = 0,
+    reader: SeriesReading | None = None,
 ) -> ScanVotes:
     """Sample R of each scan's slices (seeded) and vote them into scan predictions.
 
@@ -97,6 +102,9 @@ def vote_scans(
         min_slices: draw at least this many slices per scan (capped at ``n_i``).
         scan_ids: stable scan keys (series ids); default: the scan's position.
         repeat: index of an independent repeated draw (0 is the main draw).
+        reader: a series reader (:data:`SeriesReading`); when given, its probabilities are the
+            scans' ``scores``, its most probable class the label and its probability of it the
+            confidence (``ties`` all False); ``fractions`` stay the vote shares.
     Returns:
         :class:`ScanVotes` for the S scans.
     """
@@ -115,5 +123,9 @@ def vote_scans(
         idx = sample_slices(p.shape[0], sample_rate, min_slices, series_seed(int(seed) + int(repeat), key))
         v = majority_vote(p[idx])
         labels[i], scores[i], fractions[i], confidence[i], ties[i] = v.label, v.mean_probs, v.fractions, v.confidence, v.tie
+        if reader is not None:
+            scores[i] = reader(i, idx)
+            labels[i], ties[i] = int(np.argmax(scores[i])), False
+            confidence[i] = scores[i, labels[i]]
         sampled.append(idx)
     return ScanVotes(labels, scores, fractions, confidence, ties, sampled)

@@ -2,7 +2,7 @@
 
 Slice probabilities of all slices of each scan are computed once; for each R and each of
 ``repeats`` independent draws, a random R of every scan's slices (at least one) are
-majority-voted into scan labels and scored. The spread over draws is the variability that
+majority-voted (or read by a series reader) into scan labels and scored. The spread over draws is the variability that
 random sampling adds.
 """
 
@@ -18,7 +18,7 @@ from ..phases import PHASE_NAMES
 from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, bootstrap_classification
 from .metrics import macro_f1, to_class_indices
 from .results import Spread, Sweep, SweepPoint
-from .scan_level import check_slice_probs, vote_scans
+from .scan_level import SeriesReading, check_slice_probs, vote_scans
 
 DEFAULT_SWEEP_RATES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 1.00)
 """R values of the paper's sweep: 1, 5, 10, 15, 20, 30, ..., 100%."""
@@ -50,6 +50,7 @@ def sampling_sweep(
     class_names: Sequence[str] = PHASE_NAMES,
     n_resamples: int = DEFAULT_N_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
+    reader: SeriesReading | None = None,
 ) -> Sweep:
     """Scan-level macro F1 (and accuracy) for each sampling rate R over repeated seeded draws.
 
@@ -66,6 +67,7 @@ def sampling_sweep(
         min_slices: at least this many slices are voted per scan.
         class_names: the K class names.
         n_resamples, confidence: bootstrap settings for the per-R interval (0 disables it).
+        reader: a series reader that labels each draw instead of the vote (:func:`vote_scans`).
     Returns:
         a :class:`~ctphase.evaluation.results.Sweep`: per R the macro F1 over draws (``std`` is
         the sample standard deviation), the accuracy, the mean number of voted slices and the
@@ -95,7 +97,7 @@ def sampling_sweep(
         n_sampled = 0.0
         first = None
         for j in range(repeats):
-            votes = vote_scans(probs, r, seed=seed, min_slices=min_slices, scan_ids=scan_ids, repeat=j)
+            votes = vote_scans(probs, r, seed=seed, min_slices=min_slices, scan_ids=scan_ids, repeat=j, reader=reader)
             f1s[j] = macro_f1(y, votes.labels, k)
             accs[j] = float(np.mean(votes.labels == y))
             n_sampled += float(np.mean([len(s) for s in votes.sampled]))

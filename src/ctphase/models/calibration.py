@@ -15,6 +15,11 @@ the same factor fitted apart for the series voted arterial, venous and other (wh
 least ``MIN_SECONDS_FIT`` of them), since the estimate's error grows with time: one factor gave 80%
 intervals that held the true time of 83% of arterial but 64% of other series (v4, test patients).
 
+A checkpoint whose network has organ heads may also store a series reader
+(:class:`ctphase.models.reader.SeriesReader`, key ``"reader"``): when present it, not ``z``,
+gives the series probabilities and the series label (``image_label``), from all of the network's
+outputs on the drawn slices; the vote is still reported beside it.
+
 Temperature scaling keeps the ranking of the classes; vector scaling can change the most probable
 class away from the vote, so it is chosen only when it is clearly better on held-out scans and
 its changes of the top class are right more often than not (:func:`select_calibration`).
@@ -43,6 +48,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
+from .reader import SeriesReader
 
 if TYPE_CHECKING:  # pragma: no cover
     from .checkpoint import Checkpoint
@@ -96,6 +102,7 @@ class Calibration:
         seconds_scale: factor on the spread of the seconds estimate (1.0: none fitted).
         seconds_scale_by_phase: that factor per series label (arterial, venous, other), where fitted;
             :meth:`seconds_scale_for` falls back to ``seconds_scale``.
+        reader: the series reader that gives the probabilities and the label instead of ``z`` (None: the vote decides).
         fitted_on: provenance: data, selection, fit metrics (JSON; not used to compute anything).
     """
 
@@ -105,6 +112,7 @@ class Calibration:
     bias: tuple[float, ...] | None = None
     seconds_scale: float = 1.0
     seconds_scale_by_phase: dict[str, float] = field(default_factory=dict, hash=False)
+    reader: SeriesReader | None = None
     fitted_on: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -142,7 +150,7 @@ class Calibration:
     @property
     def is_identity(self) -> bool:
         """Whether this is no calibration (``softmax(z)``, T = 1, seconds spread unscaled)."""
-        return self.method == "none" and self.seconds_scale == 1.0 and not self.seconds_scale_by_phase
+        return self.method == "none" and self.seconds_scale == 1.0 and not self.seconds_scale_by_phase and self.reader is None
 
     def seconds_scale_for(self, label: str | None) -> float:
         """The seconds interval factor of a series labelled ``label`` (the overall one when none is fitted for it)."""
@@ -170,11 +178,13 @@ class Calibration:
                 "; bias " + ", ".join(f"{v:.3f}" for v in self.bias or ())
         else:
             text = "none (T = 1)"
+        if self.reader is not None:
+            text = f"{self.reader.describe()}; without it {text}"
         if self.seconds_scale_by_phase:
             return text + "; seconds interval " + ", ".join(f"{n} x{v:.3f}" for n, v in self.seconds_scale_by_phase.items())
         if self.seconds_scale != 1.0:
             return text + f"; seconds interval x{self.seconds_scale:.3f}"
-        if self.method != "none":
+        if self.method != "none" or self.reader is not None:
             return text
         return "none (the checkpoint stores no calibration: T = 1)"
 
@@ -188,6 +198,8 @@ class Calibration:
             out["seconds_scale"] = self.seconds_scale
         if self.seconds_scale_by_phase:
             out["seconds_scale_by_phase"] = dict(self.seconds_scale_by_phase)
+        if self.reader is not None:
+            out["reader"] = self.reader.parameters()
         return out
 
     @property
@@ -198,7 +210,8 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON stored as ``meta["calibration"]``."""
-        return {**self.parameters(), "score": SCORE, "fitted_on": dict(self.fitted_on)}
+        reader = {} if self.reader is None else {"reader": self.reader.to_dict()}
+        return {**self.parameters(), **reader, "score": SCORE, "fitted_on": dict(self.fitted_on)}
 
     @classmethod
     def from_dict(cls, data: Any) -> Calibration:
@@ -221,6 +234,7 @@ class Calibration:
                 bias=None if bias is None else tuple(float(bias[i]) for i in order),
                 seconds_scale=float(data.get("seconds_scale", 1.0)),
                 seconds_scale_by_phase=dict(data.get("seconds_scale_by_phase") or {}),
+                reader=None if data.get("reader") is None else SeriesReader.from_dict(data["reader"]),
                 fitted_on=dict(data.get("fitted_on") or {}),
             )
         except (TypeError, ValueError, IndexError) as exc:

@@ -8,7 +8,7 @@ A network with heads outputs one row of ``K = 4 + S + 2`` numbers per slice:
 * the next ``O`` (only when :attr:`Heads.organs` is not empty): the enhancement of those organs,
   ``(HU - 100) / 100`` of the organ's mean attenuation in the series, a training-only auxiliary target
   (:data:`ORGAN_HU_CENTER`, :data:`ORGAN_HU_SCALE`) that teaches the network where the phase is read;
-  prediction does not report it;
+  prediction does not report it, a series reader (:mod:`ctphase.models.reader`) reads it;
 * the last two: the mean and the log-variance of ``ln(seconds after the start of injection)``, a
   Gaussian (trained with its negative log-likelihood on contrast-enhanced slices only).
 
@@ -99,32 +99,39 @@ class SliceOutputs:
         probs: ``(N, 4)`` phase probabilities in ``PHASE_NAMES`` order.
         subphase: ``(N, S)`` subphase probabilities (``None`` without heads).
         log_seconds: ``(N, 2)`` mean and log-variance of ln(seconds after injection) (``None`` without heads).
+        organs: ``(N, O)`` organ enhancement readouts in :attr:`Heads.organs` order (``None`` without them).
     """
 
     probs: np.ndarray
     subphase: np.ndarray | None = None
     log_seconds: np.ndarray | None = None
+    organs: np.ndarray | None = None
 
     @classmethod
     def concatenate(cls, parts: list[SliceOutputs]) -> SliceOutputs:
         """Stack the rows of several parts (in order)."""
         if not parts:
             raise ValueError("no outputs to concatenate")
-        sub = None if parts[0].subphase is None else np.concatenate([p.subphase for p in parts])  # type: ignore[misc]
-        sec = None if parts[0].log_seconds is None else np.concatenate([p.log_seconds for p in parts])  # type: ignore[misc]
-        return cls(np.concatenate([p.probs for p in parts]), sub, sec)
+        def stack(name: str) -> np.ndarray | None:
+            return None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])
+
+        return cls(np.concatenate([p.probs for p in parts]), stack("subphase"), stack("log_seconds"), stack("organs"))
 
     def take(self, order: np.ndarray) -> SliceOutputs:
         """The rows ``order`` (a permutation or selection)."""
-        return SliceOutputs(self.probs[order], None if self.subphase is None else self.subphase[order],
-                            None if self.log_seconds is None else self.log_seconds[order])
+        def rows(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[order]
+
+        return SliceOutputs(self.probs[order], rows(self.subphase), rows(self.log_seconds), rows(self.organs))
 
 
-def split_heads(raw: np.ndarray, n_classes: int, heads: Heads | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Split network outputs ``(N, K)`` into phase logits, subphase probabilities and (mean, clamped log-variance)."""
+def split_heads(raw: np.ndarray, n_classes: int, heads: Heads | None
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Split network outputs ``(N, K)`` into phase logits, subphase probabilities, (mean, clamped
+    log-variance) and organ readouts (``None`` when the heads have no organs)."""
     raw = np.asarray(raw)
     if heads is None:
-        return raw, None, None
+        return raw, None, None, None
     if raw.shape[1] != n_classes + heads.width:
         raise ConfigError(f"the network gave {raw.shape[1]} outputs, its heads need {n_classes + heads.width}")
     sub = raw[:, n_classes : n_classes + len(heads.subphases)].astype(np.float64)
@@ -132,4 +139,5 @@ def split_heads(raw: np.ndarray, n_classes: int, heads: Heads | None) -> tuple[n
     sub = (sub / sub.sum(axis=1, keepdims=True)).astype(np.float32)
     sec = raw[:, -2:].astype(np.float32).copy()
     sec[:, 1] = np.clip(sec[:, 1], *LOGVAR_RANGE)
-    return raw[:, :n_classes], sub, sec
+    organs = raw[:, heads.organ_columns(n_classes)].astype(np.float32) if heads.organs else None
+    return raw[:, :n_classes], sub, sec, organs
