@@ -2,7 +2,8 @@
 
 Prints, for each real series, the true phase, the predicted phase and the vote fractions at
 R=30% (seed 0, as ``ctphase predict``), then over ``--draws`` more random draws of the sampled
-slices: how many draws are right, and the smallest and mean vote share of the true phase, so the
+slices: how many draws are right, the smallest and mean vote share of the true phase and the
+smallest probability of it (``probabilities``: the series reader's when the model has one), so the
 spread that sampling adds is visible. A model with subphase and seconds heads also gets the
 subphase and the seconds after injection (estimate and 80% interval) of the seed-0 run, to hold
 against what the folder's notes say of its timing. ``pred`` is the final label (``uncertain`` included;
@@ -56,7 +57,7 @@ def main() -> None:
     out = []
     w = max(len("series"), *(len(r["name"]) for r in rows)) + 2
     print(f"{'series':<{w}}{'truth':<14}{'pred':<14}{'votes nc/art/ven/oth':<26}{'correct draws':>14}"
-          f"{'share min':>10}{'mean':>6}")
+          f"{'share min':>10}{'mean':>6}{'p min':>7}")
     draws = {}  # seed -> {folder: prediction}
     for seed in range(args.draws + 1):
         if args.together:  # one run over every folder: the study step sees each study whole, as predict does
@@ -75,18 +76,20 @@ def main() -> None:
         correct = sum(p.label == row["phase"] for p in later)
         image_correct = sum(p.image_label == row["phase"] for p in later)
         shares = [p.vote_fractions.get(row["phase"], 0.0) for p in [pred, *later]]
+        p_true = min(p.probabilities.get(row["phase"], 0.0) for p in [pred, *later])
         fr = " ".join(f"{v:.2f}" for v in pred.vote_fractions.values())
         t = pred.seconds_after_injection
         timing = (f"  {pred.subphase or '-'}" + (f" ~{t['estimate']:.0f} s ({t['low']:.0f}-{t['high']:.0f})" if t else "")
                   if pred.subphase_probabilities else "")
         print(f"{row['name']:<{w}}{row['phase']:<14}{pred.label:<14}{fr:<26}{correct:>11}/{args.draws}"
-              f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}{timing}")
+              f"{min(shares):>8.2f}{sum(shares) / len(shares):>7.2f}{p_true:>7.2f}{timing}")
         out.append({"name": row["name"], "truth": row["phase"], "predicted": pred.label, "image_label": pred.image_label,
                     "n_slices": pred.n_slices, "n_sampled": len(pred.sampled_indices), "n_used": len(pred.used_indices),
                     "vote_fractions": pred.vote_fractions,
                     "mean_probabilities": pred.mean_probabilities, "correct_draws": correct,
                     "image_correct_draws": image_correct, "draws": args.draws,
                     "true_vote_share_min": min(shares), "true_vote_share_mean": sum(shares) / len(shares),
+                    "true_probability_min": p_true,
                     "subphase": pred.subphase, "seconds_after_injection": pred.seconds_after_injection,
                     "model_sha256": pred.model_sha256, "for_model_choice": row["patient"] not in args.not_for_choice})
     print()
@@ -98,12 +101,13 @@ def main() -> None:
 
 def summary_figures(out: list[dict]) -> dict[str, int]:
     """Counts over result rows (``--json``'s): series, right at seed 0 with and without the study step, draws,
-    right draws both ways, and series whose true share is >= 0.6 in every draw."""
+    right draws both ways, and series whose true share (probability) is >= 0.6 in every draw."""
     return {"n": len(out), "right_seed0": sum(r["truth"] == r["predicted"] for r in out),
             "image_right_seed0": sum(r["truth"] == r["image_label"] for r in out),
             "draws": sum(r["draws"] for r in out), "right_draws": sum(r["correct_draws"] for r in out),
             "image_right_draws": sum(r["image_correct_draws"] for r in out),
-            "shares_06": sum(r["true_vote_share_min"] >= 0.6 for r in out)}
+            "shares_06": sum(r["true_vote_share_min"] >= 0.6 for r in out),
+            "probability_06": sum(r.get("true_probability_min", 0.0) >= 0.6 for r in out)}
 
 
 def _summary(out: list[dict], what: str) -> None:
@@ -111,7 +115,8 @@ def _summary(out: list[dict], what: str) -> None:
     f = summary_figures(out)
     print(f"{f['right_seed0']}/{f['n']} {what}, {f['right_draws']}/{f['draws']} over the other draws; "
           f"by the images alone (image_label, before the study step): {f['image_right_seed0']}/{f['n']} and "
-          f"{f['image_right_draws']}/{f['draws']}; {f['shares_06']} with a true share >= 0.6 in every draw")
+          f"{f['image_right_draws']}/{f['draws']}; {f['shares_06']} with a true share >= 0.6 in every draw, "
+          f"{f['probability_06']} with a true probability >= 0.6 in every draw")
 
 
 def _of(predictions, folder: Path):
