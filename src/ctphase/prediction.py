@@ -37,14 +37,15 @@ class ScanPrediction:
         label: the final answer: a phase name, or ``"uncertain"`` when a quality flag makes
             the images untrustworthy or the confidence is below ``--min-confidence``
             (``None`` unless status is ok).
-        image_label: the phase the slices of this series voted for (series alone).
+        image_label: the phase of this series alone: the checkpoint's series reader's answer when it
+            stores one (:mod:`ctphase.models.reader`), else the phase its slices voted for.
         study_label: the phase after the joint assignment of the study's acquisitions over
             time (``None`` when the study step did not apply: see ``evidence``).
         header_label: the phase the DICOM header text and timing suggest (a second opinion,
             never the answer unless ``--use-headers``); ``None`` when the headers say nothing.
-        probabilities: calibrated series-level probability of each phase (the checkpoint's
-            calibration applied to the mean slice log-probabilities; after the study step,
-            the posterior of the joint assignment).
+        probabilities: calibrated series-level probability of each phase (the series reader's, or
+            the checkpoint's calibration applied to the mean slice log-probabilities; after the
+            study step, the posterior of the joint assignment).
         confidence: ``probabilities`` of the final label (of ``image_label`` when uncertain).
         acquisition_id: the acquisition this series belongs to (reconstructions of one
             acquisition share it and their evidence is pooled); ``acquisition_order`` its
@@ -57,8 +58,8 @@ class ScanPrediction:
         sampled_indices: slice indices (0 = lowest position along the slice normal) drawn for
             classification (sorted): R% of the slices, at least ``min_slices``.
         used_indices: the drawn slices actually classified, in the order classified: with early
-            stopping a seeded random order, cut where the vote became decided; without it all
-            of ``sampled_indices``. Votes and probabilities come from these slices.
+            stopping a seeded random order, cut where the vote became decided; without it (and
+            always with a series reader) all of ``sampled_indices``. Votes and probabilities come from these slices.
         slice_labels: the phase each used slice voted for, aligned with ``used_indices`` (empty
             for a volume model, which gives one answer for the whole stack).
         subphase: the fine subphase of the final label (e.g. ``late_arterial``,
