@@ -5,7 +5,7 @@ default 400000.., never used to fit the study terms or the calibration) as DICOM
 every series once with the bundled model, then runs the study step in several variants on
 copies of the same series-alone answers, in one run:
 
-* ``series alone``            each series' own vote (``--no-study``);
+* ``series alone``            each series' own answer (``--no-study``: its vote, or the model's series reader);
 * ``study``                   joint assignment, header channel off (the default of ``ctphase predict``);
 * ``study, order taken as certain``  the study model without its doubt about each acquisition's place
   (``order_doubt`` 0, the step before that doubt);
@@ -64,13 +64,26 @@ ABLATIONS = {
 
 
 class Recorder:
-    """The classifier, keeping each series' mean slice log-probabilities (for the uncalibrated ECE)."""
+    """The classifier as ``ctphase predict`` uses it (heads, series reader), keeping each series' mean slice
+    log-probabilities (for the uncalibrated ECE) and, with a series reader, its probabilities."""
 
     def __init__(self, clf: Classifier) -> None:
-        self.clf, self.sha256, self.preprocessing, self.z = clf, clf.sha256, clf.preprocessing, []
+        self.clf, self.sha256, self.preprocessing, self.z, self.read_p = clf, clf.sha256, clf.preprocessing, [], []
+        self.series_reader = None if clf.series_reader is None else self  # pipeline calls self.read(outputs)
 
     def predict_hu(self, hu):  # noqa: ANN001, ANN201
         return self.clf.predict_hu(hu)
+
+    def predict_hu_outputs(self, hu):  # noqa: ANN001, ANN201
+        return self.clf.predict_hu_outputs(hu)
+
+    def series_timing(self, outputs, label=None):  # noqa: ANN001, ANN201
+        return self.clf.series_timing(outputs, label)
+
+    def read(self, outputs) -> np.ndarray:  # noqa: ANN001
+        self.z.append(np.mean(np.log(np.maximum(outputs.probs, 1e-6)), axis=0))
+        self.read_p.append(self.clf.series_reader.read(outputs))
+        return self.read_p[-1]
 
     def series_probabilities(self, slice_probs: np.ndarray) -> np.ndarray:
         self.z.append(np.mean(np.log(np.maximum(slice_probs, 1e-6)), axis=0))
@@ -172,8 +185,8 @@ def report(series, preds, rec, truth, t_cls) -> None:  # noqa: ANN001
     idx = [i for i, p in enumerate(p for p in preds if p.status == "ok") if p.series_uid in truth]
     z = np.stack([rec.z[i] for i in idx])
     raw = softmax(z)
-    cal = rec.clf.calibrate(z)
-    for name, p in (("uncalibrated (T=1)", raw), ("calibrated", cal)):
+    cal = np.stack([rec.read_p[i] for i in idx]) if rec.read_p else rec.clf.calibrate(z)
+    for name, p in (("uncalibrated (T=1)", raw), ("series reader" if rec.read_p else "calibrated", cal)):
         top = p.argmax(axis=1)
         print(f"series-alone ECE {name}: {expected_calibration_error(p.max(axis=1), top == y):.4f}")
     print(f"study step time / classification time: {100 * secs / max(t_cls, 1e-9):.2f}% (last variant)")

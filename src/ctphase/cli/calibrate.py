@@ -94,7 +94,8 @@ def _summary(fit, previous, dataset: str, out: Path, quiet: bool) -> None:  # no
     if cal.method != "temperature":
         say(f"temperature scaling alone would use T = {info['selection']['temperature']:.3f}", quiet)
     b, a = fit.before, fit.after
-    say(f"NLL {b.nll:.4f} -> {a.nll:.4f}, ECE {b.ece:.4f} -> {a.ece:.4f} (before: T = 1; after: in-sample; "
+    prefix = f"{cal.method} scaling alone (the series reader replaces it): " if cal.reader is not None else ""
+    say(f"{prefix}NLL {b.nll:.4f} -> {a.nll:.4f}, ECE {b.ece:.4f} -> {a.ece:.4f} (before: T = 1; after: in-sample; "
         f"{len(b.bins)} bins; accuracy {a.accuracy:.3f})", quiet)
     if "seconds" in info:
         sec = info["seconds"]
