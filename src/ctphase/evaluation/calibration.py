@@ -30,6 +30,10 @@ SCAN_CONFIDENCE = (
     "softmax(scale * z + bias) for vector scaling; softmax(z) before calibration), z = mean log slice probability "
     "over the voted slices"
 )
+READER_CONFIDENCE = (
+    "probability of the scan label under the series reader's probabilities (calibrated row); softmax(z) before, "
+    "z = mean log slice probability over the drawn slices"
+)
 
 
 def _check(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +175,7 @@ def scan_calibration(
         parameters=cal.parameters(),
         digest=None if cal.is_identity else cal.digest,
         n_bins=n_bins,
-        scan_confidence=SCAN_CONFIDENCE,
+        scan_confidence=SCAN_CONFIDENCE if series_probs is None else READER_CONFIDENCE,
         scan_uncalibrated=before,
         scan_calibrated=after,
         slice_uncalibrated=calibration_scores(slices, slice_y, None, n_bins),
