@@ -38,7 +38,12 @@ logger = logging.getLogger(__name__)
 
 
 class PhaseClassifier(Protocol):
-    """What the pipeline needs of a model: its identity, its preprocessing and HU -> probabilities."""
+    """What the pipeline needs of a model: its identity, its preprocessing and HU -> probabilities.
+
+    Optional, used when present (:class:`ctphase.inference.Classifier` has them): ``predict_hu_outputs``
+    (every head's outputs), ``series_timing`` (subphase and seconds) and ``series_reader`` (a
+    :class:`ctphase.models.reader.SeriesReader`, or None, that then decides the series).
+    """
 
     sha256: str
     preprocessing: Preprocessing
