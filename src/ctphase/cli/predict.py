@@ -222,9 +222,8 @@ def predict(
     ),
     early_stop: bool = typer.Option(
         DEFAULT_EARLY_STOP, "--early-stop/--no-early-stop",
-        help="Classify the drawn slices in a random order spread along the stack and stop once their vote cannot "
-             "change (same label, fewer slices: n_used); --no-early-stop classifies all of them (the paper's fixed R%). "
-             "A model with a series reader (the bundled one) always classifies all of them.",
+        help="Classify the drawn slices in a random order spread along the stack and stop once their vote cannot change "
+             "(n_used); --no-early-stop classifies all of them (the paper's fixed R%), as a model with a series reader always does.",
     ),
     engine: Engine = typer.Option(Engine.local, "--engine", help=ENGINE_HELP),
     ray_address: str | None = typer.Option(None, "--ray-address", show_default=False, help=RAY_ADDRESS_HELP),
