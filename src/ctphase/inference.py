@@ -151,7 +151,6 @@ class Classifier:
         self.class_names: tuple[str, ...] = PHASE_NAMES
         self.sha256: str = checkpoint.sha256
         self.calibration: Calibration = calibration_of(checkpoint)
-        self.series_reader: SeriesReader | None = self.calibration.reader
         if self.series_reader is not None:
             heads = checkpoint.heads
             self.series_reader.check(heads.subphases if heads else (), heads.organs if heads else ())
@@ -312,6 +311,11 @@ class Classifier:
                 "seconds_after_injection": seconds_estimate(outputs.log_seconds, scale)}
 
     # -- series level -----------------------------------------------------------------------
+    @property
+    def series_reader(self) -> SeriesReader | None:
+        """The calibration's series reader, which decides each series (None: the vote decides)."""
+        return self.calibration.reader
+
     @property
     def has_calibration(self) -> bool:
         """Whether the checkpoint stores a calibration (else :meth:`calibrate` applies T = 1)."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..phases import PHASE_NAMES
+from ..voting import majority_vote
 from .heads import SliceOutputs
 
 FEATURES = "z 4, frac 4, sub S, sec 3 (mean, std of ln s; mean log-variance), org 3*O (mean, min, max)"
@@ -56,7 +57,7 @@ def series_features(outputs: SliceOutputs) -> np.ndarray:
         raise ConfigError("a series reader needs at least one classified slice")
     m, lv = (np.asarray(outputs.log_seconds[:, j], dtype=np.float64) for j in (0, 1))
     org = np.asarray(outputs.organs, dtype=np.float64)
-    return np.concatenate([mean_log_probs(p), np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p),
+    return np.concatenate([mean_log_probs(p), majority_vote(p).fractions,
                            np.asarray(outputs.subphase, dtype=np.float64).mean(0), [m.mean(), m.std(), lv.mean()],
                            org.mean(0), org.min(0), org.max(0)])
 
