@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The GPU recipe of the default model: one prepared run for a lent H100/H200 machine with 16 CPU
 # cores (issue 12). Synthetic slices are rendered by 15 DataLoader workers, the network trains in
-# bf16 with channels_last on the GPU, and the run is cut at TIME_S seconds (checkpoints are
-# written every epoch, so a cut run still leaves its best epoch). Everything it makes is copied
-# to $OUT (at most 8 files): best.safetensors, config.json, metrics.json, train.log. NOT YET RUN ON A
-# GPU (no machine was lent to the sessions so far): 10 x 1000 x 128 = 1.28 M slices assumes ~3000
-# rendered img/s from 15 workers; read the img/s of the first epoch in train.log and size STEPS to it.
+# bf16 with channels_last on the GPU. Before training, scripts/stream_rate.py measures what the
+# workers render per second (PROBE_S seconds) and sizes the steps per epoch so that the schedule
+# ends within PLAN_S seconds (at most STEPS); the run is still cut at TIME_S seconds as a last guard
+# (checkpoints are written every epoch). Everything it makes is copied to $OUT (at most 8 files):
+# best.safetensors, last.safetensors, config.json, metrics.json, train.log.
 #
 #   OUT=/tmp/out bash scripts/train_gpu.sh                          # the recipe (GPU)
-#   OUT=/tmp/out DEVICE=cpu WORKERS=1 EPOCHS=1 STEPS=2 BATCH=8 VAL=100000:100002 bash scripts/train_gpu.sh   # plumbing check on CPU
+#   OUT=/tmp/out DEVICE=cpu WORKERS=1 EPOCHS=1 STEPS=2 BATCH=8 PROBE_S=0 VAL=100000:100002 bash scripts/train_gpu.sh   # plumbing check on CPU
 #
-# The machine has torch, timm, onnx and the other heavy packages but not pydicom or nibabel:
-# carry them as wheels in .whl/ (see /work/.library/device/README.md); they are installed to
-# /tmp/site when present. ctphase itself runs from src/ (no pip install).
+# The machine has torch, timm, onnx and the other heavy packages but not pydicom or nibabel, which
+# training does not import; wheels put in .whl/ are installed to /tmp/site when present (see
+# /work/.library/device/README.md). ctphase itself runs from src/ (no pip install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder that comes back}"
@@ -26,8 +26,11 @@ LR=${LR:-2e-3}
 WORKERS=${WORKERS:-15}
 DEVICE=${DEVICE:-cuda}
 TIME_S=${TIME_S:-500}
+PLAN_S=${PLAN_S:-380}   # seconds of training steps the plan aims at (TIME_S also holds worker start-up and validation)
+PROBE_S=${PROBE_S:-20}  # 0: no probe, STEPS as given
+REUSE=${REUSE:-4}       # each rendered slice used 4 times (differently augmented): the GPU outruns 15 render workers
 TRAIN=${TRAIN:-0:100000}
-VAL=${VAL:-100000:100064}
+VAL=${VAL:-100000:100032}
 INIT=${INIT:-}
 HEADS=${HEADS:-1}   # 1: also train the subphase and seconds heads (as the default model v3)
 LOSS=${LOSS:-ce}        # the best ablation arm at a fixed budget: heads + CE + a 2048-slice shuffle buffer at 224 px (model card)
@@ -40,21 +43,29 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 run=$(mktemp -d)/run
+{ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  echo "cpus $(nproc); /dev/shm $(df -m /dev/shm | awk 'NR==2 {print $2}') MiB"; } | tee "$OUT/train.log" || true
+if [ "$PROBE_S" != 0 ]; then
+  plan=$("$PYTHON" scripts/stream_rate.py --workers "$WORKERS" --reuse "$REUSE" --size "$SIZE" --batch "$BATCH" \
+         --seconds "$PROBE_S" --plan-seconds "$PLAN_S" --epochs "$EPOCHS" --buffer "$BUFFER" --max-steps "$STEPS" 2>&1 | tail -n 1) || true
+  echo "stream probe: $plan (PLAN_S=$PLAN_S, EPOCHS=$EPOCHS, BATCH=$BATCH, at most STEPS=$STEPS)" | tee -a "$OUT/train.log"
+  [[ $plan =~ steps=([0-9]+) ]] || { echo "the stream probe failed" | tee -a "$OUT/train.log"; exit 1; }
+  STEPS=${BASH_REMATCH[1]}
+fi
 args=(train --train synth --arch "$ARCH" --size "$SIZE" --window 50,400 --window 100,200 --window 300,1500
       --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --batch-size "$BATCH" --lr "$LR" --warmup-epochs 0.5
-      --workers "$WORKERS" --threads 1 --synth-reuse 2 --device "$DEVICE" --amp auto --train-patients "$TRAIN"
+      --workers "$WORKERS" --threads 1 --synth-reuse "$REUSE" --device "$DEVICE" --amp auto --train-patients "$TRAIN"
       --val-patients "$VAL" --loss "$LOSS" --shuffle-buffer "$BUFFER" --out "$run")
 [ -n "$INIT" ] && args+=(--init "$INIT")
 [ "$HEADS" = 1 ] && args+=(--heads)
 [ "$HEADS" = 1 ] && [ "$ORGAN" = 1 ] && args+=(--organ-head)
-(command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader) | tee "$OUT/train.log" || true
 start=$(date +%s)
 set +e
 timeout --signal=INT "$TIME_S" "$PYTHON" -m ctphase "${args[@]}" 2>&1 | tee -a "$OUT/train.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "exit $status after $(( $(date +%s) - start )) s (124/130: cut at TIME_S=$TIME_S s)" | tee -a "$OUT/train.log"
-for f in best.safetensors config.json metrics.json; do
+for f in best.safetensors last.safetensors config.json metrics.json; do
   [ -f "$run/$f" ] && cp "$run/$f" "$OUT/"
 done
 [ -f "$OUT/best.safetensors" ] || { echo "no checkpoint was written" | tee -a "$OUT/train.log"; exit 1; }

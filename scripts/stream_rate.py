@@ -1,0 +1,67 @@
+"""Images/s that a training recipe's synthetic stream delivers (render workers only, no network), and the
+steps per epoch that fit a time budget at that rate. ``scripts/train_gpu.sh`` sizes its run with it, so that
+the learning-rate schedule ends inside the lent machine's time instead of being cut half-way.
+
+    python scripts/stream_rate.py --workers 15 --reuse 4 --size 224 --batch 128 --seconds 20 \
+        --plan-seconds 380 --epochs 10 --buffer 2048 --max-steps 1000
+
+The probe runs with a small shuffle buffer (the steady rate does not depend on it: each yielded slice costs
+the same rendering and augmentation); the run's own buffer is filled once before its first batch, which the
+plan subtracts: ``buffer * reuse * workers / rate`` seconds. Prints ``rate=<img/s> fill=<s> steps=<n>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ctphase.preprocessing import PAPER_WINDOW
+from ctphase.training.batches import build_data
+from ctphase.training.config import TrainConfig
+
+RECIPE_WINDOWS = [PAPER_WINDOW, (100.0, 200.0), (300.0, 1500.0)]
+
+
+def measure(workers: int, reuse: int, size: int, batch: int, seconds: float) -> float:
+    """Steady images/s of the recipe's stream (heads and organ targets on), after its first batches."""
+    cfg = TrainConfig(train="synth", size=size, windows=RECIPE_WINDOWS, batch_size=batch, num_workers=workers,
+                      synth_reuse=reuse, shuffle_buffer=64, heads=True, organ_head=True, loss="ce", device="cpu",
+                      train_patients=(0, 100000), val_patients=(100000, 100001), steps_per_epoch=10**9)
+    data = build_data(cfg, cfg.preprocessing())
+    start = mark = None
+    n = 0
+    for _x, y, *_ in data.batches(0):
+        now = time.perf_counter()
+        if start is None:  # the first batch waits for the workers to start: not counted
+            start = mark = now
+            continue
+        n += len(y)
+        mark = now
+        if now - start >= seconds:
+            break
+    if start is None or mark is None or mark <= start:
+        raise SystemExit("the stream produced too few batches to measure")
+    return n / (mark - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, required=True)
+    ap.add_argument("--reuse", type=int, default=2)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--plan-seconds", type=float, required=True, help="seconds of training the run may take")
+    ap.add_argument("--epochs", type=int, required=True)
+    ap.add_argument("--buffer", type=int, default=2048, help="the run's shuffle buffer per worker")
+    ap.add_argument("--max-steps", type=int, default=10**9)
+    args = ap.parse_args()
+    rate = measure(args.workers, args.reuse, args.size, args.batch, args.seconds)
+    fill = args.buffer * args.reuse * args.workers / rate
+    steps = int(max(args.plan_seconds - fill, 0.0) * rate / (args.epochs * args.batch))
+    steps = max(1, min(steps, args.max_steps))
+    print(f"rate={rate:.1f} fill={fill:.1f} steps={steps}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
