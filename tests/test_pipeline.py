@@ -211,6 +211,10 @@ def test_a_series_reader_decides_the_series_and_reads_every_drawn_slice(corpus, 
         # early stop (the default) does not apply to a reader: every drawn slice is read, and the vote is still reported
         assert p.used_indices == q.used_indices == p.sampled_indices and p.vote_fractions == q.vote_fractions
         assert p.vote_fractions[p.image_label] == 0.0 and not p.tie
+        # the record says that the reader overruled the vote (the plain model's records say nothing of it)
+        assert any(e.startswith(f"series reader: {PHASE_NAMES[other]} (1.00) over the slices' majority vote for "
+                                f"{q.image_label} (") for e in p.evidence), p.evidence
+        assert not any(e.startswith("series reader") for e in q.evidence)
     no_organs = make_checkpoint(tmp_path / "heads.safetensors", arch="resnet10t", size=32, heads=True)
     with pytest.raises(ConfigError, match="the network gives"):
         Classifier(with_calibration(load_checkpoint(no_organs), cal), engine="torch")

@@ -50,7 +50,8 @@ class ScanPrediction:
         acquisition_id: the acquisition this series belongs to (reconstructions of one
             acquisition share it and their evidence is pooled); ``acquisition_order`` its
             place in the study's time order (0 first), when known.
-        evidence: short reasons behind the study and header steps, in words.
+        evidence: short reasons behind the study and header steps, in words (and, when a series reader
+            labels the series against its slices' majority vote, that it did).
         findings: what a curator should look at (a header that contradicts the images, ...).
         qc: quality flag names (:data:`ctphase.qc.QC_FLAGS`); their reasons are in ``warnings``.
         vote_fractions, mean_probabilities: per phase name (slice votes and mean slice

@@ -51,6 +51,10 @@ def scan_prediction(
         warnings.append(message)
     names = list(PHASE_NAMES)
     image_label = names[label]
+    evidence = []
+    if reader is not None and label != vote.label:  # the record says why its label is not the majority of its votes
+        evidence.append(f"series reader: {image_label} ({calibrated[label]:.2f}) over the slices' majority vote for "
+                        f"{names[vote.label]} ({vote.fractions[vote.label]:.2f} of the votes)")
     return ScanPrediction(
         **identity,
         status=STATUS_OK,
@@ -64,6 +68,7 @@ def scan_prediction(
         mean_probabilities={n: round(float(v), 6) for n, v in zip(names, vote.mean_probs)},
         confidence=round(float(calibrated[label]), 6),
         tie=vote.tie and reader is None,
+        evidence=evidence,
         **extra,
         timings=dict(timings),
         model_sha256=classifier.sha256,
