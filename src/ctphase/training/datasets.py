@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
@@ -405,8 +404,6 @@ class SynthSliceStream(IterableDataset):
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         info = get_worker_info()
         key = (info.id, info.num_workers) if info is not None else (0, 1)
-        if info is not None:
-            cv2.setNumThreads(1)  # one render worker per core: OpenCV's own thread pool would oversubscribe them
         if self._state is None or self._state[0] != key:
             rng = np.random.default_rng(derive_seed(self.seed, key[0], key[1], self.epoch, "augment"))
             self._state = (key, self._slices(*key), [], rng)
