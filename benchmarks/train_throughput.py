@@ -5,8 +5,13 @@ prints the steady-state rate (after ``--warmup`` steps). ``--source toy`` replac
 engine by a trivial image generator so the figure is bound by the model (forward, backward,
 Adam) plus augmentation and preprocessing; ``--source synth`` is end to end, including the
 rendering of synthetic slices (on a small CPU usually the bottleneck: give it ``--workers``).
+``--source none`` times the training step alone on ``--device`` (random batches already there;
+the recipe's heads loss, Adam, bf16 autocast and channels_last on CUDA): what a GPU run could
+reach if the render workers kept up.
 
     python benchmarks/train_throughput.py --archs efficientnet_b0 resnet18 --sizes 128 160 --threads 1
+    python benchmarks/train_throughput.py --source none --device cuda --batch-size 128 --sizes 224 \
+        --archs mobilenetv3_small mobilenetv3_large efficientnet_b0 efficientnet_b2
 """
 
 from __future__ import annotations
@@ -71,11 +76,58 @@ def measure(arch: str, size: int, *, source: str, seconds: float, warmup: int, b
     return steps * batch_size / (timed[-1][1] - timed[0][1]), steps
 
 
+def step_rate(arch: str, size: int, *, device: str, seconds: float, warmup: int, batch_size: int) -> tuple[float, int]:
+    """Images/s of the training step alone (heads + organ head, CE, Adam) on random batches on ``device``."""
+    import torch
+
+    from ctphase.models.heads import ENHANCEMENT_ORGANS, Heads
+    from ctphase.models.registry import create_model
+    from ctphase.phases import PHASE_NAMES, SUBPHASE_NAMES
+    from ctphase.training.heads import HeadsLoss, init_heads
+    from ctphase.training.loop import PhaseLoss, _amp_dtype
+
+    dev = torch.device(device)
+    heads = Heads(organs=ENHANCEMENT_ORGANS)
+    model = create_model(arch, num_classes=len(PHASE_NAMES) + heads.width, in_chans=3)
+    init_heads(model)
+    model = model.to(device=dev, memory_format=torch.channels_last).train()
+    loss_fn = HeadsLoss(PhaseLoss("ce", len(PHASE_NAMES)), len(PHASE_NAMES), heads, 0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    amp = _amp_dtype("auto", dev)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.rand(batch_size, 3, size, size, generator=g).to(dev).contiguous(memory_format=torch.channels_last)
+    targets = (torch.randint(0, len(PHASE_NAMES), (batch_size,), generator=g).to(dev),
+               torch.randint(0, len(SUBPHASE_NAMES), (batch_size,), generator=g).to(dev),
+               (20 + 200 * torch.rand(batch_size, generator=g)).to(dev),
+               (300 * torch.rand(batch_size, len(ENHANCEMENT_ORGANS), generator=g)).to(dev))
+
+    def step() -> None:
+        with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
+            out = model(x)
+        loss = loss_fn(out, *targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(10):
+            step()
+        n += 10
+        sync()
+    return n * batch_size / (time.perf_counter() - t0), n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=["efficientnet_b0", "resnet18", "resnet10t", "mobilenetv3_small", "efficientnet_lite0"])
     ap.add_argument("--sizes", nargs="+", type=int, default=[128, 160])
-    ap.add_argument("--source", choices=("toy", "synth"), default="toy")
+    ap.add_argument("--source", choices=("toy", "synth", "none"), default="toy")
+    ap.add_argument("--device", default="cpu", help="with --source none: where the step runs (cpu, cuda)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -88,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     print("arch,size,img_per_s,timed_steps,load1")
     for arch in args.archs:
         for size in args.sizes:
-            rate, steps = measure(arch, size, source=args.source, seconds=args.seconds, warmup=args.warmup,
-                                  batch_size=args.batch_size, threads=args.threads, workers=args.workers,
-                                  channels_last=not args.no_channels_last)
+            if args.source == "none":
+                rate, steps = step_rate(arch, size, device=args.device, seconds=args.seconds, warmup=args.warmup,
+                                        batch_size=args.batch_size)
+            else:
+                rate, steps = measure(arch, size, source=args.source, seconds=args.seconds, warmup=args.warmup,
+                                      batch_size=args.batch_size, threads=args.threads, workers=args.workers,
+                                      channels_last=not args.no_channels_last)
             print(f"{arch},{size},{rate:.1f},{steps},{os.getloadavg()[0]:.1f}", flush=True)
     return 0
 
