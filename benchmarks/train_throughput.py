@@ -77,14 +77,16 @@ def measure(arch: str, size: int, *, source: str, seconds: float, warmup: int, b
 
 
 def step_rate(arch: str, size: int, *, device: str, seconds: float, warmup: int, batch_size: int) -> tuple[float, int]:
-    """Images/s of the training step alone (heads + organ head, CE, Adam) on random batches on ``device``."""
+    """Images/s of the recipe's training step alone (heads + organ head, CE, Adam, the recipe's gradient
+    clipping; :func:`ctphase.training.loop.train_step`) on random batches on ``device``."""
     import torch
 
     from ctphase.models.heads import ENHANCEMENT_ORGANS, Heads
     from ctphase.models.registry import create_model
     from ctphase.phases import PHASE_NAMES, SUBPHASE_NAMES
+    from ctphase.training.config import TrainConfig
     from ctphase.training.heads import HeadsLoss, init_heads
-    from ctphase.training.loop import PhaseLoss, _amp_dtype
+    from ctphase.training.loop import PhaseLoss, _amp_dtype, train_step
 
     dev = torch.device(device)
     heads = Heads(organs=ENHANCEMENT_ORGANS)
@@ -94,20 +96,17 @@ def step_rate(arch: str, size: int, *, device: str, seconds: float, warmup: int,
     loss_fn = HeadsLoss(PhaseLoss("ce", len(PHASE_NAMES)), len(PHASE_NAMES), heads, 0.5)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     amp = _amp_dtype("auto", dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp is torch.float16)
+    grad_clip = TrainConfig().grad_clip
     g = torch.Generator(device="cpu").manual_seed(0)
     x = torch.rand(batch_size, 3, size, size, generator=g).to(dev).contiguous(memory_format=torch.channels_last)
-    targets = (torch.randint(0, len(PHASE_NAMES), (batch_size,), generator=g).to(dev),
-               torch.randint(0, len(SUBPHASE_NAMES), (batch_size,), generator=g).to(dev),
+    y = torch.randint(0, len(PHASE_NAMES), (batch_size,), generator=g).to(dev)
+    targets = [torch.randint(0, len(SUBPHASE_NAMES), (batch_size,), generator=g).to(dev),
                (20 + 200 * torch.rand(batch_size, generator=g)).to(dev),
-               (300 * torch.rand(batch_size, len(ENHANCEMENT_ORGANS), generator=g)).to(dev))
+               (300 * torch.rand(batch_size, len(ENHANCEMENT_ORGANS), generator=g)).to(dev)]
 
     def step() -> None:
-        with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
-            out = model(x)
-        loss = loss_fn(out, *targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, scaler, loss_fn, x, y, targets, amp_dtype=amp, grad_clip=grad_clip)
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for _ in range(warmup):

@@ -3,13 +3,14 @@ steps per epoch that fit a time budget at that rate. ``scripts/train_gpu.sh`` si
 the learning-rate schedule ends inside the lent machine's time instead of being cut half-way.
 
     python scripts/stream_rate.py --workers 15 --reuse 4 --size 224 --batch 128 --seconds 20 \
-        --plan-seconds 400 --epochs 10 --buffer 2048 --max-steps 1000 --efficiency 0.65
+        --plan-seconds 400 --epochs 10 --buffer 2048 --max-steps 1000 --efficiency 0.65 \
+        --window 50,400 --window 100,200 --window 300,1500 --heads --organ-head
 
 The probe runs with a small shuffle buffer (the steady rate does not depend on it: each yielded slice costs
 the same rendering and augmentation); the run's own buffer is filled once before its first batch, which the
 plan subtracts: ``buffer * reuse * workers / rate`` seconds. Training reaches only a part of the probe's rate (the
-network's process shares the cores with the workers, and each epoch restarts the loader's iterator): the first
-H200 run trained at 0.69 of it over epochs 2-8 (model card, "The GPU recipe run on an H200"), so the plan takes
+network's process shares the cores with the workers, and the first H200 run restarted the loader's iterator each
+epoch, which no longer happens): that run trained at 0.69 of it over epochs 2-8 (model card, "The GPU recipe run on an H200"), so the plan takes
 ``--efficiency`` of the rate. Prints ``rate=<img/s> fill=<s> steps=<n>``.
 """
 
@@ -22,13 +23,12 @@ from ctphase.preprocessing import PAPER_WINDOW
 from ctphase.training.batches import build_data
 from ctphase.training.config import TrainConfig
 
-RECIPE_WINDOWS = [PAPER_WINDOW, (100.0, 200.0), (300.0, 1500.0)]
 
-
-def measure(workers: int, reuse: int, size: int, batch: int, seconds: float) -> float:
-    """Steady images/s of the recipe's stream (heads and organ targets on), after its first batches."""
-    cfg = TrainConfig(train="synth", size=size, windows=RECIPE_WINDOWS, batch_size=batch, num_workers=workers,
-                      synth_reuse=reuse, shuffle_buffer=64, heads=True, organ_head=True, loss="ce", device="cpu",
+def measure(workers: int, reuse: int, size: int, batch: int, seconds: float, *,
+            windows: list[tuple[float, float]], heads: bool, organ_head: bool) -> float:
+    """Steady images/s of the recipe's stream (with the run's windows and targets), after its first batches."""
+    cfg = TrainConfig(train="synth", size=size, windows=windows, batch_size=batch, num_workers=workers,
+                      synth_reuse=reuse, shuffle_buffer=64, heads=heads, organ_head=organ_head, loss="ce", device="cpu",
                       train_patients=(0, 100000), val_patients=(100000, 100001), steps_per_epoch=10**9)
     data = build_data(cfg, cfg.preprocessing())
     start = mark = None
@@ -47,8 +47,17 @@ def measure(workers: int, reuse: int, size: int, batch: int, seconds: float) -> 
     return n / (mark - start)
 
 
+def _window(text: str) -> tuple[float, float]:
+    center, width = (float(v) for v in text.split(","))
+    return center, width
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--window", type=_window, action="append", help="CENTER,WIDTH in HU, repeatable (the run's "
+                    "windows; default the paper's 50,400)")
+    ap.add_argument("--heads", action="store_true", help="the run trains the subphase and seconds heads")
+    ap.add_argument("--organ-head", action="store_true", help="... and the organ enhancement head")
     ap.add_argument("--workers", type=int, required=True)
     ap.add_argument("--reuse", type=int, default=2)
     ap.add_argument("--size", type=int, default=224)
@@ -60,7 +69,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--efficiency", type=float, default=1.0, help="share of the probe's rate that training reaches")
     args = ap.parse_args()
-    rate = measure(args.workers, args.reuse, args.size, args.batch, args.seconds)
+    rate = measure(args.workers, args.reuse, args.size, args.batch, args.seconds, windows=args.window or [PAPER_WINDOW],
+                   heads=args.heads, organ_head=args.heads and args.organ_head)
     fill = args.buffer * args.reuse * args.workers / rate
     steps = int(max(args.plan_seconds - fill, 0.0) * rate * args.efficiency / (args.epochs * args.batch))
     steps = max(1, min(steps, args.max_steps))

@@ -40,6 +40,12 @@ LOSS=${LOSS:-ce}        # the best ablation arm at a fixed budget: heads + CE + 
 BUFFER=${BUFFER:-2048}
 PYTHON=${PYTHON:-python3}   # the interpreter that runs ctphase (tests pass their own)
 ORGAN=${ORGAN:-1}   # 1 (with HEADS=1): also the organ enhancement head (+0.04-0.06 scan F1 on two seeds at the ablation budget; model card)
+WINDOWS=${WINDOWS:-"50,400 100,200 300,1500"}   # CENTER,WIDTH in HU, space-separated: the recipe's three windows
+window_args=()
+for w in $WINDOWS; do window_args+=(--window "$w"); done
+head_args=()
+[ "$HEADS" = 1 ] && head_args+=(--heads)
+[ "$HEADS" = 1 ] && [ "$ORGAN" = 1 ] && head_args+=(--organ-head)
 if compgen -G ".whl/*.whl" >/dev/null; then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
@@ -51,18 +57,16 @@ run=$(mktemp -d)/run
 if [ "$PROBE_S" != 0 ]; then
   plan=$("$PYTHON" scripts/stream_rate.py --workers "$WORKERS" --reuse "$REUSE" --size "$SIZE" --batch "$BATCH" \
          --seconds "$PROBE_S" --plan-seconds "$PLAN_S" --epochs "$EPOCHS" --buffer "$BUFFER" --max-steps "$STEPS" \
-         --efficiency "$EFFICIENCY" 2>&1 | tail -n 1) || true
+         --efficiency "$EFFICIENCY" "${window_args[@]}" "${head_args[@]}" 2>&1 | tail -n 1) || true
   echo "stream probe: $plan (PLAN_S=$PLAN_S, EFFICIENCY=$EFFICIENCY, EPOCHS=$EPOCHS, BATCH=$BATCH, at most STEPS=$STEPS)" | tee -a "$OUT/train.log"
   [[ $plan =~ steps=([0-9]+) ]] || { echo "the stream probe failed" | tee -a "$OUT/train.log"; exit 1; }
   STEPS=${BASH_REMATCH[1]}
 fi
-args=(train --train synth --arch "$ARCH" --size "$SIZE" --window 50,400 --window 100,200 --window 300,1500
+args=(train --train synth --arch "$ARCH" --size "$SIZE" "${window_args[@]}" "${head_args[@]}"
       --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --batch-size "$BATCH" --lr "$LR" --warmup-epochs 0.5
       --workers "$WORKERS" --threads 1 --synth-reuse "$REUSE" --device "$DEVICE" --amp auto --train-patients "$TRAIN"
       --val-patients "$VAL" --loss "$LOSS" --shuffle-buffer "$BUFFER" --out "$run")
 [ -n "$INIT" ] && args+=(--init "$INIT")
-[ "$HEADS" = 1 ] && args+=(--heads)
-[ "$HEADS" = 1 ] && [ "$ORGAN" = 1 ] && args+=(--organ-head)
 start=$(date +%s)
 set +e
 timeout --signal=INT "$TIME_S" "$PYTHON" -m ctphase "${args[@]}" 2>&1 | tee -a "$OUT/train.log"

@@ -60,7 +60,8 @@ def test_probe_sizes_the_steps_to_the_time_plan(tmp_path: Path) -> None:
     """A plan shorter than the shuffle buffer's fill leaves one step per epoch (never zero)."""
     proc = subprocess.run([sys.executable, str(SCRIPT.parent / "stream_rate.py"), "--workers", "1", "--reuse", "2",
                            "--size", "64", "--batch", "4", "--seconds", "2", "--plan-seconds", "0.5", "--epochs", "3",
-                           "--buffer", "100000"], capture_output=True, text=True, timeout=300)
+                           "--buffer", "100000", "--window", "50,400", "--window", "300,1500", "--heads"],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = re.fullmatch(r"rate=([0-9.]+) fill=([0-9.]+) steps=(\d+)\n", proc.stdout)
     assert m, proc.stdout

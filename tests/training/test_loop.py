@@ -12,7 +12,7 @@ from training_toys import toy_slice, write_paper_csv
 
 from ctphase.errors import ConfigError
 from ctphase.training.config import TrainConfig
-from ctphase.training.loop import lr_factor, train
+from ctphase.training.loop import PhaseLoss, lr_factor, train, train_step
 
 ARCH = "resnet10t"  # small and quick on CPU
 
@@ -25,6 +25,26 @@ def test_lr_schedule_warmup_then_cosine() -> None:
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
     assert f[-1] == pytest.approx(0.01, abs=0.01)
+
+
+def test_train_step_clips_the_gradient_norm_and_learns() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 8) * 50, torch.arange(16) % 4  # large inputs: large gradients
+
+    def run(grad_clip: float | None) -> tuple[float, list[float]]:
+        torch.manual_seed(1)
+        model = torch.nn.Linear(8, 4)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        losses = [float(train_step(model, opt, scaler, PhaseLoss("ce", 4), x, y, [], amp_dtype=None,
+                                   grad_clip=grad_clip)) for _ in range(30)]
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+        return float(norm), losses
+
+    clipped, losses = run(0.5)
+    free, _ = run(None)
+    assert clipped <= 0.5 + 1e-4 < free  # the step's gradients are left clipped
+    assert losses[-1] < 0.5 * losses[0]
 
 
 def test_config_errors(tmp_path: Path) -> None:

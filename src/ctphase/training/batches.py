@@ -9,7 +9,7 @@ patient, study or path with the training one).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class TrainingData:
     Attributes:
         summary: JSON facts about the data, stored in every checkpoint.
         epoch_setters: objects with ``set_epoch(epoch)`` (datasets, samplers) for fresh draws.
+        endless: the loader never runs out (the synthetic stream): one iterator serves every epoch, so
+            the batches its workers prefetched at the end of an epoch, and those they render during
+            validation, start the next one (a new iterator would drop them and start the workers cold).
     """
 
     loader: DataLoader
@@ -40,12 +43,16 @@ class TrainingData:
     epoch_setters: list[Any]
     summary: dict[str, Any]
     val_scans: list[LabelledScan]
+    endless: bool = False
+    _iterator: Iterator[Any] | None = field(default=None, repr=False)
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The ``steps_per_epoch`` batches of ``epoch`` (fewer when a finite loader runs out)."""
         for s in self.epoch_setters:
             s.set_epoch(epoch)
-        it = iter(self.loader)
+        if self._iterator is None or not self.endless:
+            self._iterator = iter(self.loader)
+        it = self._iterator
         for _ in range(self.steps_per_epoch):
             try:
                 yield next(it)
@@ -82,7 +89,7 @@ def build_data(cfg: TrainConfig, pp: Preprocessing) -> TrainingData:
     val_scans = _validation_scans(cfg, pp, manifest, val_records, summary)
     summary["val_scans"] = len(val_scans)
     summary["val_labels"] = {name: sum(int(s.label) == c for s in val_scans) for c, name in enumerate(PHASE_NAMES)}
-    return TrainingData(loader, steps, setters, summary, val_scans)
+    return TrainingData(loader, steps, setters, summary, val_scans, endless=cfg.train == SYNTH)
 
 
 def _synth_loader(

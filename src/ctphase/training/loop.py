@@ -90,6 +90,24 @@ class PhaseLoss(nn.Module):
         return nn.functional.binary_cross_entropy_with_logits(logits, onehot)
 
 
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss_fn: nn.Module,
+               x: torch.Tensor, y: torch.Tensor, targets: list[torch.Tensor], *, amp_dtype: torch.dtype | None,
+               grad_clip: float | None) -> torch.Tensor:
+    """One optimiser step on a batch already on the model's device: forward under autocast, the loss
+    (heads targets after ``y``), backward through ``scaler``, gradient-norm clipping, Adam. Returns the loss."""
+    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(x)
+    loss = loss_fn(logits, y, *targets)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip:
+        scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    return loss
+
+
 def _write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2) + "\n")
 
@@ -249,16 +267,8 @@ class _Run:
             if targets:  # subphase index, seconds (NaN: non-contrast) and organ HU (NaN: not in the slice) for the heads
                 targets = [torch.as_tensor(targets[0], dtype=torch.long).to(device),
                            *(torch.as_tensor(t).float().to(device) for t in targets[1:])]
-            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                logits = model(x)
-            loss = loss_fn(logits, y, *targets)
-            self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                self.scaler.unscale_(self.opt)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            self.scaler.step(self.opt)
-            self.scaler.update()
+            loss = train_step(model, self.opt, self.scaler, loss_fn, x, y, targets, amp_dtype=self.amp_dtype,
+                              grad_clip=cfg.grad_clip)
             self.pull_to_anchor(self.opt.param_groups[0]["lr"])
             self.sched.step()
             loss_acc += loss.detach().float() * len(y)
