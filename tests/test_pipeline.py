@@ -154,7 +154,7 @@ def test_a_model_with_heads_reports_subphase_and_seconds(corpus, tmp_path):
     assert "subphase" in rows[0].split(",") and "seconds_after_injection" in rows[0].split(",")
 
 
-def test_the_seconds_interval_uses_the_factor_of_the_series_voted_phase(corpus, tmp_path):
+def test_the_seconds_interval_uses_the_factor_of_the_series_image_label(corpus, tmp_path):
     from model_factory import make_checkpoint
 
     from ctphase.inference import Classifier

@@ -9,7 +9,7 @@
   variance and the spread of the slice means (slices of one series are not independent
   evidence, so the variance is not divided by their number), times the checkpoint's interval
   scale (fitted so that the 80% interval covers 80% of held-out synthetic series, apart for each
-  voted phase: :meth:`ctphase.models.calibration.Calibration.seconds_scale_for`; a label the study
+  phase the images decide, by the series reader or else the vote: :meth:`ctphase.models.calibration.Calibration.seconds_scale_for`; a label the study
   step changes gets its own phase's factor, :func:`interval_for_label`). None for a non-contrast or
   uncertain answer.
 
@@ -77,7 +77,7 @@ def settle(p: Any) -> None:
 
 
 def interval_for_label(p: Any, factor: Callable[[str | None], float]) -> None:
-    """Rescale a finished record's seconds interval from the factor of its image vote to that of its final label.
+    """Rescale a finished record's seconds interval from the factor of its image label to that of its final label.
 
     The interval is symmetric in ln(seconds) around the estimate, so its half-width scales with the
     factor. Nothing changes when the record has no time, or both labels share a factor.

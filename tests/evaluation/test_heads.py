@@ -66,9 +66,9 @@ def test_fit_seconds_scale_reaches_the_nominal_coverage() -> None:
         fit_seconds_scale(outs[:5], scans[:5])
 
 
-def test_seconds_factors_per_voted_phase_reach_the_nominal_coverage_in_each_phase() -> None:
+def test_seconds_factors_per_decided_phase_reach_the_nominal_coverage_in_each_phase() -> None:
     """Late series whose times are far more uncertain than early ones: one factor over-covers the early
-    and under-covers the late series; a factor per voted phase gives each about 80%."""
+    and under-covers the late series; a factor per decided (here: voted) phase gives each about 80%."""
     rng = np.random.default_rng(1)
     scans, outs = [], []
     for i in range(300):
@@ -76,18 +76,50 @@ def test_seconds_factors_per_voted_phase_reach_the_nominal_coverage_in_each_phas
         t = float(rng.uniform(lo, hi))
         scans.append(_scan(i, sub, t))
         outs.append(_outputs(sub, float(math.log(t) + rng.normal(0, err)), 0.1))
-    one = heads_metrics(outs, scans, scale=fit_seconds_scale(outs, scans))["seconds"]["by_voted_phase"]
+    one = heads_metrics(outs, scans, scale=fit_seconds_scale(outs, scans))["seconds"]["by_decided_phase"]
     assert one["arterial"]["coverage"] > 0.95 and one["other"]["coverage"] < 0.6
     by_phase = fit_seconds_scales_by_phase(outs, scans)
     assert by_phase["arterial"] < by_phase["venous"] < by_phase["other"]
     cal = Calibration("temperature", 1.0, seconds_scale=fit_seconds_scale(outs, scans), seconds_scale_by_phase=by_phase)
-    each = heads_metrics(outs, scans, scale=cal)["seconds"]["by_voted_phase"]
+    each = heads_metrics(outs, scans, scale=cal)["seconds"]["by_decided_phase"]
     for ph in ("arterial", "venous", "other"):
         assert each[ph]["coverage"] == pytest.approx(0.8, abs=0.02) and each[ph]["scale"] == by_phase[ph]
     assert each["arterial"]["median_interval_width_s"] < one["arterial"]["median_interval_width_s"]
     # phases with fewer than min_series scans get no factor of their own (the overall one applies)
     assert set(fit_seconds_scales_by_phase(outs[:60], scans[:60], min_series=25)) == set()
     assert set(fit_seconds_scales_by_phase(outs, scans, min_series=100)) == {"arterial", "venous", "other"}
+
+
+def test_with_a_series_reader_the_factors_follow_the_readers_label_not_the_vote() -> None:
+    """Every series is voted venous; a reader calls the late ones other (as ``ctphase predict`` would label them):
+    their far wider times get the other factor, fitted on the series the reader calls other."""
+    from ctphase.models.reader import SeriesReader
+
+    rng = np.random.default_rng(2)
+    organs = ("aorta",)
+    scans, outs = [], []
+    for i in range(200):
+        sub, lo, hi, err = [("portal_venous", 50, 95, 0.1), ("equilibrium", 180, 300, 0.6)][i % 2]
+        t = float(rng.uniform(lo, hi))
+        scans.append(_scan(i, sub, t))
+        o = _outputs(sub, float(math.log(t) + rng.normal(0, err)), 0.1)
+        probs = np.zeros_like(o.probs)
+        probs[:, 2] = 1.0  # the vote: venous
+        outs.append(SliceOutputs(probs, o.subphase, o.log_seconds, np.zeros((len(probs), 1), np.float32)))
+    n = 4 + 4 + len(SUBPHASE_NAMES) + 3 + 3 * len(organs)
+    coef = np.zeros((4, n))
+    coef[3, 4 + 4 + len(SUBPHASE_NAMES)] = 10.0  # other when the mean ln(seconds) is above ln(150)
+    reader = SeriesReader(SUBPHASE_NAMES, organs, (0.0,) * n, (1.0,) * n, tuple(map(tuple, coef)),
+                          (-20.0, -20.0, 10.0 * math.log(150.0), 0.0))
+    assert set(fit_seconds_scales_by_phase(outs, scans)) == {"venous"}  # by the vote: one mixed group
+    by_reader = fit_seconds_scales_by_phase(outs, scans, reader=reader)
+    assert set(by_reader) == {"venous", "other"} and by_reader["venous"] < by_reader["other"]
+    cal = Calibration("temperature", 1.0, seconds_scale=fit_seconds_scale(outs, scans), seconds_scale_by_phase=by_reader,
+                      reader=reader)
+    each = heads_metrics(outs, scans, scale=cal)["seconds"]["by_decided_phase"]
+    assert each["venous"]["series"] + each["other"]["series"] == 200 and each["other"]["series"] >= 50
+    for ph in ("venous", "other"):
+        assert each[ph]["coverage"] == pytest.approx(0.8, abs=0.02) and each[ph]["scale"] == by_reader[ph]
 
 
 def test_evaluate_and_calibrate_a_model_with_heads(tmp_path) -> None:

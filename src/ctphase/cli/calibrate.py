@@ -102,7 +102,7 @@ def _summary(fit, previous, dataset: str, out: Path, quiet: bool) -> None:  # no
         say(f"seconds interval: scale {sec['scale']:.3f} over {sec['series']} contrast-enhanced scans, 80% interval "
             f"coverage {sec['coverage_before']:.3f} -> {sec['coverage_after']:.3f} (in-sample)", quiet)
         for ph, f in sec.get("scale_by_phase", {}).items():
-            say(f"  voted {ph}: scale {f:.3f}, coverage {sec['coverage_by_voted_phase'].get(ph, float('nan')):.3f}", quiet)
+            say(f"  decided {ph}: scale {f:.3f}, coverage {sec['coverage_by_decided_phase'].get(ph, float('nan')):.3f}", quiet)
     if "reader" in info:
         r = info["reader"]
         say(f"series reader ({r['features']} features, C = {r['C']:g}, {r['draws']} draws of each scan): cross-validated "

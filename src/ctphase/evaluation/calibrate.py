@@ -118,13 +118,15 @@ def fit_calibration(
     fitted_on = _provenance(scans, data, selection, before, after, sample_rate, min_slices, seed)
     fitted_on["model_sha256"] = done.model_sha256
     fitted: dict[str, Any] = {}
-    if done.outputs is not None and sum(s.seconds is not None for s in scans) >= 10:
-        fitted, fitted_on["seconds"] = _fit_seconds(done.outputs, scans, cal, sample_rate, min_slices, seed)
     if reader_draws and done.outputs is not None and done.heads is not None and done.heads.organs:
         reader = fit_series_reader(done.outputs, scans, done.heads, selection["cv_nll"][cal.method], draws=reader_draws,
                                    sample_rate=sample_rate, min_slices=min_slices, seed=seed, folds=folds)
         fitted_on["reader"] = reader.fitted_on
         fitted["reader"] = reader if reader.fitted_on["kept"] else None
+    if done.outputs is not None and sum(s.seconds is not None for s in scans) >= 10:  # per phase as the reader decides
+        seconds, fitted_on["seconds"] = _fit_seconds(done.outputs, scans, replace(cal, reader=fitted.get("reader")),
+                                                     sample_rate, min_slices, seed)
+        fitted |= seconds
     cal = replace(cal, **fitted, fitted_on=fitted_on)
     return CalibrationFit(cal, before, after, existing, done.model_sha256)
 
@@ -162,19 +164,19 @@ def fit_series_reader(outputs: Sequence[SliceOutputs], scans: Sequence[LabelledS
 
 def _fit_seconds(outputs: Sequence[Any], scans: Sequence[LabelledScan], cal: Calibration, sample_rate: float,
                  min_slices: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The seconds interval factors (overall and per voted phase) and their record: coverage before
-    (factor 1) and after, overall and per voted phase, in-sample."""
+    """The seconds interval factors (overall and per decided phase: ``cal``'s reader's label, else the vote) and
+    their record: coverage before (factor 1) and after, overall and per decided phase, in-sample."""
     from .heads import fit_seconds_scale, fit_seconds_scales_by_phase, heads_metrics
 
     kw = {"sample_rate": sample_rate, "min_slices": min_slices, "seed": seed}
     scale = fit_seconds_scale(outputs, scans, **kw)
-    by_phase = fit_seconds_scales_by_phase(outputs, scans, **kw)
+    by_phase = fit_seconds_scales_by_phase(outputs, scans, reader=cal.reader, **kw)
     fitted = replace(cal, seconds_scale=scale, seconds_scale_by_phase=by_phase)
     before, after = (heads_metrics(outputs, scans, scale=s, **kw)["seconds"] for s in (1.0, fitted))  # type: ignore[index]
     record = {"scale": round(scale, 6), "scale_by_phase": {k: round(v, 6) for k, v in by_phase.items()},
               "series": before["series"], "in_sample": True,
               "coverage_before": round(before["coverage"], 6), "coverage_after": round(after["coverage"], 6),
-              "coverage_by_voted_phase": {k: round(v["coverage"], 6) for k, v in after["by_voted_phase"].items()},
+              "coverage_by_decided_phase": {k: round(v["coverage"], 6) for k, v in after["by_decided_phase"].items()},
               "median_abs_error_s": round(after["median_abs_error_s"], 3)}
     return {"seconds_scale": scale, "seconds_scale_by_phase": by_phase}, record
 

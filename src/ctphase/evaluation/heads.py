@@ -13,8 +13,10 @@ Each scan is summarised over the same seeded draw of R of its slices as its vote
   and per true phase (``by_phase``).
 
 :func:`fit_seconds_scale` chooses the interval scale that makes the coverage 80% on fit scans, overall
-or (``by_phase``) apart for the scans voted arterial, venous and other; ``heads_metrics`` scores each
-scan's interval with the factor of its voted phase (:meth:`Calibration.seconds_scale_for`).
+or (``by_phase``) apart for the scans decided arterial, venous and other; ``heads_metrics`` scores each
+scan's interval with the factor of its decided phase (:meth:`Calibration.seconds_scale_for`). A scan's decided
+phase is the one ``ctphase predict`` gives it: its series reader's label on the drawn slices when the calibration
+has a reader, else its vote.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..data import LabelledScan
 from ..errors import ConfigError
 from ..models.calibration import MIN_SECONDS_FIT, Calibration
 from ..models.heads import SliceOutputs
+from ..models.reader import SeriesReader
 from ..phases import PHASE_NAMES, SUBPHASE_NAMES
 from ..sampling import DEFAULT_MIN_SLICES, DEFAULT_SAMPLE_RATE
 from ..timing import INTERVAL, Z_INTERVAL, log_seconds_gaussian, seconds_estimate, subphase_probabilities, subphase_within
@@ -36,11 +39,14 @@ from .scan_level import vote_scans
 
 
 def _sampled(outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], sample_rate: float, min_slices: int,
-             seed: int) -> tuple[list[np.ndarray], list[str]]:
-    """Each scan's sampled slice indices and voted phase name."""
+             seed: int, reader: SeriesReader | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Each scan's sampled slice indices and decided phase name (``reader``'s label on them, else the vote)."""
     votes = vote_scans([o.probs for o in outputs], sample_rate, seed=seed, min_slices=min_slices,
                        scan_ids=[s.scan_id for s in scans])
-    return list(votes.sampled), [PHASE_NAMES[int(k)] for k in votes.labels]
+    if reader is None:
+        return list(votes.sampled), [PHASE_NAMES[int(k)] for k in votes.labels]
+    return list(votes.sampled), [PHASE_NAMES[int(np.argmax(reader.read(o.take(idx))))]
+                                 for o, idx in zip(outputs, votes.sampled)]
 
 
 def heads_metrics(
@@ -49,14 +55,16 @@ def heads_metrics(
 ) -> dict[str, Any] | None:
     """Series-level scores of the heads over the scans with a known subphase (None when there are none).
 
-    ``scale``: the seconds interval factor, or a calibration whose factor for each scan's voted phase is used.
+    ``scale``: the seconds interval factor, or a calibration whose factor for each scan's decided phase is used
+    (its series reader's label when it has one, else the vote).
     """
     rows = [(i, s) for i, s in enumerate(scans) if s.subphase is not None]
     if not rows or outputs[0].subphase is None:
         return None
-    sampled, voted = _sampled(outputs, scans, sample_rate, min_slices, seed)
+    reader = scale.reader if isinstance(scale, Calibration) else None
+    sampled, decided = _sampled(outputs, scans, sample_rate, min_slices, seed, reader)
     factor = scale.seconds_scale_for if isinstance(scale, Calibration) else (lambda _label: float(scale))
-    hit, hit_given, errors, covered, widths, phases, voted_as = [], [], [], [], [], [], []
+    hit, hit_given, errors, covered, widths, phases, decided_as = [], [], [], [], [], [], []
     confusion = {t: dict.fromkeys(SUBPHASE_NAMES, 0) for t in SUBPHASE_NAMES}
     for i, scan in rows:
         o = outputs[i].take(sampled[i])
@@ -66,12 +74,12 @@ def heads_metrics(
         hit.append(best == scan.subphase)
         hit_given.append(subphase_within(probs, PHASE_NAMES[int(scan.label)]) == scan.subphase)
         if scan.seconds is not None:
-            est = seconds_estimate(o.log_seconds, factor(voted[i]))
+            est = seconds_estimate(o.log_seconds, factor(decided[i]))
             errors.append(abs(est["estimate"] - scan.seconds))
             covered.append(est["low"] <= scan.seconds <= est["high"])
             widths.append(est["high"] - est["low"])
             phases.append(PHASE_NAMES[int(scan.label)])
-            voted_as.append(voted[i])
+            decided_as.append(decided[i])
     out: dict[str, Any] = {
         "series": len(rows),
         "subphase_accuracy": float(np.mean(hit)),
@@ -90,10 +98,10 @@ def heads_metrics(
             "by_phase": {ph: {"series": int(sum(m)), "median_abs_error_s": float(np.median(np.asarray(errors)[m])),
                               "coverage": float(np.mean(np.asarray(covered)[m]))}
                          for ph in PHASE_NAMES if (m := np.asarray(phases) == ph).any()},
-            "by_voted_phase": {ph: {"series": int(sum(m)), "coverage": float(np.mean(np.asarray(covered)[m])),
+            "by_decided_phase": {ph: {"series": int(sum(m)), "coverage": float(np.mean(np.asarray(covered)[m])),
                                     "median_interval_width_s": float(np.median(np.asarray(widths)[m])),
                                     "scale": factor(ph)}
-                               for ph in PHASE_NAMES if (m := np.asarray(voted_as) == ph).any()},
+                               for ph in PHASE_NAMES if (m := np.asarray(decided_as) == ph).any()},
         }
     return out
 
@@ -114,27 +122,29 @@ def fit_seconds_scale(
 def fit_seconds_scales_by_phase(
     outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], *, sample_rate: float = DEFAULT_SAMPLE_RATE,
     min_slices: int = DEFAULT_MIN_SLICES, seed: int = 0, min_series: int = MIN_SECONDS_FIT,
+    reader: SeriesReader | None = None,
 ) -> dict[str, float]:
-    """:func:`fit_seconds_scale` apart for the scans voted into each contrast phase (at least ``min_series`` of them)."""
-    z, voted = _seconds_z(outputs, scans, sample_rate, min_slices, seed)
+    """:func:`fit_seconds_scale` apart for the scans decided into each contrast phase (at least ``min_series`` of
+    them): by ``reader`` when the calibration will have one (the label ``ctphase predict`` then gives), else by the vote."""
+    z, decided = _seconds_z(outputs, scans, sample_rate, min_slices, seed, reader)
     out = {}
     for ph in PHASE_NAMES[1:]:
-        zs = z[voted == ph]
+        zs = z[decided == ph]
         if len(zs) >= min_series:
             out[ph] = float(np.quantile(zs, INTERVAL) / Z_INTERVAL)
     return out
 
 
 def _seconds_z(outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], sample_rate: float, min_slices: int,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """|ln(true seconds) - mean| / spread of each scan with a known time, and its voted phase."""
+               seed: int, reader: SeriesReader | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """|ln(true seconds) - mean| / spread of each scan with a known time, and its decided phase."""
     rows = [(i, s) for i, s in enumerate(scans) if s.seconds is not None]
     if len(rows) < 10 or not outputs or outputs[0].log_seconds is None:
         raise ConfigError(f"fitting the seconds interval needs >= 10 contrast-enhanced scans with a known time "
                           f"and a model with a seconds head; got {len(rows)} scans")
-    sampled, voted = _sampled(outputs, scans, sample_rate, min_slices, seed)
+    sampled, decided = _sampled(outputs, scans, sample_rate, min_slices, seed, reader)
     z = []
     for i, scan in rows:
         mu, sd = log_seconds_gaussian(outputs[i].take(sampled[i]).log_seconds)
         z.append(abs(math.log(max(scan.seconds, 1.0)) - mu) / max(sd, 1e-6))
-    return np.asarray(z), np.asarray([voted[i] for i, _ in rows])
+    return np.asarray(z), np.asarray([decided[i] for i, _ in rows])

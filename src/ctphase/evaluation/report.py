@@ -247,10 +247,10 @@ def _heads_section(heads: Mapping[str, Any] | None) -> list[str]:
         rows = [[ph, str(v["series"]), _num(v["median_abs_error_s"], 1), _num(v["coverage"])] for ph, v in sec.get("by_phase", {}).items()]
         lines += _md_table(["true phase", "series", "median absolute error (s)", "80% interval coverage"], rows)
         rows = [[ph, str(v["series"]), _num(v["coverage"]), _num(v["median_interval_width_s"], 0), _num(v["scale"])]
-                for ph, v in sec.get("by_voted_phase", {}).items()]
+                for ph, v in sec.get("by_decided_phase", {}).items()]
         if rows:
-            lines += ["", "By the series' voted phase (the factor a prediction uses):", ""]
-            lines += _md_table(["voted phase", "series", "80% interval coverage", "median width (s)", "interval scale"], rows)
+            lines += ["", "By the series' decided phase (series reader, else vote: the factor a prediction uses):", ""]
+            lines += _md_table(["decided phase", "series", "80% interval coverage", "median width (s)", "interval scale"], rows)
     return lines
 
 
