@@ -4,7 +4,7 @@ the learning-rate schedule ends inside the lent machine's time instead of being 
 
     python scripts/stream_rate.py --workers 15 --reuse 4 --size 224 --batch 128 --seconds 20 \
         --plan-seconds 400 --epochs 10 --buffer 2048 --max-steps 1000 --efficiency 0.65 \
-        --window 50,400 --window 100,200 --window 300,1500 --heads --organ-head
+        --window 50,400 --window 100,200 --window 300,1500 --heads --organ-head [--extra-condition pet_ct=0.12]
 
 The probe runs with a small shuffle buffer (the steady rate does not depend on it: each yielded slice costs
 the same rendering and augmentation); the run's own buffer is filled once before its first batch, which the
@@ -25,10 +25,12 @@ from ctphase.training.config import TrainConfig
 
 
 def measure(workers: int, reuse: int, size: int, batch: int, seconds: float, *,
-            windows: list[tuple[float, float]], heads: bool, organ_head: bool) -> float:
+            windows: list[tuple[float, float]], heads: bool, organ_head: bool,
+            extra_conditions: dict[str, float] | None = None) -> float:
     """Steady images/s of the recipe's stream (with the run's windows and targets), after its first batches."""
     cfg = TrainConfig(train="synth", size=size, windows=windows, batch_size=batch, num_workers=workers,
                       synth_reuse=reuse, shuffle_buffer=64, heads=heads, organ_head=organ_head, loss="ce", device="cpu",
+                      extra_conditions=dict(extra_conditions or {}),
                       train_patients=(0, 100000), val_patients=(100000, 100001), steps_per_epoch=10**9)
     data = build_data(cfg, cfg.preprocessing())
     start = mark = None
@@ -52,12 +54,19 @@ def _window(text: str) -> tuple[float, float]:
     return center, width
 
 
+def _extra(text: str) -> tuple[str, float]:
+    name, _, rate = text.partition("=")
+    return name.strip(), float(rate)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--window", type=_window, action="append", help="CENTER,WIDTH in HU, repeatable (the run's "
                     "windows; default the paper's 50,400)")
     ap.add_argument("--heads", action="store_true", help="the run trains the subphase and seconds heads")
     ap.add_argument("--organ-head", action="store_true", help="... and the organ enhancement head")
+    ap.add_argument("--extra-condition", type=_extra, action="append", default=[], metavar="NAME=RATE",
+                    help="an uncommon synthetic condition on top of its rate, repeatable (as ctphase train)")
     ap.add_argument("--workers", type=int, required=True)
     ap.add_argument("--reuse", type=int, default=2)
     ap.add_argument("--size", type=int, default=224)
@@ -70,7 +79,7 @@ def main() -> None:
     ap.add_argument("--efficiency", type=float, default=1.0, help="share of the probe's rate that training reaches")
     args = ap.parse_args()
     rate = measure(args.workers, args.reuse, args.size, args.batch, args.seconds, windows=args.window or [PAPER_WINDOW],
-                   heads=args.heads, organ_head=args.heads and args.organ_head)
+                   heads=args.heads, organ_head=args.heads and args.organ_head, extra_conditions=dict(args.extra_condition))
     fill = args.buffer * args.reuse * args.workers / rate
     steps = int(max(args.plan_seconds - fill, 0.0) * rate * args.efficiency / (args.epochs * args.batch))
     steps = max(1, min(steps, args.max_steps))

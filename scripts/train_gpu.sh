@@ -43,9 +43,11 @@ ORGAN=${ORGAN:-1}   # 1 (with HEADS=1): also the organ enhancement head (+0.04-0
 WINDOWS=${WINDOWS:-"50,400 100,200 300,1500"}   # CENTER,WIDTH in HU, space-separated: the recipe's three windows
 window_args=()
 for w in $WINDOWS; do window_args+=(--window "$w"); done
-head_args=()
-[ "$HEADS" = 1 ] && head_args+=(--heads)
-[ "$HEADS" = 1 ] && [ "$ORGAN" = 1 ] && head_args+=(--organ-head)
+stream_args=()   # what the synthetic stream yields: the heads' targets and extra conditions (the probe renders the same)
+EXTRA=${EXTRA:-}   # NAME=RATE, space-separated: uncommon synthetic conditions on top of their rates (e.g. pet_ct=0.12, v22's lever)
+for e in $EXTRA; do stream_args+=(--extra-condition "$e"); done
+[ "$HEADS" = 1 ] && stream_args+=(--heads)
+[ "$HEADS" = 1 ] && [ "$ORGAN" = 1 ] && stream_args+=(--organ-head)
 if compgen -G ".whl/*.whl" >/dev/null; then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
@@ -57,12 +59,12 @@ run=$(mktemp -d)/run
 if [ "$PROBE_S" != 0 ]; then
   plan=$("$PYTHON" scripts/stream_rate.py --workers "$WORKERS" --reuse "$REUSE" --size "$SIZE" --batch "$BATCH" \
          --seconds "$PROBE_S" --plan-seconds "$PLAN_S" --epochs "$EPOCHS" --buffer "$BUFFER" --max-steps "$STEPS" \
-         --efficiency "$EFFICIENCY" "${window_args[@]}" "${head_args[@]}" 2>&1 | tail -n 1) || true
+         --efficiency "$EFFICIENCY" "${window_args[@]}" "${stream_args[@]}" 2>&1 | tail -n 1) || true
   echo "stream probe: $plan (PLAN_S=$PLAN_S, EFFICIENCY=$EFFICIENCY, EPOCHS=$EPOCHS, BATCH=$BATCH, at most STEPS=$STEPS)" | tee -a "$OUT/train.log"
   [[ $plan =~ steps=([0-9]+) ]] || { echo "the stream probe failed" | tee -a "$OUT/train.log"; exit 1; }
   STEPS=${BASH_REMATCH[1]}
 fi
-args=(train --train synth --arch "$ARCH" --size "$SIZE" "${window_args[@]}" "${head_args[@]}"
+args=(train --train synth --arch "$ARCH" --size "$SIZE" "${window_args[@]}" "${stream_args[@]}"
       --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --batch-size "$BATCH" --lr "$LR" --warmup-epochs 0.5
       --workers "$WORKERS" --threads 1 --synth-reuse "$REUSE" --device "$DEVICE" --amp auto --train-patients "$TRAIN"
       --val-patients "$VAL" --loss "$LOSS" --shuffle-buffer "$BUFFER" --out "$run")

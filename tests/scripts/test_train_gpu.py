@@ -27,7 +27,8 @@ def _run(env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProce
 def test_cpu_plumbing_run_brings_back_a_loadable_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = _run({"OUT": str(out), "DEVICE": "cpu", "WORKERS": "1", "EPOCHS": "1", "STEPS": "2", "BATCH": "4",
-                 "BUFFER": "8", "SIZE": "96", "VAL": "100000:100001", "PROBE_S": "2", "PLAN_S": "600"}, tmp_path)
+                 "BUFFER": "8", "SIZE": "96", "VAL": "100000:100001", "PROBE_S": "2", "PLAN_S": "600",
+                 "EXTRA": "pet_ct=0.2"}, tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "config.json", "last.safetensors",
                                                       "metrics.json", "train.log"]
@@ -39,6 +40,7 @@ def test_cpu_plumbing_run_brings_back_a_loadable_checkpoint(tmp_path: Path) -> N
     assert (config["loss"], config["shuffle_buffer"], config["heads"], config["organ_head"]) == ("ce", 8, True, True)
     assert config["windows"] == [[50.0, 400.0], [100.0, 200.0], [300.0, 1500.0]]
     assert config["synth_reuse"] == 4
+    assert config["extra_conditions"] == {"pet_ct": 0.2}
     # the probe measured the stream and planned more than STEPS in 600 s: the plan is capped at STEPS
     log = (out / "train.log").read_text()
     assert re.search(r"stream probe: rate=[0-9.]+ fill=[0-9.]+ steps=2 ", log), log
@@ -60,7 +62,8 @@ def test_probe_sizes_the_steps_to_the_time_plan(tmp_path: Path) -> None:
     """A plan shorter than the shuffle buffer's fill leaves one step per epoch (never zero)."""
     proc = subprocess.run([sys.executable, str(SCRIPT.parent / "stream_rate.py"), "--workers", "1", "--reuse", "2",
                            "--size", "64", "--batch", "4", "--seconds", "2", "--plan-seconds", "0.5", "--epochs", "3",
-                           "--buffer", "100000", "--window", "50,400", "--window", "300,1500", "--heads"],
+                           "--buffer", "100000", "--window", "50,400", "--window", "300,1500", "--heads",
+                           "--extra-condition", "pet_ct=0.5"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = re.fullmatch(r"rate=([0-9.]+) fill=([0-9.]+) steps=(\d+)\n", proc.stdout)
