@@ -8,7 +8,9 @@ A candidate replaces the baseline (the bundled default) only if, scored in the s
    rctt2022) are all right at draw seed 0;
 3. its right draws of them, with the study step and by the images alone, are at least the baseline's;
 4. its mean true vote share over them is at least the baseline's;
-5. its ONNX Runtime cost is <= 3.5 ms per slice (``benchmarks/model_latency.py --json``, same run);
+5. its ONNX Runtime cost is <= 3.5 ms per slice (``benchmarks/model_latency.py --json``, same run), or, when
+   the baseline itself measures over 3.5 ms in that run (a slower machine than the one the budget was set on),
+   at most ``MAX_RATIO`` times the baseline's (the rule of v33 and later, which read it on the ratio);
 
 and only then, with ``--test``: its paired test-set differences (patients 200000..200049) are >= -0.010.
 Prints each criterion with both models' figures; exits 0 when all hold, 1 when one fails.
@@ -31,6 +33,9 @@ MARGIN = -0.010
 """Smallest paired macro F1 difference (candidate - baseline) that still counts as no worse."""
 MAX_MS_PER_SLICE = 3.5
 """Issue 12's inference budget, ONNX Runtime on the 2-core CPU."""
+MAX_RATIO = 1.10
+"""Candidate / baseline ms per slice allowed when the baseline is over the budget in the same run: the same network
+measured against itself in one run has read 1.00-1.05 on this shared CPU (the model card's scoring tables)."""
 
 
 def paired(path: Path, what: str) -> tuple[str, str, bool]:
@@ -71,9 +76,17 @@ def check(folder: Path, test: bool = False) -> list[tuple[str, str, bool]]:
         ("4 mean allowed true share >= baseline's",
          f"{b['mean_share']:.3f} (baseline {a['mean_share']:.3f}); shares >= 0.6 in every draw {b['shares_06']} "
          f"(baseline {a['shares_06']})", b["mean_share"] >= a["mean_share"]),
-        (f"5 ONNX Runtime ms per slice <= {MAX_MS_PER_SLICE}", f"{ms['new']:.2f} (baseline {ms['old']:.2f})",
-         ms["new"] <= MAX_MS_PER_SLICE),
+        latency(ms["old"], ms["new"]),
     ]
+
+
+def latency(old: float, new: float) -> tuple[str, str, bool]:
+    """Criterion 5: within the budget, or within ``MAX_RATIO`` of a baseline that is itself over it in the same run."""
+    figures = f"{new:.2f} (baseline {old:.2f}, ratio {new / old:.2f})"
+    if old <= MAX_MS_PER_SLICE:
+        return f"5 ONNX Runtime ms per slice <= {MAX_MS_PER_SLICE}", figures, new <= MAX_MS_PER_SLICE
+    return (f"5 ONNX Runtime ms per slice <= {MAX_MS_PER_SLICE}, or (baseline over it on this machine) ratio <= "
+            f"{MAX_RATIO:.2f}", figures, new <= MAX_MS_PER_SLICE or new / old <= MAX_RATIO)
 
 
 def main() -> None:

@@ -31,11 +31,12 @@ def _real(shares: list[float], right: list[bool], draws: int = 20) -> list[dict]
     return rows
 
 
-def _folder(tmp: Path, scan: float, sl: float, cand_shares: list[float], cand_right: list[bool], new_ms: float) -> Path:
+def _folder(tmp: Path, scan: float, sl: float, cand_shares: list[float], cand_right: list[bool], new_ms: float,
+            old_ms: float = 1.15) -> Path:
     (tmp / "compare.sel.json").write_text(json.dumps({"metrics": _diffs(scan), "slice_metrics": _diffs(sl)}))
     (tmp / "base.real.json").write_text(json.dumps(_real([0.8, 0.9], [True, True])))
     (tmp / "cand.real.json").write_text(json.dumps(_real(cand_shares, cand_right)))
-    (tmp / "latency.json").write_text(json.dumps({"old": {"model": "base.safetensors", "ms_per_slice": 1.15},
+    (tmp / "latency.json").write_text(json.dumps({"old": {"model": "base.safetensors", "ms_per_slice": old_ms},
                                                   "new": {"model": "cand.safetensors", "ms_per_slice": new_ms}}))
     return tmp
 
@@ -59,6 +60,22 @@ def test_each_criterion_fails_on_its_own(tmp_path: Path) -> None:
         assert holds[failing] is False, (failing, holds)
         # a series wrong at seed 0 also loses draws (criterion 3); every other case fails only its own
         assert sum(not h for h in holds) == (2 if failing == 1 else 1), (failing, holds)
+
+
+def test_latency_is_read_on_the_ratio_only_when_the_baseline_is_over_the_budget() -> None:
+    assert mc.latency(1.15, 3.5)[2] and not mc.latency(1.15, 3.6)[2]  # a fast machine: the absolute budget
+    assert not mc.latency(3.4, 3.6)[2]  # a baseline under budget does not license a candidate over it
+    assert mc.latency(4.83, 5.04)[2] and "ratio 1.04" in mc.latency(4.83, 5.04)[1]  # v33's figures on a slow CPU
+    assert not mc.latency(4.83, 5.4)[2]  # ratio 1.12 > MAX_RATIO
+    assert mc.latency(4.0, 3.4)[2]  # under the budget holds whatever the baseline
+
+
+def test_latency_criterion_in_the_folder(tmp_path: Path) -> None:
+    for ms, holds in (((5.54, 5.82), True), ((5.54, 6.3), False)):
+        folder = tmp_path / str(ms[1])
+        folder.mkdir()
+        results = mc.check(_folder(folder, 0.0, 0.0, [0.85, 0.9], [True, True], ms[1], old_ms=ms[0]))
+        assert results[4][2] is holds and "ratio" in results[4][0]
 
 
 def test_script_exit_codes_and_the_test_set(tmp_path: Path) -> None:
