@@ -21,7 +21,7 @@ import time
 
 from ctphase.preprocessing import PAPER_WINDOW
 from ctphase.training.batches import build_data
-from ctphase.training.config import TrainConfig
+from ctphase.training.config import TrainConfig, parse_extra, parse_window
 
 
 def measure(workers: int, reuse: int, size: int, batch: int, seconds: float, *,
@@ -49,23 +49,13 @@ def measure(workers: int, reuse: int, size: int, batch: int, seconds: float, *,
     return n / (mark - start)
 
 
-def _window(text: str) -> tuple[float, float]:
-    center, width = (float(v) for v in text.split(","))
-    return center, width
-
-
-def _extra(text: str) -> tuple[str, float]:
-    name, _, rate = text.partition("=")
-    return name.strip(), float(rate)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--window", type=_window, action="append", help="CENTER,WIDTH in HU, repeatable (the run's "
+    ap.add_argument("--window", type=parse_window, action="append", help="CENTER,WIDTH in HU, repeatable (the run's "
                     "windows; default the paper's 50,400)")
     ap.add_argument("--heads", action="store_true", help="the run trains the subphase and seconds heads")
     ap.add_argument("--organ-head", action="store_true", help="... and the organ enhancement head")
-    ap.add_argument("--extra-condition", type=_extra, action="append", default=[], metavar="NAME=RATE",
+    ap.add_argument("--extra-condition", type=parse_extra, action="append", default=[], metavar="NAME=RATE",
                     help="an uncommon synthetic condition on top of its rate, repeatable (as ctphase train)")
     ap.add_argument("--workers", type=int, required=True)
     ap.add_argument("--reuse", type=int, default=2)

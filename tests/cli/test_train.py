@@ -69,3 +69,12 @@ def test_train_cli_extra_conditions(tmp_path: Path, toy_manifests: tuple[Path, P
     train_csv, _ = toy_manifests
     result = CliRunner().invoke(app, [*common, "--train", str(train_csv), "--extra-condition", "pet_ct=0.1", "--out", str(tmp_path / "bad")])
     assert result.exit_code == 2 and "use --train synth" in result.output, result.output
+
+
+def test_a_bad_window_is_a_usage_error_that_names_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from ctphase.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--train", "synth", "--window", "50;400", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "--window '50;400' must be CENTER,WIDTH" in res.output and "Traceback" not in res.output

@@ -11,6 +11,7 @@ import typer
 from ..errors import CTPhaseError
 from ..models.registry import ARCHITECTURES, DEFAULT_ARCH
 from ..preprocessing import PAPER_WINDOW
+from ..training.config import parse_extra, parse_window
 from .common import DEVICE_HELP, Device, Tracker, check_output_folder, fail, fail_with, need_extra, say
 
 
@@ -31,10 +32,9 @@ ARCH_HELP = f"Backbone: {', '.join(ARCHITECTURES)} (ctphase models lists them, w
 
 def _parse_window(text: str) -> tuple[float, float]:
     try:
-        c, w = (float(v) for v in text.split(","))
-    except ValueError:
-        fail(f"--window {text!r} must be CENTER,WIDTH in HU, e.g. 50,400", 2)
-    return c, w
+        return parse_window(text)
+    except ValueError as exc:
+        fail(f"--{exc}", 2)
 
 
 EXTRA_HELP = ("Give this share of synthetic training series an uncommon condition (pet_ct, small_fov, pelvis_only, "
@@ -43,14 +43,10 @@ EXTRA_HELP = ("Give this share of synthetic training series an uncommon conditio
 
 def _parse_extra(texts: list[str]) -> dict[str, float]:
     """``["pet_ct=0.12", ...]`` -> ``{"pet_ct": 0.12}`` (names and rates are checked by the config)."""
-    out = {}
-    for text in texts:
-        name, _, rate = text.partition("=")
-        try:
-            out[name.strip()] = float(rate)
-        except ValueError:
-            fail(f"--extra-condition {text!r} must be NAME=RATE, e.g. pet_ct=0.12", 2)
-    return out
+    try:
+        return dict(parse_extra(t) for t in texts)
+    except ValueError as exc:
+        fail(f"--{str(exc).replace('extra condition', 'extra-condition', 1)}", 2)
 
 
 def _parse_range(text: str, option: str) -> tuple[int, int]:

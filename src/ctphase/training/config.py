@@ -231,6 +231,32 @@ class TrainConfig:
         return cls(**kw)
 
 
+def parse_window(text: str) -> tuple[float, float]:
+    """``"50,400"`` -> ``(50.0, 400.0)``, a window's centre and width in HU.
+
+    Raises:
+        ValueError: not two numbers separated by a comma (the message says what is expected).
+    """
+    try:
+        center, width = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"window {text!r} must be CENTER,WIDTH in HU, e.g. 50,400") from None
+    return center, width
+
+
+def parse_extra(text: str) -> tuple[str, float]:
+    """``"pet_ct=0.12"`` -> ``("pet_ct", 0.12)`` (the name and the rate are checked by :class:`TrainConfig`).
+
+    Raises:
+        ValueError: not NAME=RATE with a numeric rate.
+    """
+    name, _, rate = text.partition("=")
+    try:
+        return name.strip(), float(rate)
+    except ValueError:
+        raise ValueError(f"extra condition {text!r} must be NAME=RATE, e.g. pet_ct=0.12") from None
+
+
 def patient_range(pair: Sequence[int], name: str) -> range:
     """``[start, stop)`` synthetic patient indices as a range; ConfigError naming ``name`` when invalid."""
     if len(pair) != 2 or int(pair[0]) < 0 or int(pair[1]) <= int(pair[0]):
