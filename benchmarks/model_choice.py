@@ -33,9 +33,10 @@ MARGIN = -0.010
 """Smallest paired macro F1 difference (candidate - baseline) that still counts as no worse."""
 MAX_MS_PER_SLICE = 3.5
 """Issue 12's inference budget, ONNX Runtime on the 2-core CPU."""
-MAX_RATIO = 1.10
+MAX_RATIO = 1.20
 """Candidate / baseline ms per slice allowed when the baseline is over the budget in the same run: the same network
-measured against itself in one run has read 1.00-1.05 on this shared CPU (the model card's scoring tables)."""
+at the same size read 1.00-1.17 against itself side by side on this shared CPU (the model card, v32's scoring); the
+paper's EfficientNet-B2/224 cost 9.6x the 160-px default of then in one run (docs/results.md)."""
 
 
 def paired(path: Path, what: str) -> tuple[str, str, bool]:
