@@ -104,8 +104,11 @@ class SeriesReader:
         """Phase probabilities ``(4,)`` or ``(N, 4)`` (``PHASE_NAMES`` order) of features ``(F,)`` or ``(N, F)``."""
         from .calibration import softmax
 
-        x = (np.asarray(features, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
-        return softmax(x @ np.asarray(self.coef).T + np.asarray(self.intercept))
+        return softmax(self.standardise(features) @ np.asarray(self.coef).T + np.asarray(self.intercept))
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        """Features ``(F,)`` or ``(N, F)`` in the fit data's standard deviations from its mean (what the weights read)."""
+        return (np.asarray(features, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
 
     def read(self, outputs: SliceOutputs) -> np.ndarray:
         """Phase probabilities ``(4,)`` of one series from its drawn slices' outputs."""
