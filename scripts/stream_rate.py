@@ -49,13 +49,23 @@ def measure(workers: int, reuse: int, size: int, batch: int, seconds: float, *,
     return n / (mark - start)
 
 
+def _option(parse):  # noqa: ANN001, ANN202
+    """An argparse type that shows the parser's own message (argparse hides a ValueError's)."""
+    def typed(text: str):  # noqa: ANN202
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return typed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--window", type=parse_window, action="append", help="CENTER,WIDTH in HU, repeatable (the run's "
+    ap.add_argument("--window", type=_option(parse_window), action="append", help="CENTER,WIDTH in HU, repeatable (the run's "
                     "windows; default the paper's 50,400)")
     ap.add_argument("--heads", action="store_true", help="the run trains the subphase and seconds heads")
     ap.add_argument("--organ-head", action="store_true", help="... and the organ enhancement head")
-    ap.add_argument("--extra-condition", type=parse_extra, action="append", default=[], metavar="NAME=RATE",
+    ap.add_argument("--extra-condition", type=_option(parse_extra), action="append", default=[], metavar="NAME=RATE",
                     help="an uncommon synthetic condition on top of its rate, repeatable (as ctphase train)")
     ap.add_argument("--workers", type=int, required=True)
     ap.add_argument("--reuse", type=int, default=2)
