@@ -94,7 +94,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.G
                x: torch.Tensor, y: torch.Tensor, targets: list[torch.Tensor], *, amp_dtype: torch.dtype | None,
                grad_clip: float | None) -> torch.Tensor:
     """One optimiser step on a batch already on the model's device: forward under autocast, the loss
-    (heads targets after ``y``), backward through ``scaler``, gradient-norm clipping, Adam. Returns the loss."""
+    (heads targets after ``y``), backward through ``scaler``, gradient-norm clipping, Adam. Returns the loss, detached."""
     with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         logits = model(x)
     loss = loss_fn(logits, y, *targets)
@@ -105,7 +105,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.G
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(opt)
     scaler.update()
-    return loss
+    return loss.detach()
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -271,7 +271,7 @@ class _Run:
                               grad_clip=cfg.grad_clip)
             self.pull_to_anchor(self.opt.param_groups[0]["lr"])
             self.sched.step()
-            loss_acc += loss.detach().float() * len(y)
+            loss_acc += loss.float() * len(y)
             n_seen += len(y)
             if step % sync_every == 0 or step == steps:
                 mean_loss = float(loss_acc) / n_seen
