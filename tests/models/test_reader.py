@@ -71,6 +71,11 @@ def test_stored_reader_reads_back_and_is_refused_when_it_does_not_fit() -> None:
     assert back == reader
     np.testing.assert_array_equal(back.predict_proba(x), reader.predict_proba(x))
     assert np.allclose(reader.read(_outputs()).sum(), 1.0)
+    # reading(i, idx): series i of a list, read from its slices idx (the evaluation's scan vote takes it)
+    other = SliceOutputs(_outputs().probs[::-1].copy(), _outputs().subphase, _outputs().log_seconds, _outputs().organs)
+    reading, idx = reader.reading([_outputs(), other]), np.array([0, 2])
+    np.testing.assert_array_equal(reading(1, idx), reader.read(other.take(idx)))
+    np.testing.assert_array_equal(reading(0, idx), reader.read(_outputs().take(idx)))
     with pytest.raises(ConfigError, match="another feature recipe"):
         SeriesReader.from_dict({**reader.to_dict(), "features": "something else"})
     with pytest.raises(ConfigError, match="shapes"):

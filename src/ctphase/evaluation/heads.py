@@ -41,9 +41,8 @@ from .scan_level import vote_scans
 def _sampled(outputs: Sequence[SliceOutputs], scans: Sequence[LabelledScan], sample_rate: float, min_slices: int,
              seed: int, reader: SeriesReader | None = None) -> tuple[list[np.ndarray], list[str]]:
     """Each scan's sampled slice indices and decided phase name (``reader``'s label on them, else the vote)."""
-    reading = None if reader is None else (lambda i, idx: reader.read(outputs[i].take(idx)))
     votes = vote_scans([o.probs for o in outputs], sample_rate, seed=seed, min_slices=min_slices,
-                       scan_ids=[s.scan_id for s in scans], reader=reading)
+                       scan_ids=[s.scan_id for s in scans], reader=None if reader is None else reader.reading(outputs))
     return list(votes.sampled), [PHASE_NAMES[int(k)] for k in votes.labels]
 
 

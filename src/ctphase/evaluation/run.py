@@ -57,7 +57,7 @@ def series_reading(done: ClassifiedScans) -> SeriesReading | None:
         return None
     if outputs is None:
         raise ConfigError("the checkpoint stores a series reader but its network gives no head outputs")
-    return lambda i, idx: reader.read(outputs[i].take(idx))
+    return reader.reading(outputs)
 
 
 def evaluation_scans(

@@ -24,7 +24,7 @@ Storage: ``Calibration.reader`` (``meta["calibration"]["reader"]``, :meth:`Serie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,11 @@ class SeriesReader:
     def read(self, outputs: SliceOutputs) -> np.ndarray:
         """Phase probabilities ``(4,)`` of one series from its drawn slices' outputs."""
         return self.predict_proba(series_features(outputs))
+
+    def reading(self, outputs: Sequence[SliceOutputs]) -> Callable[[int, np.ndarray], np.ndarray]:
+        """``reading(i, idx)``: the probabilities of series ``i`` of ``outputs`` from its slices ``idx`` (what the
+        evaluation's scan vote takes as its ``reader``)."""
+        return lambda i, idx: self.read(outputs[i].take(idx))
 
     def describe(self) -> str:
         """One line, e.g. ``"series reader (logistic regression over 52 features, C = 0.1)"``."""
