@@ -73,8 +73,8 @@ def test_probe_sizes_the_steps_to_the_time_plan(tmp_path: Path) -> None:
 
 
 def test_probe_names_a_bad_window_or_condition() -> None:
-    for args, says in ((["--window", "50"], "argument --window: window '50' must be CENTER,WIDTH"),
-                       (["--extra-condition", "pet_ct"], "argument --extra-condition: extra condition 'pet_ct' must be NAME=RATE")):
+    for args, says in ((["--window", "50"], "argument --window: '50' must be CENTER,WIDTH"),
+                       (["--extra-condition", "pet_ct"], "argument --extra-condition: 'pet_ct' must be NAME=RATE")):
         proc = subprocess.run([sys.executable, str(SCRIPT.parent / "stream_rate.py"), "--workers", "1", *args],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -14,12 +14,12 @@ def test_parse_window_reads_center_and_width() -> None:
 
 @pytest.mark.parametrize("bad", ["50", "50,400,3", "a,b", ""])
 def test_parse_window_names_the_bad_text(bad: str) -> None:
-    with pytest.raises(ValueError, match=f"window {bad!r} must be CENTER,WIDTH"):
+    with pytest.raises(ValueError, match=f"^{bad!r} must be CENTER,WIDTH in HU"):
         parse_window(bad)
 
 
 def test_parse_extra_reads_name_and_rate() -> None:
     assert parse_extra("pet_ct=0.12") == ("pet_ct", 0.12)
     assert parse_extra(" obese =1") == ("obese", 1.0)
-    with pytest.raises(ValueError, match="extra condition 'pet_ct' must be NAME=RATE"):
+    with pytest.raises(ValueError, match="^'pet_ct' must be NAME=RATE"):
         parse_extra("pet_ct")

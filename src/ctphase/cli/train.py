@@ -34,7 +34,7 @@ def _parse_window(text: str) -> tuple[float, float]:
     try:
         return parse_window(text)
     except ValueError as exc:
-        fail(f"--{exc}", 2)
+        fail(f"--window {exc}", 2)
 
 
 EXTRA_HELP = ("Give this share of synthetic training series an uncommon condition (pet_ct, small_fov, pelvis_only, "
@@ -46,7 +46,7 @@ def _parse_extra(texts: list[str]) -> dict[str, float]:
     try:
         return dict(parse_extra(t) for t in texts)
     except ValueError as exc:
-        fail(f"--{str(exc).replace('extra condition', 'extra-condition', 1)}", 2)
+        fail(f"--extra-condition {exc}", 2)
 
 
 def _parse_range(text: str, option: str) -> tuple[int, int]:

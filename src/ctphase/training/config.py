@@ -235,12 +235,13 @@ def parse_window(text: str) -> tuple[float, float]:
     """``"50,400"`` -> ``(50.0, 400.0)``, a window's centre and width in HU.
 
     Raises:
-        ValueError: not two numbers separated by a comma (the message says what is expected).
+        ValueError: not two numbers separated by a comma (the message names the text and what is expected;
+            the caller names the option).
     """
     try:
         center, width = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"window {text!r} must be CENTER,WIDTH in HU, e.g. 50,400") from None
+        raise ValueError(f"{text!r} must be CENTER,WIDTH in HU, e.g. 50,400") from None
     return center, width
 
 
@@ -254,7 +255,7 @@ def parse_extra(text: str) -> tuple[str, float]:
     try:
         return name.strip(), float(rate)
     except ValueError:
-        raise ValueError(f"extra condition {text!r} must be NAME=RATE, e.g. pet_ct=0.12") from None
+        raise ValueError(f"{text!r} must be NAME=RATE, e.g. pet_ct=0.12") from None
 
 
 def patient_range(pair: Sequence[int], name: str) -> range:
