@@ -14,6 +14,7 @@
 # (ctphase evaluate on the selection patients 110000..110099), compare.sel.json, latency.json (and .txt), rule.txt; with TEST=1
 # also {base,cand}.test/ (patients 200000..200049), compare.test.json, rule.test.txt. The sizes are the rule's;
 # the variables below exist so that tests/scripts/test_score_candidate.py can run the plumbing at a toy size.
+# READER_DRAWS=0 calibrates the candidate without a series reader (decided by its vote, as the default since v34).
 set -euo pipefail
 SEL_PATIENTS=${SEL_PATIENTS:-100} TEST_PATIENTS=${TEST_PATIENTS:-50} CAL_PATIENTS=${CAL_PATIENTS:-150}
 DRAWS=${DRAWS:-20} BOOT=${BOOT:-1000} SLICES=${SLICES:-32}
@@ -50,7 +51,7 @@ if [ ! -e "$OUT/cand.safetensors" ]; then
   else
     [ -e "$OUT/exported.safetensors" ] || "${CT[@]}" export --model "$CAND" --embed "$OUT/exported.safetensors" --exporter legacy
     "${CT[@]}" calibrate --model "$OUT/exported.safetensors" --patients "$CAL_PATIENTS" --patient-offset 300000 \
-      --slices-per-scan "$SLICES" --out "$OUT/cand.safetensors" -q
+      --slices-per-scan "$SLICES" ${READER_DRAWS:+--reader-draws "$READER_DRAWS"} --out "$OUT/cand.safetensors" -q
   fi
 fi
 score cand
