@@ -10,7 +10,9 @@ contrast in the stomach (the largest cross-section, cm2), which looks the same i
 synthetic patients with a resting and with a distended stomach, against the real series that hold
 one (the oral contrast row of the first table is its density). The very last block gives the
 spread of a meal left in the stomach (HU percentiles): synthetic patients given food against a
-hand-placed box in the real PET/CT series' stomach (TotalSegmentator test data).
+hand-placed box in the real PET/CT series' stomach (TotalSegmentator test data). A grain block
+gives the HU standard deviation in liver and spleen at the network's input size (224 px),
+synthetic venous patients without and with the PET/CT condition against each real series.
 
 Synthetic numbers come from the engine's own tissue masks (eroded by one pixel, except the thin
 dependent renal pelvis where excreted contrast collects first, ``URINE_CONTRAST``); real numbers
@@ -299,6 +301,72 @@ def write_png(path: Path, seed: int) -> None:
     cv2.imwrite(str(path), np.vstack([img, cap]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+# the grain at the network's input scale: organ -> engine tissue (liver and spleen share a level at 0.9 height)
+GRAIN_TISSUES = {"liver": Tissue.LIVER, "spleen": Tissue.SPLEEN}
+GRAIN_Z = -90.0  # x height
+NET_SIZE = 224
+
+
+def disc_sd(im: np.ndarray, column: float, row: float, radius: float) -> float:
+    """HU standard deviation of slice ``im`` inside a disc (centre and radius in pixels)."""
+    yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
+    return float(np.std(im[(yy - row) ** 2 + (xx - column) ** 2 <= radius * radius]))
+
+
+def synth_grain(n_patients: int, seed: int, condition: str | None = None, size: int = NET_SIZE) -> dict[str, list[float]]:
+    """Per organ, each synthetic venous patient's HU standard deviation inside it (eroded by two
+    pixels) on one slice rendered at the network's input size; ``condition`` (e.g. ``"pet_ct"``) is
+    applied to the drawn patient and series as the engine applies it."""
+    from ctphase.synth.conditions import CONDITIONS
+
+    out: dict[str, list[float]] = {t: [] for t in GRAIN_TISSUES}
+    k = np.ones((5, 5), np.uint8)
+    for i in range(n_patients):
+        p = patient_params(seed, 900_000 + i)
+        s = SeriesParams.draw(np.random.default_rng([seed, i, 3]), p, phase="venous")
+        if condition is not None:
+            CONDITIONS[condition].apply(np.random.default_rng([seed, i, 4]), p, s)
+        s.streaks = False
+        hu, m = render_slices(p, s, np.array([GRAIN_Z * p.height]), size, return_masks=True)
+        for name, tissue in GRAIN_TISSUES.items():
+            mask = cv2.erode((m[0] == tissue).astype(np.uint8), k).astype(bool)
+            if mask.sum() > 10:
+                out[name].append(float(np.std(hu[0][mask])))
+    return out
+
+
+def real_grain() -> dict[str, dict[str, float]]:
+    """Per real series with liver or spleen ROIs, their HU standard deviation on the ROI's slice
+    resized to the network's input size as ctphase resizes (:func:`ctphase.preprocessing.resize`);
+    a hand-placed disc holds vessels and lesions as well as noise, so this is an upper bound."""
+    from ctphase.preprocessing import resize
+
+    out: dict[str, dict[str, float]] = {}
+    for folder, rois in REAL_ROIS.items():
+        if not any(t in rois for t in GRAIN_TISSUES):
+            continue
+        vol, z, _ = load_real(REALDATA / folder)
+        for t in GRAIN_TISSUES:
+            if t in rois:
+                im = vol[roi_slice(z, rois[t])]
+                f = NET_SIZE / im.shape[1]
+                _, c, r, rad = rois[t]
+                out.setdefault(folder, {})[t] = disc_sd(resize(im, NET_SIZE), c * f, r * f, max(2.0, rad * f))
+    return out
+
+
+def print_grain(n_patients: int, seed: int, real: dict[str, dict[str, float]] | None) -> None:
+    """The HU standard deviation in liver and spleen at the network's input size: synthetic venous
+    patients without and with the PET/CT condition, then each real series."""
+    print(f"\ngrain at {NET_SIZE} px (HU standard deviation inside the organ): synthetic venous p10 / p50 / p90 | real")
+    for cond in (None, "pet_ct"):
+        g = synth_grain(n_patients, seed, cond)
+        cells = "  ".join(t + " " + " / ".join(f"{x:.1f}" for x in np.percentile(v, [10, 50, 90])) for t, v in g.items() if v)
+        print(f"  synthetic, {cond or 'no condition':<13} {cells}")
+    for folder, d in (real or {}).items():
+        print(f"  real {folder}: " + "  ".join(f"{t} {v:.1f}" for t, v in d.items()))
+
+
 def _cue(table: dict[str, float] | None, cue: str) -> float | None:
     a, b = CUES[cue]
     if not table or a not in table or (b is not None and b not in table):
@@ -373,6 +441,7 @@ def main() -> None:
     print_cue_spread(per_patient, series)
     print_stomach_pools(synth_stomach_pools(max(args.patients, 40), args.seed), None if real is None else real_stomach_pools())
     print_food(synth_food(args.patients, args.seed), None if real is None else real_food(), args.patients)
+    print_grain(max(args.patients, 12), args.seed, None if real is None else real_grain())
     if args.png:
         write_png(args.png, args.seed)
         print(f"wrote {args.png}")

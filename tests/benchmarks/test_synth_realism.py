@@ -53,3 +53,25 @@ def test_real_food_box_reads_the_petct_stomach() -> None:
     if real is None:
         pytest.skip("real data not present")
     assert 40 < real[2] < 90 and real[0] < 0 < real[-1] - 80  # mottled: fat and denser parts around ~60 HU
+
+
+def test_disc_sd_reads_the_noise_inside_the_disc_only() -> None:
+    rng = np.random.default_rng(0)
+    im = np.full((64, 64), 1000.0)  # far outside the disc: would dominate the SD if it leaked in
+    im[16:48, 16:48] = 60 + rng.normal(0, 12, (32, 32))
+    assert 10.5 < realism.disc_sd(im, 32, 32, 10) < 13.5
+
+
+def test_the_petct_condition_coarsens_the_synthetic_grain() -> None:
+    plain, petct = realism.synth_grain(6, seed=0, size=128), realism.synth_grain(6, seed=0, condition="pet_ct", size=128)
+    assert len(plain["liver"]) == len(petct["liver"]) == 6
+    assert np.median(petct["liver"]) > 1.2 * np.median(plain["liver"])  # low dose on 3 of 4 series: noise x1.6-2.8
+
+
+def test_real_grain_reads_the_petct_liver_at_network_size() -> None:
+    if not real_labels.has_labels(real_labels.REALDATA):
+        pytest.skip("real data not present")
+    grain = realism.real_grain()
+    # measured 10.2 HU when written: smooth, for a low-dose series (soft kernel, 0.98 mm pixels shrunk to 224)
+    assert 5 < grain["ts_petct_dicom_venous"]["liver"] < 15
+    assert set(grain) >= {"hcc005_s1_s103_venous", "rctt2022_eqp_other"}
