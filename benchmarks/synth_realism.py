@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import glob
 from pathlib import Path
 
@@ -110,16 +111,19 @@ PNG_REAL = {"non_contrast": [("hcc005_s1_pre_noncontrast", -125.7, "HCC-TACE-Seg
 PNG_SYNTH_Z = (-95.0, -125.0, -150.0)  # one synthetic patient per column, at these levels (x height)
 
 
+@functools.cache
 def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """Axial HU volume (z ascending), slice z and row pixel spacing (mm) of a real series (coronal
-    reformats dropped)."""
+    reformats dropped); read once per folder (the blocks below share it), the arrays read-only."""
     import pydicom
 
     dss = [pydicom.dcmread(p) for p in glob.glob(str(folder / "*"))]
     dss = [d for d in dss if abs(float(d.ImageOrientationPatient[4])) > 0.9]
     dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
     vol = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss]).astype(np.float32)
-    return vol, np.array([float(d.ImagePositionPatient[2]) for d in dss]), float(dss[0].PixelSpacing[0])
+    z = np.array([float(d.ImagePositionPatient[2]) for d in dss])
+    vol.flags.writeable = z.flags.writeable = False
+    return vol, z, float(dss[0].PixelSpacing[0])
 
 
 def roi_slice(z: np.ndarray, roi: tuple[float, int, int, int]) -> int:
@@ -127,11 +131,15 @@ def roi_slice(z: np.ndarray, roi: tuple[float, int, int, int]) -> int:
     return int(np.argmin(np.abs(z - roi[0])))
 
 
+def disc(im: np.ndarray, column: float, row: float, radius: float) -> np.ndarray:
+    """The pixels of slice ``im`` inside a disc (centre and radius in pixels)."""
+    yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
+    return im[(yy - row) ** 2 + (xx - column) ** 2 <= radius * radius]
+
+
 def roi_median(im: np.ndarray, roi: tuple[float, int, int, int]) -> float:
     """Median HU of slice ``im`` inside the disc of a ROI ``(z, column, row, radius)``."""
-    _, c, r, rad = roi
-    yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
-    return float(np.median(im[(yy - r) ** 2 + (xx - c) ** 2 <= rad * rad]))
+    return float(np.median(disc(im, *roi[1:])))
 
 
 def real_series() -> dict[str, dict[str, float]]:
@@ -307,12 +315,6 @@ GRAIN_Z = -90.0  # x height
 NET_SIZE = 224
 
 
-def disc_sd(im: np.ndarray, column: float, row: float, radius: float) -> float:
-    """HU standard deviation of slice ``im`` inside a disc (centre and radius in pixels)."""
-    yy, xx = np.ogrid[: im.shape[0], : im.shape[1]]
-    return float(np.std(im[(yy - row) ** 2 + (xx - column) ** 2 <= radius * radius]))
-
-
 def synth_grain(n_patients: int, seed: int, condition: str | None = None, size: int = NET_SIZE) -> dict[str, list[float]]:
     """Per organ, each synthetic venous patient's HU standard deviation inside it (eroded by two
     pixels) on one slice rendered at the network's input size; ``condition`` (e.g. ``"pet_ct"``) is
@@ -343,15 +345,15 @@ def real_grain() -> dict[str, dict[str, float]]:
 
     out: dict[str, dict[str, float]] = {}
     for folder, rois in REAL_ROIS.items():
-        if not any(t in rois for t in GRAIN_TISSUES):
-            continue
-        vol, z, _ = load_real(REALDATA / folder)
-        for t in GRAIN_TISSUES:
-            if t in rois:
+        tissues = [t for t in GRAIN_TISSUES if t in rois]
+        if tissues:
+            vol, z, _ = load_real(REALDATA / folder)
+            out[folder] = {}
+            for t in tissues:
                 im = vol[roi_slice(z, rois[t])]
                 f = NET_SIZE / im.shape[1]
                 _, c, r, rad = rois[t]
-                out.setdefault(folder, {})[t] = disc_sd(resize(im, NET_SIZE), c * f, r * f, max(2.0, rad * f))
+                out[folder][t] = float(np.std(disc(resize(im, NET_SIZE), c * f, r * f, max(2.0, rad * f))))
     return out
 
 

@@ -55,11 +55,13 @@ def test_real_food_box_reads_the_petct_stomach() -> None:
     assert 40 < real[2] < 90 and real[0] < 0 < real[-1] - 80  # mottled: fat and denser parts around ~60 HU
 
 
-def test_disc_sd_reads_the_noise_inside_the_disc_only() -> None:
+def test_disc_takes_the_pixels_inside_the_disc_only() -> None:
     rng = np.random.default_rng(0)
     im = np.full((64, 64), 1000.0)  # far outside the disc: would dominate the SD if it leaked in
     im[16:48, 16:48] = 60 + rng.normal(0, 12, (32, 32))
-    assert 10.5 < realism.disc_sd(im, 32, 32, 10) < 13.5
+    assert realism.disc(im, 32, 32, 10).size == 317  # pixels within radius 10 of a pixel centre
+    assert 10.5 < np.std(realism.disc(im, 32, 32, 10)) < 13.5
+    assert realism.roi_median(im, (0.0, 32, 32, 10)) == np.median(realism.disc(im, 32, 32, 10))
 
 
 def test_the_petct_condition_coarsens_the_synthetic_grain() -> None:
